@@ -1,0 +1,115 @@
+"""The one result shape shared by the heuristics (``goa.solve``) and the exact solvers
+(``formulations.solve``), so that a gap is computed one way everywhere."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from instances import Evaluation
+
+
+class Status(str, enum.Enum):
+    """How a solve ended.
+
+    ``OPTIMAL``: proven optimal. ``FEASIBLE``: a solution satisfying the accuracy guard, not
+    proven optimal (every heuristic's normal outcome). ``TIME_LIMIT``: an exact method stopped at
+    its time limit; the best solution found is returned. ``INFEASIBLE``: the returned solution
+    violates the accuracy guard (e.g. local-all), or an exact model was infeasible. ``ERROR``:
+    the solver failed; no solution.
+    """
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    TIME_LIMIT = "time_limit"
+    INFEASIBLE = "infeasible"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """The outcome of one solve.
+
+    Attributes
+    ----------
+    method
+        ``"goa"``, ``"edge_all"``, ... for heuristics; ``"exact"`` for exact solvers.
+    assignment
+        Integer vector of length N: ``-1`` local, else the server index.
+    evaluation
+        ``instances.evaluate(instance, assignment, tau)``: every delay and accuracy reported.
+    runtime_s
+        Wall time of the algorithm alone (no evaluation, no model building unless stated).
+    tau
+        The accuracy-guard threshold the solve used.
+    params
+        The method's parameters (seed, options) as used.
+    status
+        See :class:`Status`.
+    bound_ms
+        A valid lower bound on the optimal total delay in ms (exact solvers), else ``None``.
+    backend
+        The exact backend used (``None`` for heuristics).
+    info
+        Extra solver facts (node counts, solver's own objective, ...).
+    """
+
+    method: str
+    assignment: np.ndarray
+    evaluation: Evaluation
+    runtime_s: float
+    tau: float
+    params: dict[str, Any] = field(default_factory=dict)
+    status: Status = Status.FEASIBLE
+    bound_ms: float | None = None
+    backend: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def objective_ms(self) -> float:
+        """Total delay T(a) of the returned assignment, in ms (from the one evaluator)."""
+        return self.evaluation.total_delay_ms
+
+    @property
+    def accuracy_pct(self) -> float:
+        """Accuracy A(a) of the returned assignment, in percent."""
+        return self.evaluation.accuracy_pct
+
+    @property
+    def n_offloaded(self) -> int:
+        """Users offloaded to some server."""
+        return self.evaluation.n_offloaded
+
+    def is_feasible(self) -> bool:
+        """Whether the assignment satisfies the accuracy guard for ``tau``."""
+        return bool(self.evaluation.feasible)
+
+    @property
+    def gap_pct(self) -> float | None:
+        """Relative gap (objective - bound) / objective in percent, or ``None`` without a bound."""
+        if self.bound_ms is None:
+            return None
+        if self.objective_ms <= 0:
+            return 0.0
+        return max(0.0, (self.objective_ms - self.bound_ms) / self.objective_ms * 100.0)
+
+    def gap_to(self, reference_ms: float) -> float:
+        """Gap of this result's objective above a reference (optimum or bound), in percent."""
+        return (self.objective_ms - reference_ms) / reference_ms * 100.0
+
+    def summary(self) -> str:
+        """A one-line human-readable summary."""
+        parts = [f"{self.method}", f"status={self.status}", f"T={self.objective_ms:.3f} ms",
+                 f"acc={self.accuracy_pct:.1f} %", f"offloaded={self.n_offloaded}",
+                 f"time={self.runtime_s:.4f} s"]
+        if self.bound_ms is not None:
+            parts.insert(3, f"bound={self.bound_ms:.3f} ms (gap {self.gap_pct:.3f} %)")
+        if self.backend:
+            parts.insert(1, f"backend={self.backend}")
+        return "  ".join(parts)

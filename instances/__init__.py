@@ -1,0 +1,19 @@
+"""Instances of uncertainty-aware LLM offloading: data model, generator, profiles, evaluator, files."""
+
+from .evaluate import Evaluation as Evaluation
+from .evaluate import evaluate as evaluate
+from .generator import PRESETS as PRESETS
+from .generator import generate as generate
+from .instance import FORMAT_VERSION as FORMAT_VERSION
+from .instance import INTERFERENCE_MODELS as INTERFERENCE_MODELS
+from .instance import Instance as Instance
+from .instance import InstanceError as InstanceError
+from .instance import check_tau as check_tau
+from .profiles import EXAMPLE_TRACE as EXAMPLE_TRACE
+from .profiles import Trace as Trace
+from .profiles import load_trace as load_trace
+
+__all__ = [
+    "Evaluation", "evaluate", "PRESETS", "generate", "FORMAT_VERSION", "INTERFERENCE_MODELS",
+    "Instance", "InstanceError", "check_tau", "EXAMPLE_TRACE", "Trace", "load_trace",
+]

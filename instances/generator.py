@@ -1,0 +1,184 @@
+"""The instance generator: the paper's preset (MODEL.md section 7), seeded and overridable."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .instance import INTERFERENCE_MODELS, Instance, InstanceError
+from .profiles import SYNTHETIC_DEFAULTS, Trace, load_trace, synthetic_queries
+
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+
+# The system part of a preset. A "spread" (lo, hi) multiplies the value by U(lo, hi) per entity.
+_PAPER_SYSTEM = {
+    "area_m": 500.0,
+    "carrier_hz": 3.5e9,
+    "bandwidth_hz": 100e6,
+    "tx_power_w": 0.2,
+    "noise_psd_w_hz": 4e-21,
+    "local_flops": 91.06e12,
+    "local_flops_spread_lo": 0.5,
+    "local_flops_spread_hi": 1.5,
+    "server_flops": 10 * 1513e12,
+    "server_flops_spread_lo": 0.6,
+    "server_flops_spread_hi": 1.4,
+    "server_cap_flops": 1513e12,
+}
+
+PRESETS: dict[str, dict[str, float]] = {
+    "paper": {**_PAPER_SYSTEM, **SYNTHETIC_DEFAULTS},
+}
+
+
+def server_positions(n_servers: int, area_m: float) -> np.ndarray:
+    """ES positions on a regular grid over the square area (the paper's four when M = 4).
+
+    The grid has ceil(sqrt(M)) columns and ceil(M / columns) rows, servers at cell centres,
+    listed column by column (x outer, y inner); for M = 4 this gives (125, 125), (125, 375),
+    (375, 125), (375, 375) in a 500 m area. When M does not fill the grid, the last column is
+    partly empty.
+    """
+    cols = math.ceil(math.sqrt(n_servers))
+    rows = math.ceil(n_servers / cols)
+    xs = (np.arange(cols) + 0.5) * area_m / cols
+    ys = (np.arange(rows) + 0.5) * area_m / rows
+    grid = np.array([(x, y) for x in xs for y in ys])
+    return grid[:n_servers]
+
+
+def path_loss(distance_m: np.ndarray, carrier_hz: float) -> np.ndarray:
+    """Free-space path loss (c / (4 pi f d))^2, with d clamped to at least 1 m."""
+    d = np.maximum(distance_m, 1.0)
+    return (SPEED_OF_LIGHT_M_S / (4.0 * math.pi * carrier_hz * d)) ** 2
+
+
+def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "paper",
+             interference: str = "full", profile: str | Path | Trace = "synthetic",
+             **overrides: float) -> Instance:
+    """Generate one random instance (a "drop").
+
+    Parameters
+    ----------
+    n_users, n_servers
+        N >= 1 users and M >= 1 edge servers.
+    seed
+        Seed of the single ``numpy.random.Generator`` behind every random draw: the same seed
+        (and arguments) gives the same instance, bit for bit.
+    preset
+        Name of a preset in ``PRESETS`` (``"paper"``, MODEL.md section 7).
+    interference
+        ``"full"`` (the paper's, full spectrum reuse) or ``"none"`` (orthogonal cells).
+    profile
+        ``"synthetic"`` (the embedded difficulty model) or a JSONL trace (path or loaded
+        :class:`~instances.profiles.Trace`) from which the queries are drawn with replacement.
+    **overrides
+        Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
+
+    Raises
+    ------
+    InstanceError
+        For a bad size, seed, preset, interference model, profile or override (naming it).
+    """
+    n_users = _count("n_users", n_users)
+    n_servers = _count("n_servers", n_servers)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InstanceError(f"seed: must be a non-negative integer, got {seed!r}")
+    if preset not in PRESETS:
+        raise InstanceError(f"preset: unknown preset {preset!r}; known: {sorted(PRESETS)}")
+    if interference not in INTERFERENCE_MODELS:
+        raise InstanceError(
+            f"interference: must be one of {INTERFERENCE_MODELS}, got {interference!r}")
+    params = dict(PRESETS[preset])
+    for key, value in overrides.items():
+        if key not in params:
+            raise InstanceError(f"{key}: not a parameter of preset {preset!r}; "
+                                f"known: {', '.join(sorted(params))}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not math.isfinite(value):
+            raise InstanceError(f"{key}: must be a finite number, got {value!r}")
+        params[key] = float(value)
+    _check_params(params)
+
+    trace, profile_name = _resolve_profile(profile)
+    rng = np.random.default_rng(int(seed))
+    area = params["area_m"]
+    user_xy = rng.uniform(0.0, area, (n_users, 2))
+    server_xy = server_positions(n_servers, area)
+    local_flops = params["local_flops"] * rng.uniform(
+        params["local_flops_spread_lo"], params["local_flops_spread_hi"], n_users)
+    server_flops = params["server_flops"] * rng.uniform(
+        params["server_flops_spread_lo"], params["server_flops_spread_hi"], n_servers)
+    distance = np.linalg.norm(user_xy[:, None, :] - server_xy[None, :, :], axis=2)
+    fading = rng.exponential(1.0, (n_users, n_servers))  # |z|^2 of Rayleigh fading z ~ CN(0, 1)
+    gain = path_loss(distance, params["carrier_hz"]) * fading
+    if trace is None:
+        queries = synthetic_queries(n_users, rng, params)
+    else:
+        rows = rng.integers(0, len(trace), n_users)
+        queries = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
+
+    provenance = {"preset": preset, "seed": int(seed), "profile": profile_name,
+                  "overrides": {k: float(v) for k, v in sorted(overrides.items())}}
+    return Instance(
+        user_xy_m=user_xy,
+        prompt_bits=queries.prompt_bits,
+        tx_power_w=np.full(n_users, params["tx_power_w"]),
+        local_flops=local_flops,
+        local_workload_flop=queries.local_workload_flop,
+        edge_workload_flop=queries.edge_workload_flop,
+        topk_probs=queries.topk_probs,
+        alpha=queries.alpha,
+        slm_correct=queries.slm_correct,
+        llm_correct=queries.llm_correct,
+        server_xy_m=server_xy,
+        bandwidth_hz=np.full(n_servers, params["bandwidth_hz"]),
+        server_flops=server_flops,
+        server_cap_flops=np.full(n_servers, params["server_cap_flops"]),
+        gain=gain,
+        noise_psd_w_hz=params["noise_psd_w_hz"],
+        carrier_hz=params["carrier_hz"],
+        area_m=area,
+        interference=interference,
+        provenance=provenance,
+    )
+
+
+def _count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InstanceError(f"{name}: must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_params(params: dict) -> None:
+    positive = ("area_m", "carrier_hz", "bandwidth_hz", "tx_power_w", "noise_psd_w_hz",
+                "local_flops", "server_flops", "server_cap_flops", "local_flops_spread_lo",
+                "server_flops_spread_lo", "prompt_bytes_median", "prompt_bytes_min",
+                "slm_flop_per_byte", "llm_workload_ratio", "top_k")
+    for key in positive:
+        if params[key] <= 0:
+            raise InstanceError(f"{key}: must be positive, got {params[key]!r}")
+    for key in ("prompt_bytes_sigma", "slm_flop_fixed", "answer_noise", "confidence_noise",
+                "distractor_spread"):
+        if params[key] < 0:
+            raise InstanceError(f"{key}: must not be negative, got {params[key]!r}")
+    for name in ("local_flops_spread", "server_flops_spread"):
+        if params[f"{name}_lo"] > params[f"{name}_hi"]:
+            raise InstanceError(f"{name}_lo: must not exceed {name}_hi")
+    if params["prompt_bytes_min"] > params["prompt_bytes_max"]:
+        raise InstanceError("prompt_bytes_min: must not exceed prompt_bytes_max")
+    if params["top_k"] < 2 or params["top_k"] != int(params["top_k"]):
+        raise InstanceError(f"top_k: must be an integer >= 2, got {params['top_k']!r}")
+
+
+def _resolve_profile(profile) -> tuple[Trace | None, str]:
+    if isinstance(profile, Trace):
+        return profile, f"trace:{Path(profile.path).name}"
+    if isinstance(profile, (str, Path)):
+        if str(profile) == "synthetic":
+            return None, "synthetic"
+        trace = load_trace(profile)
+        return trace, f"trace:{Path(profile).name}"
+    raise InstanceError(f"profile: must be 'synthetic' or a trace path, got {profile!r}")

@@ -1,0 +1,218 @@
+"""The data model of one problem instance (MODEL.md section 1), validated on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+INTERFERENCE_MODELS = ("full", "none")
+
+# Tolerance for alpha == 1 - (p1 - p2): loose enough for a value computed in another tool,
+# tight enough that a wrong column is caught.
+_ALPHA_ATOL = 1e-9
+_SORT_ATOL = 1e-12
+
+
+class InstanceError(ValueError):
+    """An instance (or a file or argument describing one) is invalid; the message names the field."""
+
+
+# (field name, dimension) for every per-user and per-server array; "N", "M", "K" are the sizes.
+USER_FIELDS = {
+    "user_xy_m": ("N", 2),
+    "prompt_bits": ("N",),
+    "tx_power_w": ("N",),
+    "local_flops": ("N",),
+    "local_workload_flop": ("N",),
+    "edge_workload_flop": ("N",),
+    "topk_probs": ("N", "K"),
+    "alpha": ("N",),
+    "slm_correct": ("N",),
+    "llm_correct": ("N",),
+}
+SERVER_FIELDS = {
+    "server_xy_m": ("M", 2),
+    "bandwidth_hz": ("M",),
+    "server_flops": ("M",),
+    "server_cap_flops": ("M",),
+}
+CHANNEL_FIELDS = {"gain": ("N", "M")}
+ARRAY_FIELDS = {**USER_FIELDS, **SERVER_FIELDS, **CHANNEL_FIELDS}
+SCALAR_FIELDS = ("noise_psd_w_hz", "carrier_hz", "area_m")
+_POSITIVE = (
+    "prompt_bits", "tx_power_w", "local_flops", "local_workload_flop", "edge_workload_flop",
+    "bandwidth_hz", "server_flops", "server_cap_flops", "gain",
+    "noise_psd_w_hz", "carrier_hz", "area_m",
+)
+_UNIT_INTERVAL = ("topk_probs", "alpha", "slm_correct", "llm_correct")
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One drop of N users and M edge servers, in SI units (MODEL.md section 1).
+
+    Every array is a read-only float64 numpy array. Per user (length N): position ``user_xy_m``
+    (N, 2), query size ``prompt_bits`` (bits, not bytes), ``tx_power_w``, device compute
+    ``local_flops`` (C^L), SLM workload ``local_workload_flop`` (W^L), LLM workload
+    ``edge_workload_flop`` (W^E), the SLM's sorted top-k probabilities ``topk_probs`` (N, K), the
+    uncertainty ``alpha`` = 1 - (p1 - p2), and the correctness of the SLM's and the LLM's answer
+    ``slm_correct`` / ``llm_correct`` (in [0, 1]). Per server (length M): ``server_xy_m`` (M, 2),
+    ``bandwidth_hz`` (B_j), ``server_flops`` (C_j), ``server_cap_flops`` (C^max_j). Channel power
+    gains ``gain`` (N, M). Scalars: noise PSD ``noise_psd_w_hz`` (N0), ``carrier_hz``, ``area_m``.
+    ``interference`` is ``"full"`` or ``"none"``; ``provenance`` records preset, seed, profile and
+    any overrides.
+
+    Raises
+    ------
+    InstanceError
+        If a shape disagrees, a value is not finite, a capacity or size is not positive, a
+        probability lies outside [0, 1], top-k probabilities are not sorted, or alpha differs
+        from 1 - (p1 - p2).
+    """
+
+    user_xy_m: np.ndarray
+    prompt_bits: np.ndarray
+    tx_power_w: np.ndarray
+    local_flops: np.ndarray
+    local_workload_flop: np.ndarray
+    edge_workload_flop: np.ndarray
+    topk_probs: np.ndarray
+    alpha: np.ndarray
+    slm_correct: np.ndarray
+    llm_correct: np.ndarray
+    server_xy_m: np.ndarray
+    bandwidth_hz: np.ndarray
+    server_flops: np.ndarray
+    server_cap_flops: np.ndarray
+    gain: np.ndarray
+    noise_psd_w_hz: float
+    carrier_hz: float = 3.5e9
+    area_m: float = 500.0
+    interference: str = "full"
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ARRAY_FIELDS:
+            object.__setattr__(self, name, _as_array(name, getattr(self, name)))
+        for name in SCALAR_FIELDS:
+            object.__setattr__(self, name, _as_scalar(name, getattr(self, name)))
+        if self.interference not in INTERFERENCE_MODELS:
+            raise InstanceError(
+                f"interference: must be one of {INTERFERENCE_MODELS}, got {self.interference!r}")
+        if not isinstance(self.provenance, dict):
+            raise InstanceError("provenance: must be a dict")
+        object.__setattr__(self, "provenance", dict(self.provenance))
+        self._check_shapes()
+        self._check_values()
+
+    def _check_shapes(self) -> None:
+        sizes: dict[str, int] = {}
+        if self.prompt_bits.ndim != 1 or self.prompt_bits.size == 0:
+            raise InstanceError("prompt_bits: must be a non-empty 1-D array (one entry per user)")
+        if self.bandwidth_hz.ndim != 1 or self.bandwidth_hz.size == 0:
+            raise InstanceError("bandwidth_hz: must be a non-empty 1-D array (one entry per server)")
+        if self.topk_probs.ndim != 2 or self.topk_probs.shape[1] < 2:
+            raise InstanceError("topk_probs: must be a 2-D array (N, K) with K >= 2")
+        sizes["N"] = self.prompt_bits.size
+        sizes["M"] = self.bandwidth_hz.size
+        sizes["K"] = self.topk_probs.shape[1]
+        for name, dims in ARRAY_FIELDS.items():
+            want = tuple(sizes[d] if isinstance(d, str) else d for d in dims)
+            got = getattr(self, name).shape
+            if got != want:
+                raise InstanceError(f"{name}: shape {got} does not match the expected {want}")
+
+    def _check_values(self) -> None:
+        for name in ARRAY_FIELDS:
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise InstanceError(f"{name}: contains a NaN or infinite value")
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if np.any(np.asarray(value) <= 0):
+                raise InstanceError(f"{name}: every value must be positive")
+        for name in _UNIT_INTERVAL:
+            value = getattr(self, name)
+            if np.any((value < 0) | (value > 1)):
+                raise InstanceError(f"{name}: values must lie in [0, 1]")
+        if np.any(np.diff(self.topk_probs, axis=1) > _SORT_ATOL):
+            raise InstanceError("topk_probs: each row must be sorted in decreasing order")
+        expected = 1.0 - (self.topk_probs[:, 0] - self.topk_probs[:, 1])
+        if not np.allclose(self.alpha, expected, rtol=0.0, atol=_ALPHA_ATOL):
+            bad = int(np.argmax(np.abs(self.alpha - expected)))
+            raise InstanceError(
+                f"alpha: must equal 1 - (p1 - p2) of topk_probs (user {bad}: "
+                f"{self.alpha[bad]!r} vs {expected[bad]!r})")
+
+    # Sizes and derived quantities -------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        """N, the number of users."""
+        return int(self.prompt_bits.size)
+
+    @property
+    def n_servers(self) -> int:
+        """M, the number of edge servers."""
+        return int(self.bandwidth_hz.size)
+
+    @property
+    def top_k(self) -> int:
+        """K, the number of top-k probabilities kept per query."""
+        return int(self.topk_probs.shape[1])
+
+    @property
+    def local_delay_s(self) -> np.ndarray:
+        """t^L_i = W^L_i / C^L_i, the delay of answering on the device."""
+        return self.local_workload_flop / self.local_flops
+
+    @property
+    def noise_w(self) -> np.ndarray:
+        """sigma^2_j = N0 * B_j, the noise power over each server's whole band."""
+        return self.noise_psd_w_hz * self.bandwidth_hz
+
+    def forced(self, tau: float) -> np.ndarray:
+        """Boolean mask of the users the accuracy guard forces to the edge (alpha_i > tau)."""
+        return self.alpha > check_tau(tau)
+
+    def replace(self, **changes: Any) -> "Instance":
+        """A validated copy with some fields changed (e.g. ``interference="none"``)."""
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        return (f"Instance(N={self.n_users}, M={self.n_servers}, K={self.top_k}, "
+                f"interference={self.interference!r}, provenance={self.provenance!r})")
+
+
+def check_tau(tau: float) -> float:
+    """Return tau as a float, or raise ``ValueError`` if it is not a number in [0, 1]."""
+    try:
+        value = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"tau: must be a number in [0, 1], got {tau!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"tau: must lie in [0, 1], got {tau!r}")
+    return value
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InstanceError(f"{name}: must be an array of numbers") from None
+    array.setflags(write=False)
+    return array
+
+
+def _as_scalar(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise InstanceError(f"{name}: must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InstanceError(f"{name}: must be a number, got {value!r}") from None
+    if not np.isfinite(number):
+        raise InstanceError(f"{name}: must be finite, got {value!r}")
+    return number

@@ -1,0 +1,255 @@
+"""Query profiles: each query's prompt size, workloads, the SLM's top-k distribution and whether
+the SLM's and the LLM's answers are correct.
+
+Two profiles:
+
+* ``synthetic`` (the embedded default): a small generative model of query difficulty shared by the
+  SLM and the LLM, calibrated to the paper's measurements (MODEL.md section 7).
+* a measured trace: a JSONL file, one record per query (format below); the generator draws an
+  instance's queries from it i.i.d. with replacement.
+
+Trace format (one JSON object per line; blank lines and lines starting with ``#`` are skipped):
+
+================== ======== =========================================================================
+key                required meaning
+================== ======== =========================================================================
+``prompt_bytes``   yes      UTF-8 bytes of the prompt (D_i = 8 x this, in bits)
+``topk_probs``     yes      the SLM's top-k probabilities of the first answer token (k >= 2; any
+                            order, renormalised over the top k and sorted on load)
+``slm_correct``    yes      the SLM's answer is correct: true/false or a number in [0, 1]
+``llm_correct``    yes      the LLM's answer is correct: true/false or a number in [0, 1]
+``slm_workload_flop`` one   W^L [FLOP]; or ``slm_latency_s``, the measured SLM latency, converted
+   / ``slm_latency_s``      with the preset's nominal device compute ``local_flops``
+``llm_workload_flop`` one   W^E [FLOP]; or ``llm_latency_s``, the measured LLM latency, converted
+   / ``llm_latency_s``      with the preset's per-user edge compute ``server_cap_flops``
+``id``, ``prompt``, no      kept for the reader; ignored by the generator
+``slm_answer``,
+``llm_answer``
+================== ======== =========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .instance import InstanceError
+
+EXAMPLE_TRACE = Path(__file__).with_name("data") / "example_trace.jsonl"
+
+# Parameters of the synthetic profile and their defaults; all overridable through generate().
+# Calibrated over 10,000 queries (see tests/test_profiles.py and the README) to the paper's
+# figures: SLM accuracy ~45 %, LLM accuracy ~56 %, mean local delay ~36 ms, AUROC of alpha for an
+# SLM error ~0.75.
+SYNTHETIC_DEFAULTS = {
+    "top_k": 10,
+    # prompt size: log-normal bytes, clipped (bAbI prompts: a few hundred bytes to a few KB)
+    "prompt_bytes_median": 700.0,
+    "prompt_bytes_sigma": 0.6,
+    "prompt_bytes_min": 150.0,
+    "prompt_bytes_max": 6000.0,
+    # SLM workload W^L = fixed + per_byte * bytes; LLM workload W^E = ratio * W^L
+    "slm_flop_fixed": 1.17e12,
+    "slm_flop_per_byte": 2.15e9,
+    "llm_workload_ratio": 6.0,
+    # difficulty z ~ N(0, 1); P(model correct) = sigmoid(skill - slope * z + noise)
+    "slm_skill": -0.31,
+    "slm_slope": 1.5,
+    "llm_skill": 0.33,
+    "llm_slope": 1.5,
+    "answer_noise": 1.0,
+    # the SLM's confidence: top-token logit lead = softplus(sharpness * (slm logit + noise))
+    "confidence_noise": 1.3,
+    "confidence_sharpness": 1.0,
+    "confidence_offset": 0.0,
+    "distractor_spread": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class Queries:
+    """The query columns of an instance (length N; ``topk_probs`` is (N, K))."""
+
+    prompt_bits: np.ndarray
+    local_workload_flop: np.ndarray
+    edge_workload_flop: np.ndarray
+    topk_probs: np.ndarray
+    alpha: np.ndarray
+    slm_correct: np.ndarray
+    llm_correct: np.ndarray
+
+
+def margin_uncertainty(topk_probs: np.ndarray) -> np.ndarray:
+    """alpha = 1 - (p1 - p2) of sorted top-k probabilities (MODEL.md section 1)."""
+    return 1.0 - (topk_probs[:, 0] - topk_probs[:, 1])
+
+
+def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> Queries:
+    """Draw n queries from the synthetic difficulty model.
+
+    A query has a latent difficulty z ~ N(0, 1) shared by both models. Model m answers correctly
+    with probability sigmoid(skill_m - slope_m z + e_m), e_m ~ N(0, answer_noise^2) drawn
+    independently per model (so some queries only the SLM gets right). The SLM's first-token
+    logits: k - 1 distractors ~ N(0, distractor_spread^2) and a top token that leads the best
+    distractor by softplus(sharpness * (SLM logit + offset + e_c)), e_c ~ N(0, confidence_noise^2):
+    a confident SLM is more often right, but the noise keeps alpha from being an oracle.
+    """
+    k = int(params["top_k"])
+    if k < 2:
+        raise InstanceError(f"top_k: must be at least 2, got {k}")
+    log_bytes = rng.normal(math.log(params["prompt_bytes_median"]), params["prompt_bytes_sigma"], n)
+    prompt_bytes = np.round(np.clip(np.exp(log_bytes), params["prompt_bytes_min"],
+                                    params["prompt_bytes_max"]))
+    difficulty = rng.normal(0.0, 1.0, n)
+    slm_logit = (params["slm_skill"] - params["slm_slope"] * difficulty
+                 + rng.normal(0.0, params["answer_noise"], n))
+    llm_logit = (params["llm_skill"] - params["llm_slope"] * difficulty
+                 + rng.normal(0.0, params["answer_noise"], n))
+    slm_correct = (rng.random(n) < _sigmoid(slm_logit)).astype(np.float64)
+    llm_correct = (rng.random(n) < _sigmoid(llm_logit)).astype(np.float64)
+
+    confidence = slm_logit + params["confidence_offset"] + rng.normal(
+        0.0, params["confidence_noise"], n)
+    lead = np.logaddexp(0.0, params["confidence_sharpness"] * confidence)  # softplus
+    logits = rng.normal(0.0, params["distractor_spread"], (n, k))
+    logits[:, 0] = logits[:, 1:].max(axis=1) + lead
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = -np.sort(-(probs / probs.sum(axis=1, keepdims=True)), axis=1)
+
+    local_workload = params["slm_flop_fixed"] + params["slm_flop_per_byte"] * prompt_bytes
+    return Queries(
+        prompt_bits=8.0 * prompt_bytes,
+        local_workload_flop=local_workload,
+        edge_workload_flop=params["llm_workload_ratio"] * local_workload,
+        topk_probs=probs,
+        alpha=margin_uncertainty(probs),
+        slm_correct=slm_correct,
+        llm_correct=llm_correct,
+    )
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A measured query trace loaded from JSONL. Workloads are known in FLOP, or latencies in s."""
+
+    path: str
+    prompt_bytes: np.ndarray
+    topk_probs: np.ndarray
+    slm_correct: np.ndarray
+    llm_correct: np.ndarray
+    slm_workload_flop: np.ndarray  # NaN where only a latency was given
+    llm_workload_flop: np.ndarray
+    slm_latency_s: np.ndarray  # NaN where a workload was given
+    llm_latency_s: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.prompt_bytes.size)
+
+    def queries(self, rows: np.ndarray, local_flops_nominal: float,
+                edge_flops_nominal: float) -> Queries:
+        """The queries of the given trace rows; latencies become workloads at nominal compute."""
+        slm = np.where(np.isnan(self.slm_workload_flop[rows]),
+                       self.slm_latency_s[rows] * local_flops_nominal, self.slm_workload_flop[rows])
+        llm = np.where(np.isnan(self.llm_workload_flop[rows]),
+                       self.llm_latency_s[rows] * edge_flops_nominal, self.llm_workload_flop[rows])
+        probs = self.topk_probs[rows]
+        return Queries(
+            prompt_bits=8.0 * self.prompt_bytes[rows],
+            local_workload_flop=slm,
+            edge_workload_flop=llm,
+            topk_probs=probs,
+            alpha=margin_uncertainty(probs),
+            slm_correct=self.slm_correct[rows],
+            llm_correct=self.llm_correct[rows],
+        )
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read a JSONL query trace (format in this module's docstring).
+
+    Raises
+    ------
+    InstanceError
+        Naming the line and the field, for a missing file, bad JSON, a missing or bad field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InstanceError(f"profile: cannot read trace {str(path)!r}: {exc.strerror}") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InstanceError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InstanceError(f"{where}: a record must be a JSON object")
+        rows.append(_parse_record(record, where))
+    if not rows:
+        raise InstanceError(f"profile: trace {str(path)!r} holds no records")
+    k = max(len(r["topk_probs"]) for r in rows)
+    probs = np.zeros((len(rows), k))
+    for i, r in enumerate(rows):
+        probs[i, :len(r["topk_probs"])] = r["topk_probs"]
+    column = lambda key: np.array([r[key] for r in rows], dtype=np.float64)  # noqa: E731
+    return Trace(
+        path=str(path), prompt_bytes=column("prompt_bytes"), topk_probs=probs,
+        slm_correct=column("slm_correct"), llm_correct=column("llm_correct"),
+        slm_workload_flop=column("slm_workload_flop"), llm_workload_flop=column("llm_workload_flop"),
+        slm_latency_s=column("slm_latency_s"), llm_latency_s=column("llm_latency_s"))
+
+
+def _parse_record(record: dict, where: str) -> dict:
+    out: dict = {}
+    out["prompt_bytes"] = _positive(record, "prompt_bytes", where)
+    raw = record.get("topk_probs")
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise InstanceError(f"{where}: topk_probs must be a list of at least 2 probabilities")
+    probs = np.array([_number(v, "topk_probs", where) for v in raw])
+    if np.any(probs < 0) or probs.sum() <= 0:
+        raise InstanceError(f"{where}: topk_probs must be non-negative with a positive sum")
+    out["topk_probs"] = -np.sort(-(probs / probs.sum()))
+    for key in ("slm_correct", "llm_correct"):
+        if key not in record:
+            raise InstanceError(f"{where}: missing field {key!r}")
+        value = _number(record[key], key, where)
+        if not 0.0 <= value <= 1.0:
+            raise InstanceError(f"{where}: {key} must be true/false or in [0, 1], got {value!r}")
+        out[key] = value
+    for model in ("slm", "llm"):
+        workload, latency = f"{model}_workload_flop", f"{model}_latency_s"
+        if (workload in record) == (latency in record):
+            raise InstanceError(f"{where}: give exactly one of {workload!r} and {latency!r}")
+        out[workload] = _positive(record, workload, where) if workload in record else math.nan
+        out[latency] = _positive(record, latency, where) if latency in record else math.nan
+    return out
+
+
+def _number(value, key: str, where: str) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InstanceError(f"{where}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _positive(record: dict, key: str, where: str) -> float:
+    if key not in record:
+        raise InstanceError(f"{where}: missing field {key!r}")
+    value = _number(record[key], key, where)
+    if value <= 0:
+        raise InstanceError(f"{where}: {key} must be positive, got {value!r}")
+    return value
