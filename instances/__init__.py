@@ -9,11 +9,15 @@ from .instance import INTERFERENCE_MODELS as INTERFERENCE_MODELS
 from .instance import Instance as Instance
 from .instance import InstanceError as InstanceError
 from .instance import check_tau as check_tau
+from .io import load as load
+from .io import save as save
 from .profiles import EXAMPLE_TRACE as EXAMPLE_TRACE
 from .profiles import Trace as Trace
+from .profiles import accuracy_by_alpha as accuracy_by_alpha
+from .profiles import auroc as auroc
 from .profiles import load_trace as load_trace
 
 __all__ = [
     "Evaluation", "evaluate", "PRESETS", "generate", "FORMAT_VERSION", "INTERFERENCE_MODELS",
-    "Instance", "InstanceError", "check_tau", "EXAMPLE_TRACE", "Trace", "load_trace",
+    "Instance", "InstanceError", "check_tau", "load", "save", "EXAMPLE_TRACE", "Trace", "load_trace", "auroc", "accuracy_by_alpha",
 ]

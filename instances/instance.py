@@ -111,14 +111,17 @@ class Instance:
 
     def _check_shapes(self) -> None:
         sizes: dict[str, int] = {}
-        if self.prompt_bits.ndim != 1 or self.prompt_bits.size == 0:
-            raise InstanceError("prompt_bits: must be a non-empty 1-D array (one entry per user)")
-        if self.bandwidth_hz.ndim != 1 or self.bandwidth_hz.size == 0:
-            raise InstanceError("bandwidth_hz: must be a non-empty 1-D array (one entry per server)")
+        for name in USER_FIELDS:
+            if getattr(self, name).ndim == 0 or getattr(self, name).shape[0] == 0:
+                raise InstanceError(f"{name}: must be a non-empty array with one row per user")
+        for name in SERVER_FIELDS:
+            if getattr(self, name).ndim == 0 or getattr(self, name).shape[0] == 0:
+                raise InstanceError(f"{name}: must be a non-empty array with one row per server")
         if self.topk_probs.ndim != 2 or self.topk_probs.shape[1] < 2:
             raise InstanceError("topk_probs: must be a 2-D array (N, K) with K >= 2")
-        sizes["N"] = self.prompt_bits.size
-        sizes["M"] = self.bandwidth_hz.size
+        # N and M are the sizes most fields agree on, so that the odd field out is the one named
+        sizes["N"] = _most_common(getattr(self, name).shape[:1] for name in USER_FIELDS)
+        sizes["M"] = _most_common(getattr(self, name).shape[:1] for name in SERVER_FIELDS)
         sizes["K"] = self.topk_probs.shape[1]
         for name, dims in ARRAY_FIELDS.items():
             want = tuple(sizes[d] if isinstance(d, str) else d for d in dims)
@@ -195,6 +198,14 @@ def check_tau(tau: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"tau: must lie in [0, 1], got {tau!r}")
     return value
+
+
+def _most_common(shapes) -> int:
+    counts: dict[int, int] = {}
+    for shape in shapes:
+        if shape:
+            counts[shape[0]] = counts.get(shape[0], 0) + 1
+    return max(counts, key=lambda size: (counts[size], -size))
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:

@@ -253,3 +253,36 @@ def _positive(record: dict, key: str, where: str) -> float:
     if value <= 0:
         raise InstanceError(f"{where}: {key} must be positive, got {value!r}")
     return value
+
+
+def auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for predicting ``positive`` (ties count one half).
+
+    Equals P(score of a random positive > score of a random negative); 0.5 is no information.
+    Used as: ``auroc(alpha, 1 - slm_correct)``, how well the uncertainty predicts an SLM error.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    positive = np.asarray(positive) > 0.5
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("auroc: needs at least one positive and one negative example")
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    # average rank (1-based) of each distinct value, then of each sample
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def accuracy_by_alpha(alpha: np.ndarray, correct: np.ndarray, bins: int = 5
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean correctness per equal-width alpha bin over [0, 1].
+
+    Returns (bin edges (bins + 1,), accuracy per bin in [0, 1] (NaN for an empty bin), counts).
+    """
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(alpha, edges[1:-1]), 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    sums = np.bincount(index, weights=np.asarray(correct, dtype=np.float64), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return edges, accuracy, counts

@@ -1,0 +1,143 @@
+"""Command line: ``python -m instances generate ...`` and ``python -m instances show FILE``.
+
+Bad input prints a one-line error on stderr and exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .evaluate import evaluate
+from .generator import PRESETS, generate
+from .instance import INTERFERENCE_MODELS, Instance
+from .io import load, save
+
+_TAUS = (0.6, 0.7, 0.8, 0.9)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m instances",
+                     description="Generate and inspect LLM-offloading instances.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = sub.add_parser("generate", help="generate instance files",
+                         description="Generate instances from a preset (MODEL.md section 7).")
+    gen.add_argument("--users", type=int, required=True, help="N, the number of users")
+    gen.add_argument("--servers", type=int, default=4, help="M, the number of edge servers (4)")
+    gen.add_argument("--seed", type=int, default=0, help="seed of the first instance (0)")
+    gen.add_argument("--count", type=int, default=1,
+                     help="write K instances with seeds seed..seed+K-1 into the folder --out")
+    gen.add_argument("--preset", default="paper", choices=sorted(PRESETS), help="preset (paper)")
+    gen.add_argument("--interference", default="full", choices=INTERFERENCE_MODELS,
+                     help="interference model (full)")
+    gen.add_argument("--profile", default="synthetic",
+                     help="'synthetic' (default) or the path of a JSONL query trace")
+    gen.add_argument("--out", required=True, help="output file (or folder with --count > 1)")
+    group = gen.add_argument_group("preset overrides (any preset value, by name)")
+    for key, value in PRESETS["paper"].items():
+        group.add_argument(f"--{key.replace('_', '-')}", dest=f"set_{key}", type=float,
+                           default=None, metavar="X", help=f"(paper: {value:g})")
+
+    show = sub.add_parser("show", help="print a summary of instance files",
+                          description="Print a readable summary of instance files.")
+    show.add_argument("files", nargs="+", help="instance JSON files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 success, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "generate":
+            _generate(args)
+        else:
+            for number, path in enumerate(args.files):
+                if number:
+                    print()
+                print(summary(load(path), title=str(path)))
+    except (ValueError, OSError) as exc:
+        print(f"python -m instances: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> None:
+    if args.count < 1:
+        raise ValueError(f"--count: must be at least 1, got {args.count}")
+    overrides = {key[4:]: value for key, value in vars(args).items()
+                 if key.startswith("set_") and value is not None}
+    options = dict(n_servers=args.servers, preset=args.preset, interference=args.interference,
+                   profile=args.profile, **overrides)
+    if args.seed < 0:
+        raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
+    # Generate everything first, so that bad options never leave some files written.
+    made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
+    out = Path(args.out)
+    if args.count == 1:
+        if out.is_dir():
+            raise ValueError(f"--out: {out} is a folder; give a file name for one instance")
+        if not out.parent.exists():
+            raise ValueError(f"--out: folder {out.parent} does not exist")
+        save(made[0], out)
+        print(f"wrote {out}")
+        return
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: {out} exists and is not a folder (needed with --count > 1)")
+    out.mkdir(parents=True, exist_ok=True)
+    for instance in made:
+        seed = instance.provenance["seed"]
+        save(instance, out / f"{args.interference}_N{args.users}_M{args.servers}_seed{seed}.json")
+    print(f"wrote {args.count} instances to {out}/")
+
+
+def summary(instance: Instance, title: str = "instance") -> str:
+    """A readable multi-line summary of an instance."""
+    n, m = instance.n_users, instance.n_servers
+    local = instance.local_delay_s * 1e3
+    alpha = instance.alpha
+    all_local = evaluate(instance, np.full(n, -1))
+    strongest = evaluate(instance, np.argmax(instance.gain, axis=1))
+    prov = instance.provenance
+    lines = [
+        f"{title}",
+        f"  users N = {n}, edge servers M = {m}, top-k = {instance.top_k}, "
+        f"interference = {instance.interference}, area = {instance.area_m:g} m",
+        f"  provenance: preset={prov.get('preset')} seed={prov.get('seed')} "
+        f"profile={prov.get('profile')} overrides={prov.get('overrides') or {}}",
+        f"  prompt size: mean {instance.prompt_bits.mean() / 8:.0f} B "
+        f"(min {instance.prompt_bits.min() / 8:.0f}, max {instance.prompt_bits.max() / 8:.0f})",
+        f"  local delay: mean {local.mean():.2f} ms (min {local.min():.2f}, max {local.max():.2f})",
+        "  alpha: quantiles 10/25/50/75/90 % = "
+        + " / ".join(f"{q:.3f}" for q in np.quantile(alpha, [0.1, 0.25, 0.5, 0.75, 0.9])),
+        "  forced users (alpha > tau): "
+        + ", ".join(f"tau={t:g}: {int(np.sum(alpha > t))}" for t in _TAUS),
+        f"  accuracy: SLM {instance.slm_correct.mean() * 100:.1f} %, "
+        f"LLM {instance.llm_correct.mean() * 100:.1f} %",
+        f"  all-local: total delay {all_local.total_delay_ms:.1f} ms, "
+        f"accuracy {all_local.accuracy_pct:.1f} %",
+        f"  all-edge (each user on its strongest-gain server): total delay "
+        f"{strongest.total_delay_ms:.1f} ms, accuracy {strongest.accuracy_pct:.1f} %, "
+        f"loads {strongest.loads.tolist()}",
+    ]
+    return "\n".join(lines)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) if not isinstance(exc, OSError) or not exc.strerror else (
+        f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror)
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
