@@ -1,0 +1,1 @@
+"""Benchmark CLIs: gap (main job), paper, scale."""

@@ -1,0 +1,234 @@
+"""``python -m benchmarks.paper``: the paper's experiment (MODEL.md section 7).
+
+N = 50, 60, ..., 120 users, M = 4 servers, tau in {0.6, 0.7, 0.8, 0.9, 1.0}; methods local-all,
+GOA, random, edge-all, d-min (and the GA with ``--ga``). Drop d at size N is
+``instances.generate(N, 4, seed=seed + d, interference=...)``; every method and every tau sees the
+same drops (paired). Outputs in ``--out`` (default ``results/paper``): ``paper_drops.csv`` (one row
+per drop, tau and method), ``paper.csv`` (mean and 95 % confidence half-width of every metric per
+N, tau and method), ``accuracy_vs_n.png``, ``delay_vs_n.png``, ``accuracy_vs_tau.png``,
+``uncertainty.png`` (the SLM's accuracy per alpha bin, with the AUROC of alpha for an SLM error)
+and ``summary.txt``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import (
+    Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int, parallel_map,
+    positive_int, run_cli, staged_output, table, unit_float, write_csv)
+
+PROG = "python -m benchmarks.paper"
+DEFAULT_USERS = tuple(range(50, 121, 10))
+DEFAULT_TAUS = (0.6, 0.7, 0.8, 0.9, 1.0)
+METHODS = ("local_all", "goa", "random", "edge_all", "dmin")
+METRICS = ("accuracy_pct", "total_delay_ms", "local_ms", "comm_ms", "comp_ms", "n_offloaded",
+           "runtime_s")
+DROP_COLUMNS = ["n_users", "tau", "drop", "seed", "method", "feasible"] + list(METRICS)
+# The authors' table (MODEL.md section 7): (N, tau) -> method -> (accuracy %, total delay ms)
+PAPER = {
+    (50, 0.8): {"local_all": (44.7, 1790), "goa": (56.1, 937), "edge_all": (56.2, 940),
+                "dmin": (55.9, 947)},
+    (100, 0.8): {"local_all": (45.2, 3586), "goa": (53.5, 2530), "edge_all": (56.2, 3629),
+                 "dmin": (52.2, 2405)},
+    (120, 1.0): {"local_all": (45.2, 4302), "goa": (51.6, 3059), "edge_all": (56.2, 5237),
+                 "dmin": (51.4, 3071)},
+}
+PAPER_GOA_OFFLOADS = {(50, 0.8): 49.2, (100, 0.8): 73.2, (120, 1.0): 73.1}
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="The paper's experiment: accuracy and delay versus "
+                                           "N and tau, paired random drops.")
+    parser.add_argument("--users", nargs="+", type=positive_int, metavar="N",
+                        help="user counts (default 50 60 ... 120)")
+    parser.add_argument("--tau", nargs="+", type=unit_float, metavar="T",
+                        help="accuracy-guard thresholds (default 0.6 0.7 0.8 0.9 1.0)")
+    parser.add_argument("--drops", type=positive_int, default=20,
+                        help="random drops per N (20; the paper used 500)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the first drop (drop d uses seed + d; 0)")
+    parser.add_argument("--servers", type=positive_int, default=4, help="M (4)")
+    parser.add_argument("--interference", choices=("full", "none"), default="full",
+                        help="interference model (full, the paper's)")
+    parser.add_argument("--ga", action="store_true", help="also run the genetic algorithm (slow)")
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="parallel processes (results do not depend on it; 1)")
+    parser.add_argument("--out", default="results/paper", help="output folder (results/paper)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return run_cli(PROG, lambda: _run(args))
+
+
+def run_drop(task: tuple) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """All methods and taus on one drop: (rows, alpha, SLM correctness) of the drop."""
+    import goa
+    import instances
+
+    n, m, seed, drop, taus, methods, interference = task
+    inst = instances.generate(n, m, seed=seed, interference=interference)
+    rows = []
+    for tau in taus:
+        for method in methods:
+            result = goa.solve(inst, tau=tau, method=method, seed=seed)
+            ev = result.evaluation
+            rows.append({
+                "n_users": n, "tau": tau, "drop": drop, "seed": seed, "method": method,
+                "feasible": result.is_feasible(), "accuracy_pct": ev.accuracy_pct,
+                "total_delay_ms": ev.total_delay_ms, "local_ms": ev.total_local_ms,
+                "comm_ms": ev.total_comm_ms, "comp_ms": ev.total_comp_ms,
+                "n_offloaded": ev.n_offloaded, "runtime_s": result.runtime_s})
+    return rows, inst.alpha, inst.slm_correct
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """Mean and 95 % CI half-width of every metric per (N, tau, method)."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[(row["n_users"], row["tau"], row["method"])].append(row)
+    out = []
+    for (n, tau, method), members in groups.items():
+        record = {"n_users": n, "tau": tau, "method": method, "drops": len(members)}
+        for metric in METRICS:
+            mean, half = mean_ci95([r[metric] for r in members])
+            record[metric] = mean
+            record[f"{metric}_ci95"] = half
+        out.append(record)
+    return out
+
+
+def _run(args) -> int:
+    import instances
+
+    users = tuple(args.users) if args.users else DEFAULT_USERS
+    taus = tuple(args.tau) if args.tau else DEFAULT_TAUS
+    methods = METHODS + (("ga",) if args.ga else ())
+    tasks = [(n, args.servers, args.seed + d, d, taus, methods, args.interference)
+             for n in users for d in range(args.drops)]
+    started = time.perf_counter()
+    print(f"{PROG}: N {list(users)}, tau {list(taus)}, {args.drops} drops, methods "
+          f"{list(methods)}, {args.jobs} job(s); {machine_line()}", file=sys.stderr)
+    with staged_output(args.out) as stage:
+        results = parallel_map(run_drop, tasks, args.jobs, "drops")
+        rows = [row for drop_rows, _, _ in results for row in drop_rows]
+        alpha = np.concatenate([a for _, a, _ in results])
+        slm = np.concatenate([c for _, _, c in results])
+        summary = aggregate(rows)
+        columns = ["n_users", "tau", "method", "drops"] + [
+            c for metric in METRICS for c in (metric, f"{metric}_ci95")]
+        write_csv(stage / "paper_drops.csv", rows, DROP_COLUMNS)
+        write_csv(stage / "paper.csv", summary, columns)
+        auc = instances.auroc(alpha, 1.0 - slm)
+        edges, acc, counts = instances.accuracy_by_alpha(alpha, slm, bins=10)
+        report = _report(summary, users, taus, methods, auc, edges, acc, counts)
+        report += f"\n\nwall time {time.perf_counter() - started:.1f} s"
+        (stage / "summary.txt").write_text(report + "\n", encoding="utf-8")
+        if not args.no_plots:
+            plot(summary, users, taus, methods, stage, edges, acc, counts, auc)
+    print(report)
+    print(f"\nwrote {Path(args.out)}/paper.csv, paper_drops.csv, summary.txt"
+          + ("" if args.no_plots else " and plots"))
+    return 0
+
+
+def _report(summary, users, taus, methods, auc, edges, acc, counts) -> str:
+    index = {(r["n_users"], r["tau"], r["method"]): r for r in summary}
+    blocks = []
+    for tau in taus:
+        lines = []
+        for n in users:
+            line = [n]
+            for method in methods:
+                r = index[(n, tau, method)]
+                line.append(f"{r['accuracy_pct']:.1f} / {r['total_delay_ms']:.0f}")
+            line.append(f"{index[(n, tau, 'goa')]['n_offloaded']:.1f}")
+            lines.append(line)
+        blocks.append(table(["N"] + [f"{m} acc%/ms" for m in methods] + ["GOA offloads"], lines,
+                            title=f"tau = {tau:g}: accuracy % / total delay ms (mean over drops)"))
+    compare = []
+    for (n, tau), paper in PAPER.items():
+        for method, (p_acc, p_delay) in paper.items():
+            r = index.get((n, tau, method))
+            if r is None:
+                continue
+            compare.append([f"N={n} tau={tau:g}", method, r["accuracy_pct"], p_acc,
+                            r["total_delay_ms"], p_delay])
+        r = index.get((n, tau, "goa"))
+        if r is not None:
+            compare.append([f"N={n} tau={tau:g}", "goa offloads", r["n_offloaded"],
+                            PAPER_GOA_OFFLOADS[(n, tau)], None, None])
+    if compare:
+        blocks.append(table(["point", "method", "acc % (ours)", "acc % (paper)",
+                             "delay ms (ours)", "delay ms (paper)"], compare,
+                            title="Beside the paper's table (MODEL.md section 7)"))
+    bins = [[f"{lo:.1f}-{hi:.1f}", int(c), None if c == 0 else a * 100]
+            for lo, hi, a, c in zip(edges[:-1], edges[1:], acc, counts)]
+    blocks.append(table(["alpha bin", "queries", "SLM accuracy %"], bins,
+                        title=f"Uncertainty check: AUROC of alpha for an SLM error = {auc:.3f}"))
+    return "\n\n".join(blocks)
+
+
+def plot(summary, users, taus, methods, folder, edges, acc, counts, auc) -> None:
+    """accuracy_vs_n.png, delay_vs_n.png, accuracy_vs_tau.png and uncertainty.png."""
+    plt = matplotlib_pyplot()
+    index = {(r["n_users"], r["tau"], r["method"]): r for r in summary}
+    for name, metric, ylabel in (("accuracy_vs_n.png", "accuracy_pct", "accuracy [%]"),
+                                 ("delay_vs_n.png", "total_delay_ms", "total delay [ms]")):
+        fig, axes = plt.subplots(1, len(taus), figsize=(3.6 * len(taus), 3.6), squeeze=False,
+                                 sharey=True)
+        for ax, tau in zip(axes[0], taus):
+            for method in methods:
+                mean = [index[(n, tau, method)][metric] for n in users]
+                half = [index[(n, tau, method)][f"{metric}_ci95"] for n in users]
+                ax.errorbar(users, mean, yerr=half, marker="o", ms=3, capsize=2, label=method)
+            ax.set_title(f"tau = {tau:g}")
+            ax.set_xlabel("users N")
+            ax.grid(True, alpha=0.3)
+        axes[0][0].set_ylabel(ylabel)
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=120)
+        plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(users), figsize=(3.0 * len(users), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, n in zip(axes[0], users):
+        for method in methods:
+            ax.errorbar(taus, [index[(n, t, method)]["accuracy_pct"] for t in taus],
+                        yerr=[index[(n, t, method)]["accuracy_pct_ci95"] for t in taus],
+                        marker="o", ms=3, capsize=2, label=method)
+        ax.set_title(f"N = {n}")
+        ax.set_xlabel("tau")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("accuracy [%]")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "accuracy_vs_tau.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    centres = (edges[:-1] + edges[1:]) / 2
+    ax.bar(centres, np.nan_to_num(acc) * 100, width=np.diff(edges) * 0.9)
+    for x, c in zip(centres, counts):
+        ax.annotate(str(int(c)), (x, 1), ha="center", fontsize=7)
+    ax.set_xlabel("SLM uncertainty alpha")
+    ax.set_ylabel("SLM accuracy [%]")
+    ax.set_title(f"SLM accuracy per alpha bin (AUROC of alpha for an error = {auc:.3f})",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(folder / "uncertainty.png", dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The benchmark CLIs end to end in tiny configurations: outputs, columns, plausible values."""
+
+import pytest
+
+from benchmarks import gap, paper
+from benchmarks.common import read_csv
+
+
+def _floats(rows, key):
+    return [float(r[key]) for r in rows if r[key] != ""]
+
+
+def test_gap_tiny_run(tmp_path, capsys):
+    """gap on 2 tiny instances per model: CSV columns, gaps >= 0 against a proven optimum."""
+    out = tmp_path / "gap"
+    code = gap.main(["--quick", "--seeds", "0", "--tau", "0.8", "1.0", "--out", str(out),
+                     "--time-limit", "30"])
+    assert code == 0
+    rows = read_csv(out / "gap.csv")
+    assert list(rows[0]) == gap.COLUMNS
+    assert {(r["interference"], r["n_users"]) for r in rows} == {
+        ("none", "10"), ("none", "20"), ("full", "6"), ("full", "8")}
+    methods = {r["method"] for r in rows}
+    assert {"goa", "edge_all", "random", "dmin", "ga", "local_all", "exact"} <= methods
+    for r in rows:
+        if r["reference"] == "optimum" and r["feasible"] == "1":
+            assert float(r["gap_pct"]) >= -1e-7, r
+        if r["method"] == "exact":
+            assert r["exact_status"] == "optimal" and r["is_optimal"] == "1"
+        if r["method"] == "edge_all":
+            assert r["n_offloaded"] == r["n_users"]
+    for name in ("gap.png", "runtime.png", "summary.txt"):
+        assert (out / name).stat().st_size > 0
+    text = capsys.readouterr().out
+    assert "SUMMARY" in text and "mean gap %" in text
+    assert not any(p.name.startswith(".staging") for p in out.iterdir())
+
+
+def test_gap_results_do_not_depend_on_jobs(tmp_path):
+    """--jobs 2 gives the same objectives as --jobs 1 (runtimes aside)."""
+    keys = ("instance", "tau", "method", "objective_ms", "status", "gap_pct")
+    runs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"j{jobs}"
+        assert gap.main(["--quick", "--seeds", "3", "--jobs", str(jobs), "--no-plots",
+                         "--out", str(out)]) == 0
+        runs.append([tuple(r[k] for k in keys) for r in read_csv(out / "gap.csv")])
+    assert runs[0] == runs[1]
+
+
+def test_gap_on_saved_instances(tmp_path):
+    """--instances takes saved files (here the shipped test instance)."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "paper_N6_M2_none_seed11.json"
+    out = tmp_path / "files"
+    assert gap.main(["--instances", str(data), "--tau", "1.0", "--no-plots", "--out",
+                     str(out)]) == 0
+    rows = read_csv(out / "gap.csv")
+    assert {r["instance"] for r in rows} == {data.name}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tau", "1.5"], "--tau"),
+    (["--jobs", "0"], "--jobs"),
+    (["--time-limit", "-1"], "--time-limit"),
+    (["--instances", "missing.json"], "missing.json"),
+    (["--seeds", "x"], "--seeds"),
+])
+def test_gap_bad_options(tmp_path, monkeypatch, capsys, argv, message):
+    """Bad options: one line on stderr, exit code 2, no output folder content."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = gap.main(argv + ["--out", "o"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o" / "gap.csv").exists()
+
+
+def test_paper_tiny_run(tmp_path, capsys):
+    """paper with 2 sizes, 2 taus, 3 drops: paired drops, accuracy between local-all and edge-all."""
+    out = tmp_path / "paper"
+    assert paper.main(["--users", "20", "30", "--tau", "0.8", "1.0", "--drops", "3",
+                       "--out", str(out)]) == 0
+    drops = read_csv(out / "paper_drops.csv")
+    assert len(drops) == 2 * 2 * 3 * len(paper.METHODS)
+    local_by_drop = {}
+    for r in drops:
+        if r["method"] == "local_all":  # the same drop under every tau: paired
+            local_by_drop.setdefault((r["n_users"], r["drop"]), set()).add(r["total_delay_ms"])
+    assert all(len(v) == 1 for v in local_by_drop.values()) and len(local_by_drop) == 6
+    summary = read_csv(out / "paper.csv")
+    index = {(r["n_users"], r["tau"], r["method"]): r for r in summary}
+    for n in ("20", "30"):
+        for tau in ("0.8", "1.0"):
+            local = float(index[(n, tau, "local_all")]["accuracy_pct"])
+            edge = float(index[(n, tau, "edge_all")]["accuracy_pct"])
+            goa_acc = float(index[(n, tau, "goa")]["accuracy_pct"])
+            assert float(index[(n, tau, "edge_all")]["n_offloaded"]) == float(n)
+            assert float(index[(n, tau, "local_all")]["n_offloaded"]) == 0
+            assert local <= goa_acc and local <= edge
+    for name in ("accuracy_vs_n.png", "delay_vs_n.png", "accuracy_vs_tau.png", "uncertainty.png",
+                 "summary.txt"):
+        assert (out / name).stat().st_size > 0
+    assert "AUROC" in capsys.readouterr().out
+
+
+def test_paper_bad_option(capsys):
+    """--drops 0 is a one-line error with exit code 2."""
+    with pytest.raises(SystemExit) as stop:
+        paper.main(["--drops", "0"])
+    assert stop.value.code == 2
+    assert "--drops" in capsys.readouterr().err
+
+
+def test_scale_tiny_run(tmp_path, capsys):
+    """scale with a few small N: CSV rows per method and N, a slope for GOA."""
+    from benchmarks import scale
+
+    out = tmp_path / "scale"
+    assert scale.main(["--methods", "goa", "goa_reference", "dmin", "exact_none",
+                       "--users", "10", "20", "40", "--repeats", "1", "--fit-from", "10",
+                       "--out", str(out)]) == 0
+    rows = read_csv(out / "scale.csv")
+    assert list(rows[0]) == scale.COLUMNS
+    assert {(r["method"], r["n_users"]) for r in rows} == {
+        (m, n) for m in ("goa", "goa_reference", "dmin", "exact_none") for n in ("10", "20", "40")}
+    assert all(float(r["median_s"]) > 0 for r in rows)
+    assert (out / "scale.png").stat().st_size > 0
+    assert "slope" in capsys.readouterr().out
