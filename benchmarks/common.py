@@ -202,3 +202,27 @@ def matplotlib_pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+_WARM = False
+
+
+def warm_up(exact: bool = False) -> None:
+    """Load every numba kernel once in this process (compiled or from the on-disk cache), so
+    that no timed run pays for it. Idempotent."""
+    global _WARM
+    if _WARM:
+        return
+    import goa
+    import instances
+
+    for interference in ("full", "none"):
+        inst = instances.generate(6, 2, seed=0, interference=interference)
+        for method in goa.METHODS:
+            goa.solve(inst, tau=0.8, method=method, seed=0, **(
+                {"generations": 3} if method == "ga" else {}))
+        if exact:
+            import formulations
+
+            formulations.solve(inst, tau=0.8, time_limit=10.0)
+    _WARM = True

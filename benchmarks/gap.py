@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, non_negative_int, parallel_map,
-    positive_float, positive_int, run_cli, staged_output, table, unit_float, write_csv)
+    positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
 
 PROG = "python -m benchmarks.gap"
 DEFAULT_SIZES = {"none": (10, 20, 40, 60), "full": (6, 8, 10, 12)}
@@ -108,6 +108,7 @@ def solve_task(task: tuple) -> list[dict]:
     from goa import Status
 
     source, tau, time_limit = task
+    warm_up(exact=True)
     inst, name, seed = _load(source)
     heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in goa.METHODS]
     feasible = [r for r in heuristics if r.is_feasible()]

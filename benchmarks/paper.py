@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.common import (
     Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int, parallel_map,
-    positive_int, run_cli, staged_output, table, unit_float, write_csv)
+    positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
 
 PROG = "python -m benchmarks.paper"
 DEFAULT_USERS = tuple(range(50, 121, 10))
@@ -76,6 +76,7 @@ def run_drop(task: tuple) -> tuple[list[dict], np.ndarray, np.ndarray]:
     import instances
 
     n, m, seed, drop, taus, methods, interference = task
+    warm_up()
     inst = instances.generate(n, m, seed=seed, interference=interference)
     rows = []
     for tau in taus:

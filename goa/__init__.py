@@ -1,0 +1,13 @@
+"""GOA, the paper's greedy offloading algorithm, and its baselines (MODEL.md sections 5 and 6).
+
+``goa.solve(instance, tau, method, seed, **options) -> Result``. The numba kernels compile on
+first use (and are cached on disk), so ``import goa`` stays light.
+"""
+
+from .reference import reference_goa as reference_goa
+from .result import Result as Result
+from .result import Status as Status
+from .solve import METHODS as METHODS
+from .solve import solve as solve
+
+__all__ = ["solve", "METHODS", "Result", "Status", "reference_goa"]
