@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.common import (
     Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int, parallel_map,
-    positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+    positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
 
 PROG = "python -m benchmarks.paper"
 DEFAULT_USERS = tuple(range(50, 121, 10))
@@ -56,6 +56,9 @@ def build_parser() -> Parser:
     parser.add_argument("--servers", type=positive_int, default=4, help="M (4)")
     parser.add_argument("--interference", choices=("full", "none"), default="full",
                         help="interference model (full, the paper's)")
+    parser.add_argument("--bits-per-byte", type=positive_float, default=8.0,
+                        help="prompt bits per byte (8; 1 reproduces the authors' code, which "
+                             "counts bytes as bits)")
     parser.add_argument("--ga", action="store_true", help="also run the genetic algorithm (slow)")
     parser.add_argument("--jobs", type=positive_int, default=1,
                         help="parallel processes (results do not depend on it; 1)")
@@ -75,9 +78,10 @@ def run_drop(task: tuple) -> tuple[list[dict], np.ndarray, np.ndarray]:
     import goa
     import instances
 
-    n, m, seed, drop, taus, methods, interference = task
+    n, m, seed, drop, taus, methods, interference, bits_per_byte = task
     warm_up()
-    inst = instances.generate(n, m, seed=seed, interference=interference)
+    inst = instances.generate(n, m, seed=seed, interference=interference,
+                              bits_per_byte=bits_per_byte)
     rows = []
     for tau in taus:
         for method in methods:
@@ -114,11 +118,13 @@ def _run(args) -> int:
     users = tuple(args.users) if args.users else DEFAULT_USERS
     taus = tuple(args.tau) if args.tau else DEFAULT_TAUS
     methods = METHODS + (("ga",) if args.ga else ())
-    tasks = [(n, args.servers, args.seed + d, d, taus, methods, args.interference)
+    tasks = [(n, args.servers, args.seed + d, d, taus, methods, args.interference,
+              args.bits_per_byte)
              for n in users for d in range(args.drops)]
     started = time.perf_counter()
     print(f"{PROG}: N {list(users)}, tau {list(taus)}, {args.drops} drops, methods "
-          f"{list(methods)}, {args.jobs} job(s); {machine_line()}", file=sys.stderr)
+          f"{list(methods)}, {args.bits_per_byte:g} bits per prompt byte, {args.jobs} job(s); "
+          f"{machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
         results = parallel_map(run_drop, tasks, args.jobs, "drops")
         rows = [row for drop_rows, _, _ in results for row in drop_rows]

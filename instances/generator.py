@@ -26,6 +26,9 @@ _PAPER_SYSTEM = {
     "server_flops_spread_lo": 0.6,
     "server_flops_spread_hi": 1.4,
     "server_cap_flops": 1513e12,
+    # D_i = bits_per_byte x prompt bytes. 8 is right (MODEL.md); 1 reproduces the authors' code,
+    # which counts prompt bytes as bits (the slip MODEL.md section 7 fixes).
+    "bits_per_byte": 8.0,
 }
 
 PRESETS: dict[str, dict[str, float]] = {
@@ -124,7 +127,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
                   "overrides": {k: float(v) for k, v in sorted(overrides.items())}}
     return Instance(
         user_xy_m=user_xy,
-        prompt_bits=queries.prompt_bits,
+        prompt_bits=queries.prompt_bytes * params["bits_per_byte"],
         tx_power_w=np.full(n_users, params["tx_power_w"]),
         local_flops=local_flops,
         local_workload_flop=queries.local_workload_flop,
@@ -155,6 +158,7 @@ def _count(name: str, value) -> int:
 def _check_params(params: dict) -> None:
     positive = ("area_m", "carrier_hz", "bandwidth_hz", "tx_power_w", "noise_psd_w_hz",
                 "local_flops", "server_flops", "server_cap_flops", "local_flops_spread_lo",
+                "bits_per_byte",
                 "server_flops_spread_lo", "prompt_bytes_median", "prompt_bytes_min",
                 "slm_flop_per_byte", "llm_workload_ratio", "top_k")
     for key in positive:

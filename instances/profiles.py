@@ -72,9 +72,9 @@ SYNTHETIC_DEFAULTS = {
 
 @dataclass(frozen=True)
 class Queries:
-    """The query columns of an instance (length N; ``topk_probs`` is (N, K))."""
+    """The query columns of an instance (length N; ``topk_probs`` is (N, K)); sizes in bytes."""
 
-    prompt_bits: np.ndarray
+    prompt_bytes: np.ndarray
     local_workload_flop: np.ndarray
     edge_workload_flop: np.ndarray
     topk_probs: np.ndarray
@@ -122,7 +122,7 @@ def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> Queries
 
     local_workload = params["slm_flop_fixed"] + params["slm_flop_per_byte"] * prompt_bytes
     return Queries(
-        prompt_bits=8.0 * prompt_bytes,
+        prompt_bytes=prompt_bytes,
         local_workload_flop=local_workload,
         edge_workload_flop=params["llm_workload_ratio"] * local_workload,
         topk_probs=probs,
@@ -162,7 +162,7 @@ class Trace:
                        self.llm_latency_s[rows] * edge_flops_nominal, self.llm_workload_flop[rows])
         probs = self.topk_probs[rows]
         return Queries(
-            prompt_bits=8.0 * self.prompt_bytes[rows],
+            prompt_bytes=self.prompt_bytes[rows],
             local_workload_flop=slm,
             edge_workload_flop=llm,
             topk_probs=probs,

@@ -1,0 +1,11 @@
+"""Exact optima of problem (P) (MODEL.md section 4): MILPs, Lagrangian load vectors, B&B,
+enumeration.
+
+``solve(instance, tau, backend, time_limit, warm_start, **options) -> goa.result.Result``.
+"""
+
+from .solve import BACKENDS as BACKENDS
+from .solve import auto_backend as auto_backend
+from .solve import solve as solve
+
+__all__ = ["BACKENDS", "auto_backend", "solve"]

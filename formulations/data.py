@@ -1,0 +1,135 @@
+"""What every exact method reads from an instance: the delay constants of MODEL.md sections 3-4.
+
+Under interference ``"none"`` an offloaded user's delay depends only on its server's load n:
+
+    f_ij(n) = D_i n / (B_j log2(1 + P_i g_ij / sigma_j^2)) + W^E_i max(1 / C^max_j, n / C_j),
+
+which is strictly increasing in n. Two facts about every optimal assignment shrink the models
+(both are proved by an improving move, so no optimum is cut off):
+
+- a user that is not forced (alpha_i <= tau) and sits on ES j has ``f_ij(n_j) <= t^L_i``:
+  otherwise sending it home lowers its own delay and nobody else's rises (the others on j only
+  get faster); so ``z_ijn`` exists only for ``n <= nmax_ij``, the largest such n;
+- hence ES j holds at most ``Nmax_j`` users, the largest n for which at least n users may sit
+  on j with n users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from instances import Instance
+
+
+@dataclass(frozen=True, eq=False)
+class NoneData:
+    """Delay constants of one instance under interference ``"none"`` for one tau (seconds).
+
+    ``local_s`` t^L_i; ``forced`` alpha_i > tau; ``comm_s`` (N, M) the communication delay per
+    user on the server, D_i / (B_j log2(1 + SNR_ij)), so that comm = n * comm_s; ``work_flop``
+    W^E_i; ``inv_cap`` 1 / C^max_j; ``inv_flops`` 1 / C_j; ``nmax`` (N, M) the largest load at
+    which user i may sit on ES j in an optimum (N for forced users, 0: never); ``load_max`` (M,)
+    Nmax_j.
+    """
+
+    local_s: np.ndarray
+    forced: np.ndarray
+    comm_s: np.ndarray
+    work_flop: np.ndarray
+    inv_cap: np.ndarray
+    inv_flops: np.ndarray
+    nmax: np.ndarray
+    load_max: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        """N."""
+        return int(self.local_s.size)
+
+    @property
+    def n_servers(self) -> int:
+        """M."""
+        return int(self.inv_cap.size)
+
+    def delay(self, users, servers, loads) -> np.ndarray:
+        """f_ij(n) for matching arrays of users i, servers j and loads n (broadcast), seconds."""
+        users = np.asarray(users)
+        servers = np.asarray(servers)
+        n = np.asarray(loads, dtype=np.float64)
+        return (n * self.comm_s[users, servers]
+                + self.work_flop[users] * np.maximum(self.inv_cap[servers],
+                                                     n * self.inv_flops[servers]))
+
+    def table(self, n_max: int | None = None) -> np.ndarray:
+        """f[i, j, n] for n = 0..n_max, seconds (the n = 0 column is +inf: no load, no user)."""
+        n_max = self.n_users if n_max is None else int(n_max)
+        n = np.arange(n_max + 1, dtype=np.float64)[None, None, :]
+        f = (n * self.comm_s[:, :, None]
+             + self.work_flop[:, None, None] * np.maximum(self.inv_cap[None, :, None],
+                                                          n * self.inv_flops[None, :, None]))
+        f[:, :, 0] = np.inf
+        return f
+
+    def cost(self, assignment) -> float:
+        """T(a) in seconds under interference "none", from the constants (the model's own view)."""
+        a = np.asarray(assignment, dtype=np.int64)
+        off = a >= 0
+        loads = np.bincount(a[off], minlength=self.n_servers)
+        users = np.flatnonzero(off)
+        return float(self.local_s[~off].sum()
+                     + self.delay(users, a[off], loads[a[off]]).sum())
+
+    def trivial_bound(self) -> float:
+        """sum_i min(t^L_i if free, min_j f_ij(1)) in seconds: valid, as f_ij grows with n."""
+        alone = self.delay(np.arange(self.n_users)[:, None], np.arange(self.n_servers)[None, :], 1)
+        home = np.where(self.forced, np.inf, self.local_s)
+        return float(np.minimum(home, alone.min(axis=1)).sum())
+
+    def repair(self, assignment) -> np.ndarray:
+        """Send home, one at a time, every free user whose edge delay exceeds its local delay.
+
+        Each move strictly lowers T, so the result is at least as good and lies inside the
+        reduced models (every z_ijn it uses exists).
+        """
+        a = np.array(assignment, dtype=np.int64)
+        loads = np.bincount(a[a >= 0], minlength=self.n_servers)
+        while True:
+            off = np.flatnonzero((a >= 0) & ~self.forced)
+            if off.size == 0:
+                return a
+            excess = self.delay(off, a[off], loads[a[off]]) - self.local_s[off]
+            worst = int(np.argmax(excess))
+            if excess[worst] <= 0.0:
+                return a
+            i = int(off[worst])
+            loads[a[i]] -= 1
+            a[i] = -1
+
+
+def none_data(instance: Instance, tau: float) -> NoneData:
+    """The constants of (P) under interference "none" for this tau (see the module docstring)."""
+    n = instance.n_users
+    snr = instance.tx_power_w[:, None] * instance.gain / instance.noise_w[None, :]
+    fields = dict(
+        local_s=instance.local_delay_s, forced=instance.alpha > tau,
+        comm_s=instance.prompt_bits[:, None]
+        / (instance.bandwidth_hz[None, :] * np.log2(1.0 + snr)),
+        work_flop=instance.edge_workload_flop, inv_cap=1.0 / instance.server_cap_flops,
+        inv_flops=1.0 / instance.server_flops)
+    unreduced = NoneData(**fields, nmax=np.full((n, instance.n_servers), n),
+                         load_max=np.full(instance.n_servers, n))
+    f = unreduced.table(n)
+    local, forced = fields["local_s"], fields["forced"]
+    # the largest n with f_ij(n) <= t^L_i: f is increasing in n, so count the n that qualify
+    nmax = np.where(forced[:, None], n, (f[:, :, 1:] <= local[:, None, None]).sum(axis=2))
+    # Nmax_j: the largest n such that at least n users have nmax_ij >= n
+    counts = np.arange(1, n + 1)
+    eligible = (nmax[:, :, None] >= counts[None, None, :]).sum(axis=0)  # (M, N)
+    load_max = (eligible >= counts[None, :]).sum(axis=1)  # the condition holds for n = 1..Nmax_j
+    nmax = np.minimum(nmax, load_max[None, :]).astype(np.int64)
+    load_max = load_max.astype(np.int64)
+    for array in (nmax, load_max):
+        array.setflags(write=False)
+    return NoneData(**fields, nmax=nmax, load_max=load_max)

@@ -1,0 +1,279 @@
+"""Solving the count-indexed model (:mod:`formulations.model`) with CBC, HiGHS, SCIP or CP-SAT.
+
+Each backend reads the same :class:`~formulations.model.CountModel`, takes an optional warm start
+(an assignment inside the model), and returns an :class:`~formulations.outcome.Outcome` with its
+own objective and its best bound, in milliseconds. The MILP backends stop at a relative gap of
+``mip_gap`` (default 1e-7: every backend's optimum agrees to far better than 1e-6).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from goa.result import Status
+
+from ._highs import new_highs
+from .model import MS_PER_S, CountModel
+from .outcome import Outcome
+
+DEFAULT_MIP_GAP = 1e-7
+# CP-SAT works on integers: costs are floored to multiples of this (1 ns, in seconds).
+DEFAULT_RESOLUTION_S = 1e-9
+
+
+def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
+                mip_gap: float = DEFAULT_MIP_GAP, seed: int = 0) -> Outcome:
+    """HiGHS (highspy): the model passed row-wise in one call; ``setSolution`` for a warm start."""
+    import highspy
+
+    h = new_highs()
+    lp = highspy.HighsLp()
+    starts, cols, coefs, lo, hi = model.csr()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = model.n_rows
+    lp.col_cost_ = model.cost_ms
+    lp.col_lower_ = np.zeros(model.n_cols)
+    lp.col_upper_ = np.ones(model.n_cols)
+    lp.row_lower_ = lo
+    lp.row_upper_ = hi
+    lp.offset_ = model.offset_ms
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = starts
+    lp.a_matrix_.index_ = cols.astype(np.int32)
+    lp.a_matrix_.value_ = coefs
+    lp.a_matrix_.num_col_ = model.n_cols
+    lp.a_matrix_.num_row_ = model.n_rows
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * model.n_cols
+    h.passModel(lp)
+    for name, value in (("time_limit", max(time_limit, 1e-3)), ("mip_rel_gap", mip_gap),
+                        ("threads", int(threads)), ("random_seed", int(seed)),
+                        ("mip_abs_gap", 0.0)):
+        h.setOptionValue(name, value)
+    if warm is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = list(model.values(warm))
+        solution.value_valid = True
+        h.setSolution(solution)
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    facts = {"nodes": int(info.mip_node_count), "n_cols": model.n_cols, "n_rows": model.n_rows}
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return Outcome(None, Status.INFEASIBLE, info=facts)
+    if not has_solution:
+        ok = status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt)
+        return Outcome(None, Status.TIME_LIMIT if ok else Status.ERROR, bound_ms=bound,
+                       info={**facts, "error": f"HiGHS: {h.modelStatusToString(status)}"})
+    values = np.asarray(h.getSolution().col_value)
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    return Outcome(model.assignment(values), Status.OPTIMAL if optimal else Status.TIME_LIMIT,
+                   objective_ms=float(info.objective_function_value), bound_ms=bound, info=facts)
+
+
+def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
+              mip_gap: float = DEFAULT_MIP_GAP) -> Outcome:
+    """CBC, the binary bundled with PuLP, on the model written as an MPS file.
+
+    PuLP's own modelling layer is bypassed: building 1e5 PuLP variables and writing them takes
+    seconds, and PuLP waits for CBC without a timeout, while CBC reads its clock only between
+    phases (its root LP on a large model can overrun ``-sec`` by many seconds). So the MPS file
+    is written from the sparse matrix, CBC runs under a watchdog (killed at the time limit plus
+    a grace second; the result is then TIME_LIMIT without a solution), and its best bound is
+    read from its log.
+    """
+    import subprocess
+    import warnings
+
+    import pulp
+
+    with warnings.catch_warnings():  # PuLP 3 deprecates PULP_CBC_CMD, still the bundled binary
+        warnings.simplefilter("ignore", DeprecationWarning)
+        binary = pulp.PULP_CBC_CMD().path
+    facts = {"n_cols": model.n_cols, "n_rows": model.n_rows}
+    with tempfile.TemporaryDirectory(prefix="cbc_") as tmp:
+        mps, sol, mst = (os.path.join(tmp, name) for name in ("model.mps", "model.sol", "warm.sol"))
+        _write_mps(model, mps)
+        args = [binary, mps]
+        if warm is not None:
+            _write_cbc_solution(model.values(warm), mst)
+            args += ["-mips", mst]
+        limit = max(time_limit, 0.01)
+        args += ["-sec", f"{limit:.3f}", "-timeMode", "elapsed", "-ratio", f"{mip_gap:g}",
+                 "-allow", "0", "-threads", str(int(threads)), "-solve",
+                 "-printingOptions", "all", "-solution", sol]
+        try:
+            run = subprocess.run(args, capture_output=True, text=True, timeout=limit + 1.0,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return Outcome(None, Status.TIME_LIMIT,
+                           info={**facts, "error": "CBC: killed at the time limit"})
+        log = run.stdout
+        if run.returncode != 0 or not os.path.exists(sol):
+            return Outcome(None, Status.ERROR,
+                           info={**facts, "error": f"CBC: exit code {run.returncode}"})
+        with open(sol) as f:
+            header = f.readline()
+            values = np.zeros(model.n_cols)
+            for line in f:
+                parts = line.replace("**", " ").split()
+                if len(parts) >= 3 and parts[1].startswith("C"):
+                    values[int(parts[1][1:])] = float(parts[2])
+    nodes = re.search(r"Enumerated nodes:\s+(\d+)", log)
+    if nodes:
+        facts["nodes"] = int(nodes.group(1))
+    found = re.search(r"Lower bound:\s+([-+0-9.eE]+)", log)
+    bound = float(found.group(1)) + model.offset_ms if found else None
+    word = header.split()[0] if header.split() else ""
+    if word in ("Infeasible", "Integer"):
+        return Outcome(None, Status.INFEASIBLE, info=facts)
+    has_solution = word == "Optimal" or "objective value" in header
+    if not has_solution:
+        status = Status.TIME_LIMIT if word == "Stopped" else Status.ERROR
+        return Outcome(None, status, bound_ms=bound,
+                       info={**facts, "error": f"CBC: {header.strip()}"})
+    objective = float(model.cost_ms @ values + model.offset_ms)
+    optimal = word == "Optimal"
+    if bound is None and optimal:
+        bound = objective - mip_gap * abs(objective)  # proven to the gap it was given
+    return Outcome(model.assignment(values), Status.OPTIMAL if optimal else Status.TIME_LIMIT,
+                   objective_ms=objective, bound_ms=bound, info=facts)
+
+
+def _write_mps(model: CountModel, path: str) -> None:
+    """The model in fixed MPS: columns C0000000.., rows R0000000..; every column binary. The
+    objective's constant stays outside (CBC reports the objective without it)."""
+    starts, cols, coefs, lo, hi = model.csr()
+    kinds = np.where(lo == hi, "E", np.where(np.isfinite(hi), "L", "G"))
+    rhs = np.where(kinds == "L", hi, lo)
+    out = ["NAME          COUNTMODEL", "ROWS", " N  OBJ"]
+    out += [f" {k}  R{r:07d}" for r, k in enumerate(kinds)]
+    out.append("COLUMNS")
+    out.append("    MARKER                 'MARKER'                 'INTORG'")
+    order = np.argsort(cols, kind="stable")
+    rows_of = np.repeat(np.arange(model.n_rows), np.diff(starts))[order]
+    sorted_cols, sorted_coefs = cols[order], coefs[order]
+    ends = np.searchsorted(sorted_cols, np.arange(model.n_cols + 1))
+    for c in range(model.n_cols):
+        name = f"C{c:07d}"
+        if model.cost_ms[c] != 0.0:
+            out.append(f"    {name}  OBJ       {model.cost_ms[c]:.17g}")
+        out += [f"    {name}  R{rows_of[k]:07d}  {sorted_coefs[k]:.17g}"
+                for k in range(ends[c], ends[c + 1])]
+    out.append("    MARKER                 'MARKER'                 'INTEND'")
+    out.append("RHS")
+    out += [f"    RHS       R{r:07d}  {rhs[r]:.17g}" for r in np.flatnonzero(rhs != 0.0)]
+    ranged = np.flatnonzero((kinds == "L") & np.isfinite(lo))
+    if ranged.size:
+        out.append("RANGES")
+        out += [f"    RNG       R{r:07d}  {hi[r] - lo[r]:.17g}" for r in ranged]
+    out.append("BOUNDS")
+    out += [f" BV BND       C{c:07d}" for c in range(model.n_cols)]
+    out.append("ENDATA")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def _write_cbc_solution(values: np.ndarray, path: str) -> None:
+    """A MIP start in CBC's solution-file format (as PuLP writes it)."""
+    lines = ["Stopped on time - objective value 0"]
+    lines += [f"{c:>7} C{c:07d} {int(round(v)):>15} {0:>23}" for c, v in enumerate(values)]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
+               mip_gap: float = DEFAULT_MIP_GAP) -> Outcome:
+    """SCIP through OR-Tools' pywraplp; ``SetHint`` for a warm start."""
+    from ortools.linear_solver import pywraplp
+
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    if solver is None:
+        return Outcome(None, Status.ERROR, info={"error": "SCIP is not available in OR-Tools"})
+    variables = [solver.BoolVar(f"v{c}") for c in range(model.n_cols)]
+    objective = solver.Objective()
+    for var, cost in zip(variables, model.cost_ms):
+        objective.SetCoefficient(var, float(cost))
+    objective.SetOffset(model.offset_ms)
+    objective.SetMinimization()
+    for name, cols, coefs, lo, hi in zip(model.row_names, model.row_cols, model.row_coefs,
+                                         model.row_lo, model.row_hi):
+        row = solver.Constraint(lo, hi, name)
+        for c, a in zip(cols, coefs):
+            row.SetCoefficient(variables[c], float(a))
+    if warm is not None:
+        solver.SetHint(variables, [float(v) for v in model.values(warm)])
+    solver.SetTimeLimit(int(max(time_limit, 0.01) * 1000))
+    solver.SetNumThreads(int(threads))
+    params = pywraplp.MPSolverParameters()
+    params.SetDoubleParam(params.RELATIVE_MIP_GAP, mip_gap)
+    code = solver.Solve(params)
+    facts = {"nodes": int(solver.nodes()), "n_cols": model.n_cols, "n_rows": model.n_rows}
+    if code == pywraplp.Solver.INFEASIBLE:
+        return Outcome(None, Status.INFEASIBLE, info=facts)
+    if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        status = Status.TIME_LIMIT if code == pywraplp.Solver.NOT_SOLVED else Status.ERROR
+        return Outcome(None, status, info={**facts, "error": f"SCIP: result code {code}"})
+    values = np.array([v.solution_value() for v in variables])
+    return Outcome(model.assignment(values),
+                   Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else Status.TIME_LIMIT,
+                   objective_ms=float(objective.Value()), bound_ms=float(objective.BestBound()),
+                   info=facts)
+
+
+def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 2,
+                resolution_s: float = DEFAULT_RESOLUTION_S, seed: int = 0) -> Outcome:
+    """OR-Tools CP-SAT on integer costs: each cost (and the constant) floored to a multiple of
+    ``resolution_s`` (default 1 ns).
+
+    Flooring makes the scaled objective a lower estimate of the true one on every solution, so
+    CP-SAT's bound divided back is a valid bound on the true optimum; the proven "optimum" is
+    optimal up to (2N + 1) x resolution (each of its at most 2N + 1 costed terms lost less than
+    one unit). The objective reported is re-evaluated exactly by the evaluator.
+    """
+    from ortools.sat.python import cp_model
+
+    scale = 1.0 / (resolution_s * MS_PER_S)  # integer units per millisecond
+    costs = np.floor(model.cost_ms * scale).astype(np.int64)
+    offset = int(math.floor(model.offset_ms * scale))
+    cp = cp_model.CpModel()
+    variables = [cp.NewBoolVar(f"v{c}") for c in range(model.n_cols)]
+    for cols, coefs, lo, hi in zip(model.row_cols, model.row_coefs, model.row_lo, model.row_hi):
+        ints = np.round(coefs).astype(np.int64)  # the rows' coefficients are small integers
+        expr = cp_model.LinearExpr.WeightedSum([variables[c] for c in cols], ints.tolist())
+        if lo == hi:
+            cp.Add(expr == int(lo))
+        else:
+            cp.Add(expr >= int(lo))
+            cp.Add(expr <= int(hi))
+    nonzero = np.flatnonzero(costs)
+    cp.Minimize(cp_model.LinearExpr.WeightedSum([variables[c] for c in nonzero],
+                                                costs[nonzero].tolist()) + offset)
+    if warm is not None:
+        for var, value in zip(variables, model.values(warm)):
+            cp.AddHint(var, int(value))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(time_limit, 0.01)
+    solver.parameters.num_workers = int(threads)
+    solver.parameters.random_seed = int(seed)
+    code = solver.Solve(cp)
+    facts = {"nodes": int(solver.NumBranches()), "n_cols": model.n_cols, "n_rows": model.n_rows,
+             "resolution_s": resolution_s}
+    if code == cp_model.INFEASIBLE:
+        return Outcome(None, Status.INFEASIBLE, info=facts)
+    bound = float(solver.BestObjectiveBound()) / scale
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        status = Status.TIME_LIMIT if code == cp_model.UNKNOWN else Status.ERROR
+        return Outcome(None, status, bound_ms=bound,
+                       info={**facts, "error": f"CP-SAT: {solver.StatusName(code)}"})
+    values = np.array([solver.Value(v) for v in variables], dtype=float)
+    return Outcome(model.assignment(values),
+                   Status.OPTIMAL if code == cp_model.OPTIMAL else Status.TIME_LIMIT,
+                   objective_ms=float(solver.ObjectiveValue()) / scale, bound_ms=bound,
+                   info=facts)

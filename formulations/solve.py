@@ -1,0 +1,288 @@
+"""``formulations.solve``: the exact optimum of (P) (MODEL.md section 4), by several backends."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from goa.result import Result, Status
+from instances import Instance, check_tau, evaluate
+from instances.evaluate import check_assignment
+
+from . import loads, milp, search
+from .data import none_data
+from .model import CountModel
+from .outcome import Clock, Outcome
+
+#: Backend names. "auto" picks by interference model and size (see :func:`auto_backend`).
+BACKENDS = ("auto", "loads", "highs", "cbc", "scip", "cpsat", "bnb", "enumerate")
+#: Backends that need interference "none" (a MILP, or assignment problems per load vector).
+NONE_ONLY = ("loads", "highs", "cbc", "scip", "cpsat")
+#: Options each backend accepts (``**options`` of :func:`solve`).
+OPTIONS = {
+    "loads": ("gap_tol", "max_load_vectors"),
+    "highs": ("threads", "mip_gap", "seed"),
+    "cbc": ("threads", "mip_gap"),
+    "scip": ("threads", "mip_gap"),
+    "cpsat": ("threads", "resolution_s", "seed"),
+    "bnb": (),
+    "enumerate": ("max_assignments",),
+}
+#: Relative tolerance for the solver's own objective against the evaluator's.
+OBJECTIVE_RTOL = 1e-6
+# Time limits beyond this are treated as "no limit" by the solvers.
+_FOREVER_S = 1e7
+
+
+def auto_backend(instance: Instance) -> str:
+    """The backend "auto" uses: "loads" for interference "none", "bnb" for "full" (the fastest
+    by our measurements, formulations/BENCHMARKS.md)."""
+    return "bnb" if instance.interference == "full" else "loads"
+
+
+def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limit: float = 60.0,
+          warm_start=None, **options) -> Result:
+    """Solve (P) exactly: minimise the total delay T(a) subject to alpha_i > tau => offloaded.
+
+    Parameters
+    ----------
+    instance
+        The instance (either interference model).
+    tau
+        The accuracy-guard threshold in [0, 1].
+    backend
+        One of ``BACKENDS``:
+
+        - ``"loads"`` (interference "none"): Lagrangian bounds over load vectors, each solved as
+          an assignment problem (:mod:`formulations.loads`); HiGHS solves the LP.
+        - ``"highs"``, ``"cbc"`` (PuLP's CBC), ``"scip"`` (OR-Tools), ``"cpsat"`` (OR-Tools,
+          costs floored to integer multiples of ``resolution_s``; the bound stays valid): the
+          count-indexed MILP (:mod:`formulations.model`), interference "none" only.
+        - ``"bnb"``: depth-first branch-and-bound in numba, either interference model.
+        - ``"enumerate"``: every assignment, in numba, either model; refuses more than
+          ``max_assignments`` (default 1e10).
+        - ``"auto"``: :func:`auto_backend`.
+    time_limit
+        Wall-clock limit in seconds (> 0; ``math.inf`` for none), counted from the call and
+        covering model building and any warm start.
+    warm_start
+        ``None``, an assignment vector satisfying the guard, or ``"auto"`` (GOA's assignment when
+        ``goa.solve`` exists, else a greedy local search). MILP backends use it as a MIP start /
+        hint; "loads" and "bnb" always start from a local-search incumbent and take the warm
+        start if it is better; "enumerate" ignores it unless stopped by the time limit.
+    **options
+        Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT 2), ``mip_gap`` (relative,
+        default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loads",
+        default 1e-9), ``max_load_vectors`` ("loads", default 5000: assignment problems before
+        the rest goes to HiGHS on the MILP reduced by the Lagrangian bound),
+        ``max_assignments`` ("enumerate").
+
+    Returns
+    -------
+    Result
+        ``method="exact"``, ``backend`` the backend used, ``status`` OPTIMAL (proven, to the
+        backend's tolerance), TIME_LIMIT (the best assignment found and the best bound),
+        INFEASIBLE (a solver declared the model infeasible: (P) always has a solution, so this
+        signals a bug) or ERROR (solver failure, or its objective disagreeing with the
+        evaluator; ``info["error"]`` says why). ``bound_ms`` is a valid lower bound on the
+        optimum. ``runtime_s`` is the wall time of the whole solve, model building and warm
+        start included, final evaluation excluded. ``info["solver_objective_ms"]`` is the
+        backend's own objective, checked against the evaluator to ``OBJECTIVE_RTOL``.
+
+    Raises
+    ------
+    ValueError
+        For a bad ``instance``, ``tau``, ``backend`` (unknown, or not applicable to the
+        interference model), ``time_limit``, ``warm_start`` or option, or an instance too large
+        for ``"enumerate"``.
+    """
+    if not isinstance(instance, Instance):
+        raise ValueError(
+            f"instance: must be an instances.Instance, got {type(instance).__name__}")
+    tau = check_tau(tau)
+    backend = _check_backend(instance, backend)
+    time_limit = _check_time_limit(time_limit)
+    options = _check_options(backend, options)
+    warm = _check_warm_start(instance, tau, warm_start)
+    if backend == "enumerate":
+        size = search.enumeration_size(instance, tau)
+        limit = options.get("max_assignments", search.MAX_ENUMERATION)
+        if size > limit:
+            raise ValueError(
+                f"instance: too large for backend 'enumerate' ({size:.3g} assignments > "
+                f"max_assignments = {limit:.3g}); use backend='bnb'")
+
+    clock = Clock(time_limit)
+    warm_a, warm_source = _warm_assignment(instance, tau, warm, clock)
+    outcome = _run(instance, tau, backend, clock, warm_a, options)
+    runtime = clock.elapsed()
+    params = {"backend": backend, "time_limit": time_limit, "warm_start": warm_source, **options}
+    return _result(instance, tau, backend, outcome, runtime, params, warm_a)
+
+
+# --- dispatch ------------------------------------------------------------------------------------
+
+def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
+    if backend == "enumerate":
+        incumbent = warm_a if warm_a is not None else _heuristic(instance, tau, clock)
+        return search.solve_enumeration(instance, tau, clock, incumbent,
+                                        **{k: v for k, v in options.items()})
+    if backend == "bnb":
+        return search.solve_bnb(instance, tau, clock, _best_start(instance, tau, warm_a, clock))
+    data = none_data(instance, tau)
+    if backend == "loads":
+        start = data.repair(_best_start(instance, tau, warm_a, clock))
+        return loads.solve_loads(data, clock, start, **options)
+    model = CountModel(data)
+    warm_in = None if warm_a is None else data.repair(warm_a)
+    solver = {"highs": milp.solve_highs, "cbc": milp.solve_cbc, "scip": milp.solve_scip,
+              "cpsat": milp.solve_cpsat}[backend]
+    try:
+        outcome = solver(model, min(clock.remaining(), _FOREVER_S), warm_in, **options)
+    except Exception as error:  # noqa: BLE001 - a solver crash is reported, not raised
+        outcome = Outcome(None, Status.ERROR, info={"error": f"{backend}: {error!r}"})
+    outcome.info.setdefault("n_cols", model.n_cols)
+    return outcome
+
+
+def _heuristic(instance: Instance, tau: float, clock: Clock | None = None) -> np.ndarray:
+    """A feasible start: forced users on their best server alone, free users home, then
+    sweeps of single-user moves while they improve and the clock allows (deterministic)."""
+    arrays = search.kernel_arrays(instance, tau)
+    sig, noise = arrays["signal_w"], arrays["noise_w"]
+    alone = (arrays["prompt_bits"][:, None]
+             / (arrays["bandwidth_hz"][None, :] * np.log2(1.0 + sig / noise[None, :]))
+             + arrays["work_flop"][:, None] / arrays["cap_flops"][None, :])
+    start = np.where(arrays["forced"], np.argmin(alone, axis=1), -1).astype(np.int64)
+    improved, _ = search.improve(arrays, start, clock)
+    return improved
+
+
+def _best_start(instance: Instance, tau: float, warm_a, clock: Clock) -> np.ndarray:
+    """The better (by T) of the greedy local search and the warm start."""
+    start = _heuristic(instance, tau, clock)
+    if warm_a is None:
+        return start
+    arrays = search.kernel_arrays(instance, tau)
+    warm_better = search.total_delay_s(arrays, warm_a) < search.total_delay_s(arrays, start)
+    return np.asarray(warm_a, dtype=np.int64) if warm_better else start
+
+
+def _warm_assignment(instance, tau, warm, clock):
+    """(assignment or None, a description for ``params``)."""
+    if warm is None:
+        return None, None
+    if isinstance(warm, str):  # "auto"
+        try:
+            import goa
+
+            return np.asarray(goa.solve(instance, tau=tau, method="goa").assignment,
+                              dtype=np.int64), "goa"
+        except (ImportError, AttributeError):
+            return _heuristic(instance, tau, clock), "local_search"
+    return warm, "given"
+
+
+# --- the result -----------------------------------------------------------------------------------
+
+def _result(instance, tau, backend, outcome: Outcome, runtime, params, warm_a) -> Result:
+    info = dict(outcome.info)
+    status = outcome.status
+    assignment = outcome.assignment
+    if assignment is None:
+        # no solution from the backend: the best we know, never a violation of the guard
+        if warm_a is not None:
+            assignment = warm_a
+        else:
+            assignment = _heuristic(instance, tau, Clock(1.0))
+        info.setdefault("fallback", "warm start" if warm_a is not None else "local search")
+    assignment = np.asarray(assignment, dtype=np.int64)
+    evaluation = evaluate(instance, assignment, tau)
+    objective = evaluation.total_delay_ms
+    info["solver_objective_ms"] = outcome.objective_ms
+    problems = []
+    if not evaluation.feasible:
+        problems.append(f"the assignment violates the accuracy guard (users "
+                        f"{evaluation.violators.tolist()} left local)")
+    if outcome.objective_ms is not None and outcome.assignment is not None:
+        gap = abs(outcome.objective_ms - objective) / max(abs(objective), 1e-300)
+        if gap > OBJECTIVE_RTOL:
+            problems.append(f"the solver's objective {outcome.objective_ms!r} ms disagrees with "
+                            f"the evaluator's {objective!r} ms (relative {gap:.3g} > "
+                            f"{OBJECTIVE_RTOL:g})")
+    bound = outcome.bound_ms
+    if bound is not None and bound > objective * (1.0 + OBJECTIVE_RTOL):
+        problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms")
+    if problems and status not in (Status.ERROR, Status.INFEASIBLE):
+        status = Status.ERROR
+        info["error"] = f"{backend}: " + "; ".join(problems)
+    if bound is not None:
+        bound = min(bound, objective)
+    return Result(method="exact", assignment=assignment, evaluation=evaluation,
+                  runtime_s=runtime, tau=tau, params=params, status=status, bound_ms=bound,
+                  backend=backend, info=info)
+
+
+# --- argument checks ------------------------------------------------------------------------------
+
+def _check_backend(instance: Instance, backend) -> str:
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend: must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return auto_backend(instance)
+    if backend in NONE_ONLY and instance.interference != "none":
+        raise ValueError(
+            f"backend: {backend!r} needs interference 'none' (its delays are constants given the "
+            f"loads); this instance has interference {instance.interference!r}: use 'bnb' or "
+            f"'enumerate'")
+    return backend
+
+
+def _check_time_limit(time_limit) -> float:
+    if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real):
+        raise ValueError(f"time_limit: must be a positive number of seconds, got {time_limit!r}")
+    value = float(time_limit)
+    if math.isnan(value) or value <= 0.0:
+        raise ValueError(f"time_limit: must be a positive number of seconds, got {time_limit!r}")
+    return value
+
+
+def _check_options(backend: str, options: dict) -> dict:
+    allowed = OPTIONS[backend]
+    checked = {}
+    for name, value in options.items():
+        if name not in allowed:
+            raise ValueError(f"{name}: not an option of backend {backend!r}; "
+                             f"its options: {allowed or 'none'}")
+        if name in ("threads", "max_assignments", "seed", "max_load_vectors"):
+            low = 0 if name in ("seed", "max_load_vectors") else 1
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
+            checked[name] = int(value)
+        else:  # mip_gap, gap_tol, resolution_s
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not 0.0 <= float(value) < 1.0 or (name == "resolution_s" and value <= 0):
+                raise ValueError(f"{name}: must be a number in [0, 1), got {value!r}")
+            checked[name] = float(value)
+    return checked
+
+
+def _check_warm_start(instance: Instance, tau: float, warm_start):
+    if warm_start is None:
+        return None
+    if isinstance(warm_start, str):
+        if warm_start != "auto":
+            raise ValueError(f"warm_start: must be None, 'auto' or an assignment vector, "
+                             f"got {warm_start!r}")
+        return "auto"
+    try:
+        a = check_assignment(instance, warm_start)
+    except ValueError as error:
+        raise ValueError(f"warm_start: {error}") from None
+    violators = np.flatnonzero((instance.alpha > tau) & (a < 0))
+    if violators.size:
+        raise ValueError(f"warm_start: violates the accuracy guard (users with alpha > tau left "
+                         f"local: {violators.tolist()})")
+    return np.array(a, dtype=np.int64)
