@@ -45,48 +45,24 @@ def run_cli(prog: str, body: Callable[[], int]) -> int:
         return 130
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _argument_type(convert: Callable, accept: Callable, requirement: str) -> Callable:
+    """An argparse ``type``: ``convert`` the text, then check it with ``accept``."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {'an integer' if convert is int else 'a number'}"
+                                             f": {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def unit_float(text: str) -> float:
-    """argparse type: a number in [0, 1] (tau)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (time limits)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+positive_int = _argument_type(int, lambda v: v >= 1, "at least 1")
+non_negative_int = _argument_type(int, lambda v: v >= 0, "at least 0")
+unit_float = _argument_type(float, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
+positive_float = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
 def parallel_map(function: Callable, tasks: Sequence, jobs: int, desc: str) -> list:

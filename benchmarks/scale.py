@@ -6,7 +6,8 @@ prove optimality within ``--time-limit``. Each point is the median of ``--repeat
 after one warm-up run (numba compilation excluded) on the instance of seed ``--seed``; a method
 stops at the first N where one run takes longer than ``--max-seconds`` (or an exact solve is not
 proven optimal). The slope is a least-squares fit of log(time) on log(N) over the points with
-N >= ``--fit-from``. Outputs in ``--out`` (default ``results/scale``): ``scale.csv``,
+N >= ``--fit-from`` (over all points for a method that stops below it). Outputs in ``--out``
+(default ``results/scale``): ``scale.csv``,
 ``scale.png`` and ``summary.txt``. Runs in one process, one point at a time, so that timings do
 not compete for the two cores.
 """
@@ -27,11 +28,11 @@ PROG = "python -m benchmarks.scale"
 METHODS = ("goa", "goa_reference", "dmin", "ga", "exact_none", "exact_full")
 DEFAULT_SIZES = {
     "goa": (50, 100, 200, 500, 1000, 2000, 5000, 10000),
-    "goa_reference": (50, 100, 200, 500, 1000),
+    "goa_reference": (50, 100, 200, 500, 1000, 2000),
     "dmin": (50, 100, 200, 500, 1000, 2000, 5000, 10000),
-    "ga": (25, 50, 100, 200),
-    "exact_none": (10, 20, 40, 60, 100, 200),
-    "exact_full": (6, 8, 10, 12, 14),
+    "ga": (25, 50, 100, 200, 500),
+    "exact_none": (10, 20, 40, 60, 100, 200, 300),
+    "exact_full": (6, 8, 10, 12, 14, 16, 20, 24, 30),
 }
 COLUMNS = ["method", "n_users", "n_servers", "tau", "repeats", "median_s", "min_s", "max_s",
            "status"]
@@ -116,9 +117,12 @@ def measure(method: str, sizes, args, progress) -> list[dict]:
 
 
 def fitted_slope(rows: list[dict], fit_from: int) -> float | None:
-    """Least-squares slope of log(median time) on log(N) over N >= fit_from (None if < 2 points)."""
+    """Least-squares slope of log(median time) on log(N) over N >= fit_from, or over every point
+    when fewer than two reach fit_from (None with fewer than two points)."""
     points = [(r["n_users"], r["median_s"]) for r in rows
-              if r["n_users"] >= fit_from and r["median_s"] > 0 and r["status"] != "time_limit"]
+              if r["median_s"] > 0 and r["status"] != "time_limit"]
+    if sum(n >= fit_from for n, _ in points) >= 2:
+        points = [(n, t) for n, t in points if n >= fit_from]
     if len(points) < 2:
         return None
     x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
