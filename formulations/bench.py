@@ -48,7 +48,7 @@ def _parse(argv):
                         choices=["none", "full"])
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: 2 seeds, the two smallest sizes, 10 s limit")
-    parser.add_argument("--out", type=Path, default=Path("bench_results"))
+    parser.add_argument("--out", type=Path, default=Path("results/formulations_bench"))
     return parser.parse_args(argv)
 
 

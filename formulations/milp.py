@@ -250,8 +250,10 @@ def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 2,
         if lo == hi:
             cp.Add(expr == int(lo))
         else:
-            cp.Add(expr >= int(lo))
-            cp.Add(expr <= int(hi))
+            if math.isfinite(lo):
+                cp.Add(expr >= int(lo))
+            if math.isfinite(hi):
+                cp.Add(expr <= int(hi))
     nonzero = np.flatnonzero(costs)
     cp.Minimize(cp_model.LinearExpr.WeightedSum([variables[c] for c in nonzero],
                                                 costs[nonzero].tolist()) + offset)

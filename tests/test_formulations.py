@@ -179,6 +179,16 @@ def test_backends_agree_full(tau):
     assert bnb.objective_ms == pytest.approx(enum.objective_ms, rel=1e-12)
 
 
+@pytest.mark.parametrize("backend", MILP_BACKENDS)
+def test_vub_rows_keep_the_optimum(backend):
+    """The optional rows z <= y (vub=True) leave the optimum unchanged."""
+    inst = instances.generate(12, 3, seed=7, interference="none")
+    plain = formulations.solve(inst, tau=0.8, backend=backend)
+    tight = formulations.solve(inst, tau=0.8, backend=backend, vub=True)
+    assert tight.status == Status.OPTIMAL and tight.params["vub"] is True
+    assert tight.objective_ms == pytest.approx(plain.objective_ms, rel=RTOL)
+
+
 def test_cpsat_bound_is_valid_after_scaling(none20, none20_optimum):
     """CP-SAT works on floored integer costs: its bound stays below the true optimum, and a
     coarse resolution (1 us) still gives an optimum within (2N + 1) units of the true one."""
@@ -419,6 +429,9 @@ def test_public_api():
     ({"backend": "cbc", "mip_gap": 2.0}, "mip_gap"),
     ({"backend": "cpsat", "resolution_s": 0.0}, "resolution_s"),
     ({"backend": "enumerate", "max_assignments": -5}, "max_assignments"),
+    ({"backend": "loads", "max_load_vectors": 1.5}, "max_load_vectors"),
+    ({"backend": "highs", "vub": 1}, "vub"),
+    ({"backend": "bnb", "threads": 2}, "threads"),
 ])
 def test_bad_arguments(kwargs, name):
     """Each bad argument raises a ValueError that names it."""
