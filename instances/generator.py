@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .instance import INTERFERENCE_MODELS, Instance, InstanceError
+from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
 from .profiles import SYNTHETIC_DEFAULTS, Trace, load_trace, synthetic_queries
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
@@ -123,7 +123,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         rows = rng.integers(0, len(trace), n_users)
         queries = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
 
-    provenance = {"preset": preset, "seed": int(seed), "profile": profile_name,
+    provenance = {"format_version": FORMAT_VERSION, "preset": preset, "seed": int(seed),
+                  "profile": profile_name,
                   "overrides": {k: float(v) for k, v in sorted(overrides.items())}}
     return Instance(
         user_xy_m=user_xy,

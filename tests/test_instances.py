@@ -223,6 +223,7 @@ def test_overrides_by_name_and_recorded():
     assert inst.interference == "none"
     assert inst.provenance["overrides"] == {"area_m": 2000.0, "bandwidth_hz": 20e6}
     assert inst.provenance["seed"] == 1 and inst.provenance["preset"] == "paper"
+    assert inst.provenance["format_version"] == instances.FORMAT_VERSION
 
 
 @pytest.mark.parametrize("kwargs, field", [
