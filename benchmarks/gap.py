@@ -105,7 +105,7 @@ def solve_task(task: tuple) -> list[dict]:
     """Solve one instance at one tau with every heuristic and the exact method: CSV rows."""
     import formulations
     import goa
-    from goa import Status
+    from instances import Status
 
     source, tau, time_limit = task
     warm_up(exact=True)
@@ -125,7 +125,7 @@ def solve_task(task: tuple) -> list[dict]:
     for result in heuristics + [exact]:
         gap = None
         if reference_ms is not None and reference_ms > 0:
-            gap = (result.objective_ms - reference_ms) / reference_ms * 100.0
+            gap = result.gap_to(reference_ms)
         rows.append({
             "instance": name, "interference": inst.interference, "n_users": inst.n_users,
             "n_servers": inst.n_servers, "seed": seed, "tau": tau, "method": result.method,

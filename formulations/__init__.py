@@ -1,7 +1,7 @@
 """Exact optima of problem (P) (MODEL.md section 4): MILPs, Lagrangian load vectors, B&B,
 enumeration.
 
-``solve(instance, tau, backend, time_limit, warm_start, **options) -> goa.result.Result``.
+``solve(instance, tau, backend, time_limit, warm_start, **options) -> instances.Result``.
 """
 
 from .solve import BACKENDS as BACKENDS

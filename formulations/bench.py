@@ -81,7 +81,7 @@ def _warm_up(plan, tau):
 def run(args) -> list[dict]:
     """Every solve of the plan, as CSV rows; prints one line per solve."""
     import formulations
-    from goa.result import Status
+    from instances.result import Status
 
     plan = _series(args)
     seeds = range(2 if args.quick else args.seeds)

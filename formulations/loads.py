@@ -39,7 +39,7 @@ import math
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from goa.result import Status
+from instances.result import Status
 
 from ._highs import new_highs
 from .data import NoneData

@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from goa.result import Status
+from instances.result import Status
 
 from ._highs import new_highs
 from .model import MS_PER_S, CountModel

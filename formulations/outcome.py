@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from goa.result import Status
+from instances.result import Status
 
 
 @dataclass

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from goa.result import Status
+from instances.result import Status
 from instances import Instance
 
 from . import kernels

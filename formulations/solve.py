@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from goa.result import Result, Status
+from instances.result import Result, Status
 from instances import Instance, check_tau, evaluate
 from instances.evaluate import check_assignment
 

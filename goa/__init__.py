@@ -5,8 +5,8 @@ first use (and are cached on disk), so ``import goa`` stays light.
 """
 
 from .reference import reference_goa as reference_goa
-from .result import Result as Result
-from .result import Status as Status
+from instances.result import Result as Result  # re-exported: the shared result shape
+from instances.result import Status as Status
 from .solve import METHODS as METHODS
 from .solve import solve as solve
 

@@ -11,7 +11,7 @@ import numpy as np
 from instances import Instance, check_tau, evaluate
 
 from .reference import random_offload_set, reference_greedy
-from .result import Result, Status
+from instances.result import Result, Status
 
 METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga")
 KERNELS = ("lazy", "scan", "reference")

@@ -16,8 +16,12 @@ from .profiles import Trace as Trace
 from .profiles import accuracy_by_alpha as accuracy_by_alpha
 from .profiles import auroc as auroc
 from .profiles import load_trace as load_trace
+from .result import Result as Result
+from .result import Status as Status
+from .result import relative_gap_pct as relative_gap_pct
 
 __all__ = [
     "Evaluation", "evaluate", "PRESETS", "generate", "FORMAT_VERSION", "INTERFERENCE_MODELS",
     "Instance", "InstanceError", "check_tau", "load", "save", "EXAMPLE_TRACE", "Trace", "load_trace", "auroc", "accuracy_by_alpha",
+    "Result", "Status", "relative_gap_pct",
 ]

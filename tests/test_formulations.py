@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import formulations
 import instances
 from formulations import search
-from goa.result import Result, Status
+from instances.result import Result, Status
 
 NONE_BACKENDS = ("loads", "highs", "cbc", "scip", "cpsat", "bnb", "enumerate", "auto")
 FULL_BACKENDS = ("bnb", "enumerate", "auto")

@@ -1,5 +1,9 @@
 """The one result shape shared by the heuristics (``goa.solve``) and the exact solvers
-(``formulations.solve``), so that a gap is computed one way everywhere."""
+(``formulations.solve``), so that a gap is computed one way everywhere.
+
+It lives here, beside the data model and the evaluator, because it belongs to no algorithm:
+``goa`` and ``formulations`` both import it, and neither depends on the other.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,27 @@ from typing import Any
 
 import numpy as np
 
-from instances import Evaluation
+from .evaluate import Evaluation
 
 
 class Status(str, enum.Enum):
     """How a solve ended.
 
-    ``OPTIMAL``: proven optimal. ``FEASIBLE``: a solution satisfying the accuracy guard, not
-    proven optimal (every heuristic's normal outcome). ``TIME_LIMIT``: an exact method stopped at
-    its time limit; the best solution found is returned. ``INFEASIBLE``: the returned solution
+    ``OPTIMAL``: proven optimal (to the backend's stated tolerance). ``FEASIBLE``: a solution
+    satisfying the accuracy guard, not proven optimal (every heuristic's normal outcome).
+    ``TIME_LIMIT``: an exact method stopped at its time limit; the best solution found and a
+    valid bound are returned. ``UNKNOWN``: an exact method stopped without a proof for another
+    reason (a node or iteration limit, an LP relaxation that ended non-optimal); the best
+    solution found and a valid bound are returned. ``INFEASIBLE``: the returned solution
     violates the accuracy guard (e.g. local-all), or an exact model was infeasible. ``ERROR``:
-    the solver failed; no solution.
+    the solver failed or its answer failed a check; ``info["error"]`` says why, and the
+    returned assignment is a fallback.
     """
 
     OPTIMAL = "optimal"
     FEASIBLE = "feasible"
     TIME_LIMIT = "time_limit"
+    UNKNOWN = "unknown"
     INFEASIBLE = "infeasible"
     ERROR = "error"
 
@@ -92,16 +101,20 @@ class Result:
 
     @property
     def gap_pct(self) -> float | None:
-        """Relative gap (objective - bound) / objective in percent, or ``None`` without a bound."""
+        """Certified gap ``(objective - bound) / bound x 100`` (MODEL.md's definition: an upper
+        bound on how far the objective is above the optimum), or ``None`` without a bound.
+        0 when the bound meets the objective."""
         if self.bound_ms is None:
             return None
-        if self.objective_ms <= 0:
-            return 0.0
-        return max(0.0, (self.objective_ms - self.bound_ms) / self.objective_ms * 100.0)
+        if self.bound_ms <= 0:
+            return 0.0 if self.objective_ms <= 0 else float("inf")
+        return max(0.0, relative_gap_pct(self.objective_ms, self.bound_ms))
 
     def gap_to(self, reference_ms: float) -> float:
-        """Gap of this result's objective above a reference (optimum or bound), in percent."""
-        return (self.objective_ms - reference_ms) / reference_ms * 100.0
+        """Gap of this result's objective above a reference (optimum or lower bound), in percent:
+        ``(T - reference) / reference x 100``. Against a lower bound it is an upper bound on the
+        true gap. The one place a gap to a reference is computed (the benchmarks use it)."""
+        return relative_gap_pct(self.objective_ms, reference_ms)
 
     def summary(self) -> str:
         """A one-line human-readable summary."""
@@ -113,3 +126,11 @@ class Result:
         if self.backend:
             parts.insert(1, f"backend={self.backend}")
         return "  ".join(parts)
+
+
+def relative_gap_pct(objective_ms: float, reference_ms: float) -> float:
+    """``(objective - reference) / reference x 100``: the gap of a total delay above a reference
+    (an optimum, or a lower bound, when it is an upper bound on the true gap)."""
+    if not reference_ms > 0:
+        raise ValueError(f"reference_ms: must be positive, got {reference_ms!r}")
+    return (objective_ms - reference_ms) / reference_ms * 100.0
