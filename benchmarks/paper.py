@@ -14,7 +14,9 @@ Outputs in ``--out`` (default ``results/paper``, or ``results/paper_as_published
 ``paper_drops.csv`` (one row per drop, tau and method), ``paper.csv`` (mean and 95 % confidence
 half-width of every metric per N, tau and method; columns in docs/csv.md),
 ``accuracy_vs_n.png``, ``delay_vs_n.png``, ``accuracy_vs_tau.png``, ``uncertainty.png`` (the
-SLM's accuracy per alpha bin, with the AUROC of alpha for an SLM error) and ``summary.txt``.
+SLM's accuracy per alpha bin, with the AUROC of alpha for an SLM error) and ``summary.txt``,
+written only when the run completes (an interrupted run leaves no files, and no folder it
+created).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import numpy as np
 
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
-    parallel_map, positive_float, positive_int, run_cli, staged_output, table, unit_float,
-    warm_up, write_csv)
+    parallel_map, positive_float, positive_int, run_cli, table, unit_float, warm_up, write_csv)
+from benchmarks.exact import owned_output
 
 PROG = "python -m benchmarks.paper"
 DEFAULT_USERS = tuple(range(50, 121, 10))
@@ -168,7 +170,7 @@ def _run(args) -> int:
             if args.as_published else f"model as written, {bits_per_byte:g} bits per prompt byte")
     print(f"{PROG}: N {list(users)}, tau {list(taus)}, {args.drops} drops, methods "
           f"{list(methods)}, {mode}, {args.jobs} job(s); {machine_line()}", file=sys.stderr)
-    with staged_output(out_dir) as stage:
+    with owned_output(out_dir) as stage:
         results = parallel_map(run_drop, tasks, args.jobs, "drops")
         rows = [row for drop_rows, _, _ in results for row in drop_rows]
         alpha = np.concatenate([a for _, a, _ in results])

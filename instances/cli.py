@@ -1,6 +1,9 @@
-"""Command line: ``python -m instances generate ...`` and ``python -m instances show FILE``.
+"""Command line: ``python -m instances generate ...`` and ``python -m instances show FILE``
+(also installed as the console script ``offload-instances``).
 
-Bad input prints a one-line error on stderr and exits with code 2, never a traceback.
+Bad input prints a one-line error on stderr, prefixed with the command as the user typed it
+(``offload-instances: error: ...`` or ``python -m instances: error: ...``), and exits with code 2,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +20,15 @@ from .instance import INTERFERENCE_MODELS, Instance
 from .io import load, save
 
 _TAUS = (0.6, 0.7, 0.8, 0.9)
+CONSOLE_SCRIPT = "offload-instances"
+MODULE_COMMAND = "python -m instances"
+
+
+def program_name() -> str:
+    """The command as the user typed it: the console script's name when run through it, else
+    ``python -m instances`` (``python -m`` puts the module's file path in ``sys.argv[0]``)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return CONSOLE_SCRIPT if name.startswith(CONSOLE_SCRIPT) else MODULE_COMMAND
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,13 +38,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m instances",
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the command line, its messages prefixed with ``prog`` (default:
+    :func:`program_name`)."""
+    parser = _Parser(prog=prog or program_name(),
                      description="Generate and inspect LLM-offloading instances.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="generate instance files",
-                         description="Generate instances from a preset (MODEL.md section 7).")
+                         description="Generate instances from a preset (docs/model.md section 7).")
     gen.add_argument("--users", type=int, required=True, help="N, the number of users")
     gen.add_argument("--servers", type=int, default=4, help="M, the number of edge servers (4)")
     gen.add_argument("--seed", type=int, default=0, help="seed of the first instance (0)")
@@ -57,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 2 bad input)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "generate":
             _generate(args)
@@ -67,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                     print()
                 print(summary(load(path), title=str(path)))
     except (ValueError, OSError) as exc:
-        print(f"python -m instances: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{parser.prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,8 +1,11 @@
 """The benchmark CLIs end to end in tiny configurations: outputs, columns, plausible values."""
 
+import numpy as np
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
 
-from benchmarks import gap, paper
+import instances
+from benchmarks import exact, gap, paper
 from benchmarks.common import read_csv
 
 
@@ -117,7 +120,8 @@ def test_paper_bad_option(capsys):
 
 
 def test_scale_tiny_run(tmp_path, capsys):
-    """scale with a few small N: CSV rows per method and N, a slope for GOA."""
+    """scale with a few small N: CSV rows per method and N (min <= median <= max, the status
+    each method can end with), a slope for GOA."""
     from benchmarks import scale
 
     out = tmp_path / "scale"
@@ -128,6 +132,127 @@ def test_scale_tiny_run(tmp_path, capsys):
     assert list(rows[0]) == scale.COLUMNS
     assert {(r["method"], r["n_users"]) for r in rows} == {
         (m, n) for m in ("goa", "goa_reference", "dmin", "exact_none") for n in ("10", "20", "40")}
-    assert all(float(r["median_s"]) > 0 for r in rows)
+    for r in rows:
+        assert float(r["min_s"]) <= float(r["median_s"]) <= float(r["max_s"]), r
+        assert r["repeats"] == "1"
+        expected = {"exact_none": {"optimal"}, "dmin": {"feasible", "infeasible"}}.get(
+            r["method"], {"feasible"})  # d-min ignores the guard
+        assert r["status"] in expected, r
     assert (out / "scale.png").stat().st_size > 0
     assert "slope" in capsys.readouterr().out
+
+
+def test_paper_as_published_plans_on_the_estimate_and_scores_with_the_evaluator(tmp_path,
+                                                                               monkeypatch):
+    """--as-published: drops are generated with bytes as bits, every method plans on the derived
+    instance (edge workload 8 x W^L, all else equal), and every reported delay and accuracy in
+    paper_drops.csv equals instances.evaluate of that assignment on the real drop (true W^E)."""
+    import goa
+
+    planned = []
+    real_solve = goa.solve
+
+    def spy(instance, tau, method, seed=0, **options):
+        result = real_solve(instance, tau=tau, method=method, seed=seed, **options)
+        planned.append((instance, tau, method, result.assignment))
+        return result
+
+    monkeypatch.setattr(goa, "solve", spy)
+    out = tmp_path / "pub"
+    assert paper.main(["--users", "30", "--tau", "0.8", "--drops", "2", "--as-published",
+                       "--no-plots", "--out", str(out)]) == 0
+    rows = read_csv(out / "paper_drops.csv")
+    assert len(rows) == len(planned) == 2 * len(paper.METHODS)
+    differs = 0
+    for row, (plan_inst, tau, method, assignment) in zip(rows, planned):
+        real = instances.generate(30, 4, seed=int(row["seed"]), bits_per_byte=1.0)
+        assert row["method"] == method
+        assert_array_equal(plan_inst.edge_workload_flop, 8.0 * real.local_workload_flop)
+        assert_array_equal(plan_inst.prompt_bits, real.prompt_bits)
+        assert_array_equal(plan_inst.gain, real.gain)
+        ev = instances.evaluate(real, assignment, tau)
+        assert_allclose(float(row["total_delay_ms"]), ev.total_delay_ms, rtol=1e-15)
+        assert_allclose(float(row["comp_ms"]), ev.total_comp_ms, rtol=1e-15)
+        assert_allclose(float(row["accuracy_pct"]), ev.accuracy_pct, rtol=1e-15)
+        assert int(row["n_offloaded"]) == ev.n_offloaded
+        planned_ms = instances.evaluate(plan_inst, assignment).total_delay_ms
+        differs += not np.isclose(planned_ms, ev.total_delay_ms, rtol=1e-9)
+    assert differs > 0  # the planner's view and the score really differ for offloading methods
+
+
+def test_paper_as_published_refuses_other_bits_per_byte(tmp_path, capsys):
+    """--as-published with --bits-per-byte 8 is a one-line error (exit 2) and writes nothing."""
+    out = tmp_path / "never"
+    assert paper.main(["--as-published", "--bits-per-byte", "8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--bits-per-byte" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_paper_report_puts_offloads_in_their_own_column():
+    """The comparison table has its offload columns after the delay columns, and the paper's
+    GOA offload count appears there, not under an accuracy column; every cell has a CI."""
+    summary = []
+    for method, (acc, delay) in paper.PAPER[(50, 0.8)].items():
+        record = {"n_users": 50, "tau": 0.8, "method": method, "drops": 2}
+        for metric in paper.METRICS:
+            record[metric], record[f"{metric}_ci95"] = 1.0, 0.5
+        record.update(accuracy_pct=acc, total_delay_ms=float(delay), n_offloaded=48.0)
+        summary.append(record)
+    text = paper._report(summary, (50,), (0.8,), tuple(paper.PAPER[(50, 0.8)]), 0.7,
+                         np.linspace(0, 1, 3), np.array([0.5, 0.5]), np.array([1, 1]))
+    header = next(line for line in text.splitlines() if line.strip().startswith("point"))
+    assert header.index("offloaded (paper)") > header.index("delay ms (paper)")
+    goa_line = next(line for line in text.splitlines() if "N=50 tau=0.8" in line and " goa " in line)
+    assert goa_line.rstrip().endswith("49.2")
+    assert "48.0 +- 0.5" in goa_line and "56.1 +- 0.5" in goa_line
+
+
+def test_exact_bench_quick_run(tmp_path, capsys):
+    """benchmarks.exact --quick on one backend per model: CSV rows, every solve optimal, the
+    summary table, and the size estimate on stderr before the run."""
+    out = tmp_path / "exact"
+    assert exact.main(["--quick", "--methods", "loads", "bnb", "--no-plots", "--out",
+                       str(out)]) == 0
+    rows = read_csv(out / "bench.csv")
+    assert list(rows[0]) == exact.COLUMNS
+    assert len(rows) == 2 * 2 * 2  # two backends, two sizes, two seeds
+    assert {r["status"] for r in rows} == {"optimal"}
+    captured = capsys.readouterr()
+    assert "8 solves" in captured.err and "min" in captured.err
+    assert "| none | 20 | 4 | loads | 2/2 |" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "bench.md"]
+
+
+def test_exact_bench_interrupt_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    """An interrupted run exits 130, writes nothing, and removes the folders it created."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exact, "run", interrupted)
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    assert exact.main(["--quick", "--out", str(tmp_path / "new" / "deep")]) == 130
+    assert exact.main(["--quick", "--out", str(existing)]) == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert list(existing.iterdir()) == []
+    assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0"], "--seeds"),
+    (["--time-limit", "-1"], "--time-limit"),
+    (["--methods", "gurobi"], "--methods"),
+    (["--models", "full", "--methods", "loads"], "--methods"),
+])
+def test_exact_bench_bad_options(tmp_path, capsys, argv, message):
+    """Bad options: one line on stderr naming the option, exit code 2, no output folder."""
+    out = tmp_path / "o"
+    try:
+        code = exact.main(argv + ["--out", str(out)])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()

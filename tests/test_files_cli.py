@@ -179,13 +179,28 @@ def test_cli_bad_file_in_show(tmp_path, capsys):
     assert "users.alpha" in err and len(err.strip().splitlines()) == 1
 
 
-def test_module_and_console_script_run():
-    """`python -m instances --help` runs in a fresh process (the real entry point)."""
-    proc = subprocess.run([sys.executable, "-m", "instances", "show",
-                           str(DATA / "paper_N6_M2_none_seed11.json")],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert "N = 6" in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "instances", "generate", "--users", "-4",
-                          "--out", "x.json"], capture_output=True, text=True, check=False)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+def test_module_and_console_script_run(tmp_path):
+    """Both real entry points in fresh processes: ``python -m instances`` and the installed
+    console script ``offload-instances`` (from this interpreter's bin folder) print their
+    --help, run ``show``, and report a bad argument as one line prefixed with the command as
+    typed, exit code 2."""
+    script = Path(sys.executable).parent / "offload-instances"
+    assert script.exists(), f"console script not installed next to {sys.executable}"
+    commands = {"python -m instances": [sys.executable, "-m", "instances"],
+                "offload-instances": [str(script)]}
+    for typed, command in commands.items():
+        helped = subprocess.run(command + ["--help"], capture_output=True, text=True,
+                                check=False)
+        assert helped.returncode == 0, helped.stderr
+        assert helped.stdout.startswith(f"usage: {typed} ")
+        assert "generate" in helped.stdout and "show" in helped.stdout
+        shown = subprocess.run(command + ["show", str(DATA / "paper_N6_M2_none_seed11.json")],
+                               capture_output=True, text=True, check=False)
+        assert shown.returncode == 0, shown.stderr
+        assert "N = 6" in shown.stdout
+        bad = subprocess.run(command + ["generate", "--users", "-4", "--out", "x.json"],
+                             capture_output=True, text=True, check=False, cwd=tmp_path)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+        assert bad.stderr.splitlines() == [
+            f"{typed}: error: n_users: must be a positive integer, got -4"]
+    assert list(tmp_path.iterdir()) == []
