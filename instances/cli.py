@@ -9,6 +9,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -81,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                 if number:
                     print()
                 print(summary(load(path), title=str(path)))
+    except BrokenPipeError:
+        # the reader went away (``... show f.json | head``): not an error; point stdout at
+        # devnull so that the interpreter's final flush does not complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError) as exc:
         print(f"{parser.prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
