@@ -39,7 +39,7 @@ CHECK_EVERY = 16  # users scanned between two clock reads when a deadline is set
 # ``local_search`` allocates (its work arrays), and it keeps reference counting.
 
 # trace kinds
-MOVE, KICK, ROUND = 0, 1, 2
+MOVE, KICK, ROUND, MERGE = 0, 1, 2, 3
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -378,6 +378,62 @@ def _exact_full(u, p, v, q, a, mem, n, w, interf, cost, pg, bits, work, t_local,
     return d
 
 
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, flops, cap,
+                 noise):
+    """The exact change of T if every user of ES ``src`` moves to ES ``dst``. No other cell
+    changes: a user of src is heard at every k other than src and dst before and after."""
+    i_new = interf[dst]
+    if full:
+        for idx in range(n[src]):
+            i_new -= pg[mem[src, idx], dst]
+        total = 0.0
+        for idx in range(n[dst]):
+            total += _unit(mem[dst, idx], dst, i_new, pg, bits, bandwidth, noise)
+    else:
+        total = f[dst]
+    for idx in range(n[src]):
+        total += _unit(mem[src, idx], dst, i_new, pg, bits, bandwidth, noise)
+    return _cell_cost(n[dst] + n[src], total, w[dst] + w[src], flops[dst], cap[dst]) \
+        - cost[dst] - cost[src]
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _merge(src, dst, a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bits,
+           work, t_local, bandwidth, flops, cap, noise):
+    """Move every user of src to dst (the last of src's list first); returns the tracked T."""
+    while n[src] > 0:
+        _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, n, f, w, interf, acc,
+                   pg, bits, work, t_local, bandwidth, noise)
+    for k in (src, dst):
+        _refresh(k, full, mem, n, f, w, interf, lmin, cost, pg, bits, bandwidth, flops, cap,
+                 noise)
+    return _total(acc, cost)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, flops, cap,
+                 noise, best_move):
+    """The best improving merge (src, dst), src and dst in index order, src non-empty; the
+    same acceptance rule as for user moves. Returns its change (0.0 if none)."""
+    m = pg.shape[1]
+    best = -REL_TOL * total
+    found = False
+    for src in range(m):
+        if n[src] == 0:
+            continue
+        for dst in range(m):
+            if dst == src:
+                continue
+            d = _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth,
+                             flops, cap, noise)
+            if d < best:
+                best = d
+                best_move[0], best_move[1] = src, dst
+                found = True
+    return best if found else 0.0
+
+
 # -- the search ---------------------------------------------------------------------------------
 
 
@@ -523,7 +579,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     stall = 0
     while True:
         if rounds >= 0:
-            for _ in range(kick):
+            for _ in range(kick * (1 + stall // 10)):
                 x = _random_below(rng, nu)
                 choices = targets.shape[1] + (0 if forced[x] else 1)
                 c = _random_below(rng, choices)
@@ -553,6 +609,17 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                                    t_local, bandwidth, flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MOVE, move[0], move[1],
                                      move[2], move[3], d)
+                    moves += 1
+                    improved = True
+            if stop == 0:
+                d = _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth,
+                                 flops, cap, noise, move)
+                if d < 0.0:
+                    total = _merge(move[0], move[1], a, full, side_q, mem, pos, n, f, w, interf,
+                                   lmin, cost, acc, pg, bits, work, t_local, bandwidth, flops,
+                                   cap, noise)
+                    traced = _record(trace_int, trace_delta, traced, MERGE, move[0], move[1],
+                                     -1, -1, d)
                     moves += 1
                     improved = True
         total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bits,

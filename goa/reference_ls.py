@@ -18,7 +18,7 @@ import numpy as np
 
 REL_TOL = 1e-10   # a move must lower the tracked T by more than REL_TOL T
 CHECK_EVERY = 16  # users scanned between two clock reads when a deadline is set
-MOVE, KICK, ROUND = 0, 1, 2
+MOVE, KICK, ROUND, MERGE = 0, 1, 2, 3
 _MASK = (1 << 64) - 1
 
 
@@ -276,6 +276,47 @@ class State:
         return d
 
 
+def merge_delta(s: State, src, dst):
+    """The exact change of T if every user of ES src moves to ES dst (no other cell changes:
+    a user of src is heard at every k other than src and dst before and after)."""
+    i_new = s.interf[dst]
+    if s.full:
+        for x in s.mem[src]:
+            i_new -= s.pg[x][dst]
+        total = 0.0
+        for x in s.mem[dst]:
+            total += s.unit(x, dst, i_new)
+    else:
+        total = s.f[dst]
+    for x in s.mem[src]:
+        total += s.unit(x, dst, i_new)
+    return s.cell_cost(len(s.mem[dst]) + len(s.mem[src]), total, s.w[dst] + s.w[src], dst) \
+        - s.cost[dst] - s.cost[src]
+
+
+def merge(s: State, src, dst):
+    """Move every user of src to dst (the last of src's list first); returns the tracked T."""
+    while s.mem[src]:
+        s.move_user(s.mem[src][-1], dst)
+    for k in (src, dst):
+        s.refresh(k)
+    return s.total()
+
+
+def scan_merges(s: State, total):
+    """The best improving merge (src, dst) in index order (None if none) and its change."""
+    best, move = -REL_TOL * total, None
+    for src in range(s.n_servers):
+        if not s.mem[src]:
+            continue
+        for dst in range(s.n_servers):
+            if dst != src:
+                d = merge_delta(s, src, dst)
+                if d < best:
+                    best, move = d, (src, dst)
+    return move, (best if move is not None else 0.0)
+
+
 def scan_user(s: State, u, total, forced, targets, is_target, use_side, side_min):
     """User u's best improving move (None if none) and its change, in the kernel's order:
     single moves (u to each target ES, then to local), swaps (each other target ES p in
@@ -348,7 +389,7 @@ def reference_local_search(start, forced, targets, is_target, use_side, side_q, 
     rounds, stall = -1, 0
     while True:
         if rounds >= 0:  # the perturbation: kick users to random places
-            for _ in range(kick):
+            for _ in range(kick * (1 + stall // 10)):
                 x = rng.below(s.n_users)
                 choices = len(targets[x]) + (0 if forced[x] else 1)
                 c = rng.below(choices)
@@ -375,6 +416,15 @@ def reference_local_search(start, forced, targets, is_target, use_side, side_q, 
                 if move is not None:
                     total = s.apply(*move)
                     record(MOVE, *move, d)
+                    moves += 1
+                    improved = True
+                    if on_move is not None:
+                        on_move(s)
+            if stop == 0:  # then the best merge of one ES's users into another
+                move, d = scan_merges(s, total)
+                if move is not None:
+                    total = merge(s, *move)
+                    record(MERGE, *move, -1, -1, d)
                     moves += 1
                     improved = True
                     if on_move is not None:

@@ -21,7 +21,7 @@ _GREEDY_DEFAULTS = {"kernel": "lazy"}
 GA_DEFAULTS = {"population": 100, "generations": 5000, "mutation": 0.01, "elites": 6,
                "patience": 200, "tournament": 2, "include_goa": False}
 # kick None: max(2, ceil(N / 20)) users per perturbation (see docs/local_search.md)
-LS_DEFAULTS = {"patience": 30, "max_rounds": 1000, "kick": None, "targets": 8,
+LS_DEFAULTS = {"patience": 50, "max_rounds": 1000, "kick": None, "targets": 8,
                "kernel": "numba"}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "goa": _GREEDY_DEFAULTS, "local_all": {}, "edge_all": _GREEDY_DEFAULTS,
@@ -57,9 +57,9 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
           (``seed``): elitism, parents by tournament selection, uniform crossover, per-gene
           mutation to a uniform allowed value; it returns the best individual ever seen;
         - ``"goa_ls"``: iterated local search on the exact T(a) (docs/model.md section 8.4,
-          docs/local_search.md) from the best guard-feasible of GOA, d-min and edge-all:
-          relocate, drop, add, swap and exchange moves, then random kicks and descents
-          (``seed``). Never worse than its start; keeps the guard.
+          docs/local_search.md) from the best guard-feasible of GOA, d-min, edge-all and
+          everyone on one ES: add, relocate, drop, swap, exchange and merge moves, then random
+          kicks and descents (``seed``). Never worse than its start; keeps the guard.
     seed
         Non-negative integer seed of the random choices of ``"random"``, ``"ga"`` and
         ``"goa_ls"`` (the same seed gives the same result); ignored by the other methods.
@@ -78,7 +78,7 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         (default False: the initial population is all random, so the GA is a baseline
         independent of GOA, as in the paper; True: GOA's solution is one of its individuals,
         and then the GA is never worse than GOA).
-        goa_ls: ``patience`` (30 rounds in a row without a new best end the search),
+        goa_ls: ``patience`` (50 rounds in a row without a new best end the search),
         ``max_rounds`` (1000 perturbation rounds at most; 0: one descent, no perturbation),
         ``kick`` (users moved per perturbation; ``None``: max(2, ceil(N / 20))),
         ``targets`` (8: each user is tried on its ``targets`` fastest ESs only, by its delay
@@ -92,7 +92,7 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         ``params`` (the options as used, and ``seed`` for the seeded methods), ``runtime_s``
         (the algorithm alone: no validation, no evaluation, no numba compilation or loading;
         for ``"random"`` it includes the GOA run that fixes the count, for ``"ga"`` with
-        ``include_goa`` the GOA run, for ``"goa_ls"`` its three starting heuristics) and the
+        ``include_goa`` the GOA run, for ``"goa_ls"`` its starting heuristics) and the
         status: ``FEASIBLE`` if the guard holds, else ``INFEASIBLE``. ``info``:
         ``n_offload`` for random; ``generations`` (run), ``fitness_ms`` (the best's T by the
         GA's own evaluator) and ``best_initial_ms`` for the GA; for goa_ls ``start`` (the
@@ -323,15 +323,16 @@ LS_STOPS = ("converged", "max_rounds", "time_limit")  # the kernel's stop codes 
 
 
 def _run_goa_ls(instance, tau, seed, params, deadline):
-    """goa_ls: the best guard-feasible start (by T; ties: GOA, d-min, edge-all), then the
-    local search."""
+    """goa_ls: the best guard-feasible start (by T; ties: GOA, d-min, edge-all, everyone on
+    one ES), then the local search."""
     greedy_kernel = "reference" if params["kernel"] == "reference" else "lazy"
     everyone = np.ones(instance.n_users, dtype=bool)
     unit = np.ones(instance.n_users)
     starts = (("goa", _goa(instance, tau, greedy_kernel)),
               ("dmin", _greedy(instance, unit, ~everyone, everyone, greedy_kernel)),
               ("edge_all", _greedy(instance, np.array(instance.alpha), everyone, ~everyone,
-                                   greedy_kernel)))
+                                   greedy_kernel)),
+              ("one_es", np.full(instance.n_users, _one_es(instance), dtype=np.int64)))
     name, start, start_s = None, None, math.inf
     for candidate, assignment in starts:
         evaluation = evaluate(instance, assignment, tau)
@@ -340,6 +341,18 @@ def _run_goa_ls(instance, tau, seed, params, deadline):
             name, start, start_s = candidate, assignment, total_s
     assignment, info, _ = _local_search(instance, tau, start, seed, params, deadline=deadline)
     return assignment, {"start": name, **info}
+
+
+def _one_es(instance: Instance) -> int:
+    """The ES j that minimises T when every user is on j (then nobody hears interference:
+    T_j = N sum_i D_i / (B_j log2(1 + P_i g_ij / sigma_j^2)) + sum_i W^E_i / min(C^max_j,
+    C_j / N)). Under "full" at small N this concentration is often optimal, and the local
+    search's moves cannot reach it from a spread-out start (each step towards it costs)."""
+    a = _arrays(instance)
+    n = instance.n_users
+    comm = (a["bits"][:, None] / (a["bandwidth"] * np.log2(1.0 + a["pg"] / a["noise"]))).sum(0)
+    total = n * comm + a["work"].sum() / np.minimum(a["cap"], a["flops"] / n)
+    return int(np.argmin(total))
 
 
 def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -49,9 +49,12 @@ def _replay(inst, start, trace):
                 current = best.copy()
             continue
         before = current.copy()
-        current[u] = p
-        if v >= 0:
-            current[v] = q
+        if kind == reference_ls.MERGE:  # every user of ES u moves to ES p
+            current[before == u] = p
+        else:
+            current[u] = p
+            if v >= 0:
+                current[v] = q
         steps.append((kind, before, current.copy(), delta))
     return steps
 
@@ -83,10 +86,12 @@ def test_kernel_equals_twin(block):
 
 @pytest.mark.parametrize("model", ["none", "full"])
 def test_move_gains_match_the_evaluator(model):
-    """Every applied move's change of T as the kernel accounted it equals the change of
-    instances.evaluate's T between the assignments before and after (1e-9 relative to T);
-    every assignment visited keeps the guard; kicks and returns to the best are replayed."""
+    """Every applied move's (and merge's) change of T as the kernel accounted it equals the
+    change of instances.evaluate's T between the assignments before and after (1e-9 relative
+    to T); every assignment visited keeps the guard; kicks and returns to the best are
+    replayed."""
     checked = 0
+    merges = 0
     for seed in range(12):
         inst = instances.generate(int(10 + 3 * seed), 1 + seed % 4, seed=seed,
                                   interference=model, area_m=(200.0, 500.0, 1000.0)[seed % 3])
@@ -97,15 +102,46 @@ def test_move_gains_match_the_evaluator(model):
         forced = inst.forced(tau)
         for kind, before, after, delta in _replay(inst, start, trace):
             assert np.all(after[forced] >= 0)
-            if kind == reference_ls.MOVE:
+            if kind in (reference_ls.MOVE, reference_ls.MERGE):
                 t_before = _total_s(inst, before)
                 assert delta < 0
                 assert_allclose(_total_s(inst, after) - t_before, delta, rtol=0,
                                 atol=1e-9 * t_before)
                 checked += 1
+                merges += kind == reference_ls.MERGE
         assert_allclose(info["start_ms"], instances.evaluate(inst, start).total_delay_ms,
                         rtol=1e-12)
     assert checked > 100
+    if model == "full":  # under "none" merging two cells rarely pays
+        assert merges > 0
+
+
+def test_bounds_never_exceed_exact_changes():
+    """Model "full": the cheap lower bound of every candidate move (add, relocate, drop, swap,
+    exchange; the credit included) never exceeds its exact change, on random assignments."""
+    from goa.solve import _arrays as arrays
+
+    checked = 0
+    for seed in range(15):
+        rng = np.random.default_rng(seed)
+        n, m = int(rng.integers(3, 16)), int(rng.integers(2, 5))
+        inst = instances.generate(n, m, seed=seed, area_m=float(rng.choice([200.0, 1500.0])))
+        a = arrays(inst)
+        state = reference_ls.State(rng.integers(-1, m, n), True, np.zeros(n), a["pg"],
+                                   a["bits"], a["work"], a["t_local"], a["bandwidth"],
+                                   a["flops"], a["cap"], a["noise"])
+        scale = 1e-12 * state.total()
+        for u in range(n):
+            o = state.a[u]
+            credit = state.credit(u) if o >= 0 else 0.0
+            moves = [(p, -1, -1) for p in range(-1, m) if p != o]
+            if o >= 0:
+                moves += [(p, v, o) for p in range(m) if p != o for v in state.mem[p]]
+                moves += [(-1, v, o) for v in range(n) if state.a[v] < 0]
+            for p, v, q in moves:
+                assert state.bound(u, p, v, q, credit) <= state.exact_full(u, p, v, q) + scale
+                checked += 1
+    assert checked > 1000
 
 
 @pytest.mark.parametrize("model", ["none", "full"])
@@ -169,7 +205,8 @@ def test_side_constraint_holds_everywhere():
 @pytest.mark.parametrize("model", ["none", "full"])
 def test_guard_kept_and_never_worse_than_start(model):
     """goa_ls keeps the guard, is never worse than its start nor than GOA, d-min (when
-    feasible) and edge-all, and its info names the start and how it stopped."""
+    feasible), edge-all and everyone-on-one-ES, and its info names the start and how it
+    stopped."""
     for seed in range(10):
         inst = instances.generate(8 + 4 * seed, 1 + seed % 4, seed=seed, interference=model)
         for tau in (0.0, 0.7, 1.0):
@@ -180,7 +217,10 @@ def test_guard_kept_and_never_worse_than_start(model):
                 other = goa.solve(inst, tau, method)
                 if other.is_feasible():
                     assert result.objective_ms <= other.objective_ms * (1 + 1e-12)
-            assert result.info["start"] in ("goa", "dmin", "edge_all")
+            one_es = min(instances.evaluate(inst, np.full(inst.n_users, j)).total_delay_ms
+                         for j in range(inst.n_servers))
+            assert result.objective_ms <= one_es * (1 + 1e-12)
+            assert result.info["start"] in ("goa", "dmin", "edge_all", "one_es")
             assert result.info["stop"] in ("converged", "max_rounds")
             assert result.params["seed"] == seed
 
