@@ -6,7 +6,8 @@ take identical decisions (a test proves it). The algorithm, the incremental form
 bounds are described in ``docs/local_search.md``; in short:
 
 State (per ES j): ``mem[j, :n[j]]`` its users (in list order: appended at the end, removed by
-moving the last one into the hole), ``n[j]``, ``W[j]`` = sum of W^E_i, ``I[j]`` = interference
+moving the last one into the hole), ``n[j]``; row M of ``mem`` and ``n`` lists the local
+users the same way; ``W[j]`` = sum of W^E_i, ``I[j]`` = interference
 power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users of the
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
 ``lmin[j]`` = the smallest ``log2(1 + SINR)`` among its users ("full") and
@@ -145,7 +146,7 @@ def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bi
              t_local, bandwidth, flops, cap, noise):
     """Every cache from scratch (users in index order); returns T(a)."""
     nu, m = pg.shape
-    n[:] = 0
+    n[:] = 0  # the M servers and the local row M
     w[:] = 0.0
     f[:] = 0.0
     interf[:] = 0.0
@@ -153,12 +154,13 @@ def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bi
     acc[1] = 0.0
     for i in range(nu):
         j = a[i]
+        row = j if j >= 0 else m
+        mem[row, n[row]] = i
+        pos[i] = n[row]
+        n[row] += 1
         if j < 0:
             acc[0] += t_local[i]
         else:
-            mem[j, n[j]] = i
-            pos[i] = n[j]
-            n[j] += 1
             w[j] += work[i]
             acc[1] += side_q[i]
             if full:
@@ -188,11 +190,17 @@ def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, 
     """Move user x to p (-1 local): membership, n, W, I, the local total and the side sum;
     under "none" F is updated incrementally (under "full" the caller refreshes F)."""
     o = a[x]
+    m = pg.shape[1]
+    row = o if o >= 0 else m
+    last = mem[row, n[row] - 1]
+    mem[row, pos[x]] = last
+    pos[last] = pos[x]
+    n[row] -= 1
+    row = p if p >= 0 else m
+    mem[row, n[row]] = x
+    pos[x] = n[row]
+    n[row] += 1
     if o >= 0:
-        last = mem[o, n[o] - 1]
-        mem[o, pos[x]] = last
-        pos[last] = pos[x]
-        n[o] -= 1
         w[o] -= work[x]
         if not full:
             f[o] -= _unit(x, o, 0.0, pg, bits, bandwidth, noise)
@@ -203,9 +211,6 @@ def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, 
     else:
         acc[0] -= t_local[x]
     if p >= 0:
-        mem[p, n[p]] = x
-        pos[x] = n[p]
-        n[p] += 1
         w[p] += work[x]
         if not full:
             f[p] += _unit(x, p, 0.0, pg, bits, bandwidth, noise)
@@ -444,12 +449,13 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
     """Find user u's best improving move, in this order: u local: add to each target ES; u on
     ES o: relocate to each other target ES, drop to local (if not forced), swap with every user
     v of each other target ES that has o among its targets (list order), exchange with every
-    local user v (index order) that has o among its targets (u local, v to o; u not forced).
+    local user v (local list order) that has o among its targets (u local, v to o; u not
+    forced). ``is_target[j, i]``: j is among user i's targets.
     A candidate must lower T by more than REL_TOL T and beat the best so far strictly (so the
     first of equal moves wins); its bound is checked first, the exact change only if the bound
     passes (under "none" the bound is exact). Returns the best change (0.0 if none) and writes
     (u, p, v, q) into ``best_move``."""
-    nu = pg.shape[0]
+    m = pg.shape[1]
     best = -REL_TOL * total
     found = False
     o = a[u]
@@ -463,11 +469,11 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
         elif kind == 1:
             count = targets.shape[1] if o >= 0 else 0
         else:
-            count = nu if o >= 0 and not forced[u] else 0
+            count = n[m] if o >= 0 and not forced[u] else 0
         for c in range(count):
             if kind == 2:
-                v = c
-                if a[v] >= 0 or not is_target[v, o]:
+                v = mem[m, c]
+                if not is_target[o, v]:
                     continue
                 if use_side and acc[1] - side_q[u] + side_q[v] < side_min:
                     continue
@@ -504,7 +510,7 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
                 continue
             for idx in range(n[p]):
                 v = mem[p, idx]
-                if not is_target[v, o]:
+                if not is_target[o, v]:
                     continue
                 d = _bound(u, p, v, o, credit, a, full, n, f, w, interf, lmin, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
@@ -555,9 +561,9 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     """
     nu, m = pg.shape
     a = start.copy()
-    mem = np.empty((m, nu), np.int64)
+    mem = np.empty((m + 1, nu), np.int64)
     pos = np.empty(nu, np.int64)
-    n = np.zeros(m, np.int64)
+    n = np.zeros(m + 1, np.int64)
     f = np.zeros(m)
     w = np.zeros(m)
     interf = np.zeros(m)

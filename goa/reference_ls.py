@@ -41,7 +41,7 @@ class State:
     """An assignment with the per-ES caches of the local search.
 
     Per ES j: ``mem[j]`` its users (appended at the end, removed by moving the last into the
-    hole), ``w[j]`` = sum of W^E_i, ``interf[j]`` = I_j (model "full"), ``f[j]`` = sum of
+    hole; ``mem[M]`` lists the local users the same way), ``w[j]`` = sum of W^E_i, ``interf[j]`` = I_j (model "full"), ``f[j]`` = sum of
     u_ij = D_i / (B_j log2(1 + SINR_ij)), ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its
     users ("full"), ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the
     local users' total t^L, ``side`` the sum of q_i over the offloaded users.
@@ -106,15 +106,15 @@ class State:
     def rebuild(self):
         """Every cache from scratch, users in index order; returns T."""
         m = self.n_servers
-        self.mem = [[] for _ in range(m)]
+        self.mem = [[] for _ in range(m + 1)]
         self.w, self.f, self.interf = [0.0] * m, [0.0] * m, [0.0] * m
         self.lmin, self.cost = [math.inf] * m, [0.0] * m
         self.local = self.side = 0.0
         for i, j in enumerate(self.a):
+            self.mem[j if j >= 0 else m].append(i)
             if j < 0:
                 self.local += self.t_local[i]
             else:
-                self.mem[j].append(i)
                 self.w[j] += self.work[i]
                 self.side += self.side_q[i]
                 if self.full:
@@ -136,11 +136,13 @@ class State:
 
     def move_user(self, x, p):
         o = self.a[x]
+        m = self.n_servers
+        members = self.mem[o if o >= 0 else m]
+        last = members.pop()
+        if last != x:
+            members[members.index(x)] = last
+        self.mem[p if p >= 0 else m].append(x)
         if o >= 0:
-            members = self.mem[o]
-            last = members.pop()
-            if last != x:
-                members[members.index(x)] = last
             self.w[o] -= self.work[x]
             if not self.full:
                 self.f[o] -= self.unit(x, o, 0.0)
@@ -150,7 +152,6 @@ class State:
         else:
             self.local -= self.t_local[x]
         if p >= 0:
-            self.mem[p].append(x)
             self.w[p] += self.work[x]
             if not self.full:
                 self.f[p] += self.unit(x, p, 0.0)
@@ -321,7 +322,8 @@ def scan_user(s: State, u, total, forced, targets, is_target, use_side, side_min
     """User u's best improving move (None if none) and its change, in the kernel's order:
     single moves (u to each target ES, then to local), swaps (each other target ES p in
     target order, its users in list order, those having u's ES among their targets),
-    exchanges (local users in index order having u's ES among their targets)."""
+    exchanges (local users in list order having u's ES among their targets).
+    ``is_target[j][i]``: j is among user i's targets."""
     best, move = -REL_TOL * total, None
     o = s.a[u]
     credit = s.credit(u) if s.full and o >= 0 and not forced[u] else 0.0
@@ -347,11 +349,11 @@ def scan_user(s: State, u, total, forced, targets, is_target, use_side, side_min
         for p in targets[u]:
             if p != o:
                 for v in list(s.mem[p]):
-                    if is_target[v][o]:
+                    if is_target[o][v]:
                         consider(p, v, o)
     if o >= 0 and not forced[u]:
-        for v in range(s.n_users):
-            if s.a[v] >= 0 or not is_target[v][o]:
+        for v in list(s.mem[s.n_servers]):  # the local users, in list order
+            if not is_target[o][v]:
                 continue
             if use_side and s.side - s.side_q[u] + s.side_q[v] < side_min:
                 continue

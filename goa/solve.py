@@ -358,7 +358,8 @@ def _one_es(instance: Instance) -> int:
 def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Each user's ``count`` candidate ESs: ``targets`` (N, min(count, M)) int64, the ESs on
     which the user alone would be fastest (its delay on an empty ES without interference, ties
-    by the lower index), and ``is_target`` (N, M) bool."""
+    by the lower index), and ``is_target`` (M, N) bool: ``is_target[j, i]`` if j is among
+    user i's targets (server-major: the search reads it along users)."""
     a = _arrays(instance)
     alone = a["bits"][:, None] / (a["bandwidth"] * np.log2(1.0 + a["pg"] / a["noise"])) \
         + a["work"][:, None] / np.minimum(a["cap"], a["flops"])
@@ -367,7 +368,7 @@ def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:
                                    dtype=np.int64)
     is_target = np.zeros((instance.n_users, instance.n_servers), dtype=bool)
     np.put_along_axis(is_target, targets, True, axis=1)
-    return targets, is_target
+    return targets, np.ascontiguousarray(is_target.T)
 
 
 def _local_search(instance: Instance, tau: float, start, seed: int = 0,

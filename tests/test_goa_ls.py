@@ -146,8 +146,9 @@ def test_bounds_never_exceed_exact_changes():
 
 @pytest.mark.parametrize("model", ["none", "full"])
 def test_caches_equal_a_rebuild(model):
-    """After every move and kick of the twin, the incrementally kept caches (users per ES, W,
-    I, F, lmin, cell costs, local total, side sum) equal a rebuild from scratch (1e-9)."""
+    """After every move, merge and kick of the twin, the incrementally kept caches (users per
+    ES, the local users, W, I, F, lmin, cell costs, local total, side sum) equal a rebuild from
+    scratch (1e-9)."""
     for seed in range(6):
         inst = instances.generate(18, 3, seed=seed, interference=model)
         tau = 0.7
@@ -161,7 +162,7 @@ def test_caches_equal_a_rebuild(model):
             fresh = reference_ls.State(state.a, state.full, state.side_q, a["pg"], a["bits"],
                                        a["work"], a["t_local"], a["bandwidth"], a["flops"],
                                        a["cap"], a["noise"])
-            for k in range(inst.n_servers):
+            for k in range(inst.n_servers + 1):  # the servers, then the local users
                 assert sorted(state.mem[k]) == fresh.mem[k]
             for name in ("w", "interf", "f", "cost"):
                 assert_allclose(getattr(state, name), getattr(fresh, name), rtol=1e-9,
