@@ -10,7 +10,8 @@ moving the last one into the hole), ``n[j]``; row M of ``mem`` and ``n`` lists t
 users the same way; ``W[j]`` = sum of W^E_i, ``I[j]`` = interference
 power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users of the
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
-``lmin[j]`` = the smallest ``log2(1 + SINR)`` among its users ("full") and
+``weak[j, 0]`` = the smallest ``log2(1 + SINR)`` among its users and ``weak[j, 1]`` = the part
+of F_j from its *weak* users, those with ``log2(1 + SINR) < 1`` (model "full"; for the bounds),
 ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the cell's total delay. Scalars in
 ``acc``: ``[0]`` the local users' total t^L, ``[1]`` the side-constraint sum of q_i over the
 offloaded users. T(a) = acc[0] + sum_j cost[j].
@@ -107,42 +108,49 @@ def _heard(x, old, new, k, pg):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _shrink(k, i_new, i_old, lmin, noise):
-    """A factor s <= 1 with (every u_ik at I = i_new) >= s (u_ik at I = i_old), users of k.
+def _shrunk(k, strong, weak_part, i_new, i_old, weak, noise):
+    """A lower bound of the sum of u_ik at interference i_new over some users of k, given that
+    sum at i_old split into the users with log2(1 + SINR) >= 1 (``strong``) and the others.
 
-    1 when the interference does not fall. Else, with r = (sigma^2 + i_old) / (sigma^2 + i_new)
-    > 1, log2(1 + SINR r) <= log2(1 + SINR) + log2 r, so u_ik falls at most by the factor
-    1 / (1 + log2(r) / lmin_k).
+    Exact when the interference does not fall. Else, with r = (sigma^2 + i_old) /
+    (sigma^2 + i_new) > 1, log2(1 + SINR r) <= log2(1 + SINR) + log2 r, so u_ik falls at most
+    by the factor 1 / (1 + log2(r) / log2(1 + SINR)): at most 1 / (1 + log2 r) for a strong
+    user, 1 / (1 + log2(r) / weak[k, 0]) for a weak one.
     """
     if i_new >= i_old:
-        return 1.0
+        return strong + weak_part
     ell = math.log2((noise[k] + i_old) / (noise[k] + i_new))
-    return 1.0 / (1.0 + ell / lmin[k])
+    return strong / (1.0 + ell) + weak_part / (1.0 + ell / weak[k, 0])
 
 
 # -- state --------------------------------------------------------------------------------------
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _refresh(k, full, mem, n, f, w, interf, lmin, cost, pg, bits, bandwidth, flops, cap,
+def _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
              noise):
-    """Recompute cell k's F (model "full": from its users, in list order), lmin and cost."""
+    """Recompute cell k's F and weak (model "full": from its users, in list order) and cost."""
     if full:
         total = 0.0
         low = np.inf
+        part = 0.0
         for idx in range(n[k]):
             x = mem[k, idx]
             lg = _log_sinr(x, k, interf[k], pg, noise)
-            total += bits[x] / (bandwidth[k] * lg)
+            unit = bits[x] / (bandwidth[k] * lg)
+            total += unit
+            if lg < 1.0:
+                part += unit
             if lg < low:
                 low = lg
         f[k] = total
-        lmin[k] = low
+        weak[k, 0] = low
+        weak[k, 1] = part
     cost[k] = _cell_cost(n[k], f[k], w[k], flops[k], cap[k])
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bits, work,
+def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits, work,
              t_local, bandwidth, flops, cap, noise):
     """Every cache from scratch (users in index order); returns T(a)."""
     nu, m = pg.shape
@@ -171,7 +179,7 @@ def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bi
         if not full:
             for idx in range(n[k]):
                 f[k] += _unit(mem[k, idx], k, 0.0, pg, bits, bandwidth, noise)
-        _refresh(k, full, mem, n, f, w, interf, lmin, cost, pg, bits, bandwidth, flops, cap,
+        _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
                  noise)
     return _total(acc, cost)
 
@@ -224,7 +232,7 @@ def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, 
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _apply(u, p, v, q, a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bits,
+def _apply(u, p, v, q, a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
            work, t_local, bandwidth, flops, cap, noise):
     """Apply the move (u -> p, then v -> q if v >= 0) and refresh the cells it changed (every
     cell under "full" when a user enters or leaves local); returns the new tracked T."""
@@ -239,7 +247,7 @@ def _apply(u, p, v, q, a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, a
     local_involved = ou < 0 or p < 0 or (v >= 0 and (ov < 0 or q < 0))
     for k in range(m):
         if (full and local_involved) or k == ou or k == p or (v >= 0 and (k == ov or k == q)):
-            _refresh(k, full, mem, n, f, w, interf, lmin, cost, pg, bits, bandwidth, flops,
+            _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
                      cap, noise)
     return _total(acc, cost)
 
@@ -275,25 +283,29 @@ def _new_interference(k, u, p, v, q, a, full, interf, pg):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _cell_bound(k, u, p, v, q, a, full, n, f, w, interf, lmin, cost, pg, bits, work,
+def _cell_bound(k, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
                 bandwidth, flops, cap, noise):
     """Lower bound of the change of cell k's delay (exact under "none"): the users staying keep
-    their u_kj at the current I_k if it does not fall, else shrink by ``_shrink``; the users
-    arriving are evaluated at the new I_k."""
+    their u_kj at the current I_k if it does not fall, else fall at most as ``_shrunk`` says;
+    the users arriving are evaluated at the new I_k."""
     i_new = _new_interference(k, u, p, v, q, a, full, interf, pg)
     count = n[k]
-    stay = f[k]
+    strong = f[k] - weak[k, 1] if full else f[k]
+    weak_part = weak[k, 1] if full else 0.0
     load = w[k]
-    if a[u] == k:
-        stay -= _unit(u, k, interf[k], pg, bits, bandwidth, noise)
-        load -= work[u]
-        count -= 1
-    if v >= 0 and a[v] == k:
-        stay -= _unit(v, k, interf[k], pg, bits, bandwidth, noise)
-        load -= work[v]
-        count -= 1
+    for x in (u, v):
+        if x >= 0 and a[x] == k:
+            lg = _log_sinr(x, k, interf[k], pg, noise)
+            if full and lg < 1.0:
+                weak_part -= bits[x] / (bandwidth[k] * lg)
+            else:
+                strong -= bits[x] / (bandwidth[k] * lg)
+            load -= work[x]
+            count -= 1
     if full:
-        stay *= _shrink(k, i_new, interf[k], lmin, noise)
+        stay = _shrunk(k, strong, weak_part, i_new, interf[k], weak, noise)
+    else:
+        stay = strong
     if p == k:
         stay += _unit(u, k, i_new, pg, bits, bandwidth, noise)
         load += work[u]
@@ -306,7 +318,7 @@ def _cell_bound(k, u, p, v, q, a, full, n, f, w, interf, lmin, cost, pg, bits, w
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _bound(u, p, v, q, credit, a, full, n, f, w, interf, lmin, cost, pg, bits, work, t_local,
+def _bound(u, p, v, q, credit, a, full, n, f, w, interf, weak, cost, pg, bits, work, t_local,
            bandwidth, flops, cap, noise):
     """Lower bound of the move's change of T (exact under "none"): the cells whose users change
     (in the order u's old ES, p, v's old ES, q, each once), the local users, and, when u leaves
@@ -318,16 +330,16 @@ def _bound(u, p, v, q, credit, a, full, n, f, w, interf, lmin, cost, pg, bits, w
     c3 = a[v] if v >= 0 else -1
     c4 = q if v >= 0 else -1
     if c1 >= 0:
-        d += _cell_bound(c1, u, p, v, q, a, full, n, f, w, interf, lmin, cost, pg, bits, work,
+        d += _cell_bound(c1, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
                          bandwidth, flops, cap, noise)
     if c2 >= 0 and c2 != c1:
-        d += _cell_bound(c2, u, p, v, q, a, full, n, f, w, interf, lmin, cost, pg, bits, work,
+        d += _cell_bound(c2, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
                          bandwidth, flops, cap, noise)
     if c3 >= 0 and c3 != c1 and c3 != c2:
-        d += _cell_bound(c3, u, p, v, q, a, full, n, f, w, interf, lmin, cost, pg, bits, work,
+        d += _cell_bound(c3, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
                          bandwidth, flops, cap, noise)
     if c4 >= 0 and c4 != c1 and c4 != c2 and c4 != c3:
-        d += _cell_bound(c4, u, p, v, q, a, full, n, f, w, interf, lmin, cost, pg, bits, work,
+        d += _cell_bound(c4, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
                          bandwidth, flops, cap, noise)
     if full and c1 >= 0 and p < 0:
         d -= credit
@@ -335,14 +347,14 @@ def _bound(u, p, v, q, credit, a, full, n, f, w, interf, lmin, cost, pg, bits, w
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _credit(u, a, n, f, interf, lmin, pg, noise):
+def _credit(u, a, n, f, interf, weak, pg, noise):
     """Model "full": an upper bound of how much the other cells' delays fall if u's
-    interference disappears: sum over k != a_u of n_k F_k (1 - shrink_k)."""
+    interference disappears: sum over k != a_u of n_k (F_k - its ``_shrunk`` bound)."""
     total = 0.0
     for k in range(pg.shape[1]):
         if k != a[u] and n[k] > 0:
-            total += n[k] * f[k] * (1.0 - _shrink(k, interf[k] - pg[u, k], interf[k], lmin,
-                                                  noise))
+            total += n[k] * (f[k] - _shrunk(k, f[k] - weak[k, 1], weak[k, 1],
+                                            interf[k] - pg[u, k], interf[k], weak, noise))
     return total
 
 
@@ -404,14 +416,14 @@ def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _merge(src, dst, a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bits,
+def _merge(src, dst, a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
            work, t_local, bandwidth, flops, cap, noise):
     """Move every user of src to dst (the last of src's list first); returns the tracked T."""
     while n[src] > 0:
         _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, n, f, w, interf, acc,
                    pg, bits, work, t_local, bandwidth, noise)
     for k in (src, dst):
-        _refresh(k, full, mem, n, f, w, interf, lmin, cost, pg, bits, bandwidth, flops, cap,
+        _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
                  noise)
     return _total(acc, cost)
 
@@ -444,7 +456,7 @@ def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, f
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_min, full, mem,
-               pos, n, f, w, interf, lmin, cost, acc, pg, bits, work, t_local, bandwidth,
+               pos, n, f, w, interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
                flops, cap, noise, best_move):
     """Find user u's best improving move, in this order: u local: add to each target ES; u on
     ES o: relocate to each other target ES, drop to local (if not forced), swap with every user
@@ -461,7 +473,7 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
     o = a[u]
     credit = 0.0
     if full and o >= 0 and not forced[u]:
-        credit = _credit(u, a, n, f, interf, lmin, pg, noise)
+        credit = _credit(u, a, n, f, interf, weak, pg, noise)
     # the candidates: kind 0 single moves (u -> p), kind 1 swaps, kind 2 exchanges
     for kind in range(3):
         if kind == 0:
@@ -477,7 +489,7 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
                     continue
                 if use_side and acc[1] - side_q[u] + side_q[v] < side_min:
                     continue
-                d = _bound(u, -1, v, o, credit, a, full, n, f, w, interf, lmin, cost, pg, bits,
+                d = _bound(u, -1, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _exact_full(u, -1, v, o, a, mem, n, w, interf, cost, pg, bits, work,
@@ -495,7 +507,7 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
                     continue
                 if use_side and p < 0 and acc[1] - side_q[u] < side_min:
                     continue
-                d = _bound(u, p, -1, -1, credit, a, full, n, f, w, interf, lmin, cost, pg,
+                d = _bound(u, p, -1, -1, credit, a, full, n, f, w, interf, weak, cost, pg,
                            bits, work, t_local, bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _exact_full(u, p, -1, -1, a, mem, n, w, interf, cost, pg, bits, work,
@@ -512,7 +524,7 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
                 v = mem[p, idx]
                 if not is_target[o, v]:
                     continue
-                d = _bound(u, p, v, o, credit, a, full, n, f, w, interf, lmin, cost, pg, bits,
+                d = _bound(u, p, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _exact_full(u, p, v, o, a, mem, n, w, interf, cost, pg, bits, work,
@@ -567,7 +579,8 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     f = np.zeros(m)
     w = np.zeros(m)
     interf = np.zeros(m)
-    lmin = np.full(m, np.inf)
+    weak = np.zeros((m, 2))
+    weak[:, 0] = np.inf
     cost = np.zeros(m)
     acc = np.zeros(2)
     rng = np.array([seed], np.uint64)
@@ -577,7 +590,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     moves = 0
     traced = 0
 
-    start_total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg,
+    start_total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg,
                            bits, work, t_local, bandwidth, flops, cap, noise)
     best = a.copy()
     best_total = start_total
@@ -595,7 +608,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 if use_side and acc[1] - (side_q[x] if a[x] >= 0 else 0.0) \
                         + (side_q[x] if p >= 0 else 0.0) < side_min:
                     continue
-                _apply(x, p, -1, -1, a, full, side_q, mem, pos, n, f, w, interf, lmin, cost,
+                _apply(x, p, -1, -1, a, full, side_q, mem, pos, n, f, w, interf, weak, cost,
                        acc, pg, bits, work, t_local, bandwidth, flops, cap, noise)
                 traced = _record(trace_int, trace_delta, traced, KICK, x, p, -1, -1, 0.0)
         total = _total(acc, cost)
@@ -607,11 +620,11 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                     stop = 2
                     break
                 d = _scan_user(u, total, a, forced, targets, is_target, use_side, side_q,
-                               side_min, full, mem, pos, n, f, w, interf, lmin, cost, acc, pg,
+                               side_min, full, mem, pos, n, f, w, interf, weak, cost, acc, pg,
                                bits, work, t_local, bandwidth, flops, cap, noise, move)
                 if d < 0.0:
                     total = _apply(move[0], move[1], move[2], move[3], a, full, side_q, mem,
-                                   pos, n, f, w, interf, lmin, cost, acc, pg, bits, work,
+                                   pos, n, f, w, interf, weak, cost, acc, pg, bits, work,
                                    t_local, bandwidth, flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MOVE, move[0], move[1],
                                      move[2], move[3], d)
@@ -622,13 +635,13 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                                  flops, cap, noise, move)
                 if d < 0.0:
                     total = _merge(move[0], move[1], a, full, side_q, mem, pos, n, f, w, interf,
-                                   lmin, cost, acc, pg, bits, work, t_local, bandwidth, flops,
+                                   weak, cost, acc, pg, bits, work, t_local, bandwidth, flops,
                                    cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MERGE, move[0], move[1],
                                      -1, -1, d)
                     moves += 1
                     improved = True
-        total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bits,
+        total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
                          work, t_local, bandwidth, flops, cap, noise)
         if total < best_total:
             best[:] = a
@@ -639,7 +652,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
             if rounds >= 0:  # the first descent is no round: it cannot stall
                 stall += 1
             a[:] = best
-            _rebuild(a, full, side_q, mem, pos, n, f, w, interf, lmin, cost, acc, pg, bits,
+            _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
                      work, t_local, bandwidth, flops, cap, noise)
             traced = _record(trace_int, trace_delta, traced, ROUND, 0, -1, -1, -1, 0.0)
         rounds += 1

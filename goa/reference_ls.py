@@ -43,7 +43,8 @@ class State:
     Per ES j: ``mem[j]`` its users (appended at the end, removed by moving the last into the
     hole; ``mem[M]`` lists the local users the same way), ``w[j]`` = sum of W^E_i, ``interf[j]`` = I_j (model "full"), ``f[j]`` = sum of
     u_ij = D_i / (B_j log2(1 + SINR_ij)), ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its
-    users ("full"), ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the
+    users and ``fweak[j]`` = the part of F_j from its users with log2(1 + SINR_ij) < 1
+    ("full"), ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the
     local users' total t^L, ``side`` the sum of q_i over the offloaded users.
     T(a) = local + sum_j cost[j].
     """
@@ -83,24 +84,28 @@ class State:
             return self.pg[x][k]
         return 0.0
 
-    def shrink(self, k, i_new, i_old):
-        """Factor bounding how far every u_ik can fall when I_k falls from i_old to i_new."""
+    def shrunk(self, k, strong, weak, i_new, i_old):
+        """Lower bound of the sum of u_ik at i_new of some users of k, given that sum at i_old
+        split by log2(1 + SINR) >= 1 (strong) and < 1 (weak); see docs/local_search.md."""
         if i_new >= i_old:
-            return 1.0
+            return strong + weak
         ell = math.log2((self.noise[k] + i_old) / (self.noise[k] + i_new))
-        return 1.0 / (1.0 + ell / self.lmin[k])
+        return strong / (1.0 + ell) + weak / (1.0 + ell / self.lmin[k])
 
     # -- caches -----------------------------------------------------------------------------------
 
     def refresh(self, k):
         if self.full:
-            total, low = 0.0, math.inf
+            total, low, part = 0.0, math.inf, 0.0
             for x in self.mem[k]:
                 lg = self.log_sinr(x, k, self.interf[k])
-                total += self.bits[x] / (self.bandwidth[k] * lg)
+                unit = self.bits[x] / (self.bandwidth[k] * lg)
+                total += unit
+                if lg < 1.0:
+                    part += unit
                 if lg < low:
                     low = lg
-            self.f[k], self.lmin[k] = total, low
+            self.f[k], self.lmin[k], self.fweak[k] = total, low, part
         self.cost[k] = self.cell_cost(len(self.mem[k]), self.f[k], self.w[k], k)
 
     def rebuild(self):
@@ -108,7 +113,7 @@ class State:
         m = self.n_servers
         self.mem = [[] for _ in range(m + 1)]
         self.w, self.f, self.interf = [0.0] * m, [0.0] * m, [0.0] * m
-        self.lmin, self.cost = [math.inf] * m, [0.0] * m
+        self.lmin, self.fweak, self.cost = [math.inf] * m, [0.0] * m, [0.0] * m
         self.local = self.side = 0.0
         for i, j in enumerate(self.a):
             self.mem[j if j >= 0 else m].append(i)
@@ -202,17 +207,19 @@ class State:
     def cell_bound(self, k, u, p, v, q):
         """Lower bound of cell k's change (exact under "none")."""
         i_new = self.new_interference(k, u, p, v, q)
-        count, stay, load = len(self.mem[k]), self.f[k], self.w[k]
-        if self.a[u] == k:
-            stay -= self.unit(u, k, self.interf[k])
-            load -= self.work[u]
-            count -= 1
-        if v >= 0 and self.a[v] == k:
-            stay -= self.unit(v, k, self.interf[k])
-            load -= self.work[v]
-            count -= 1
-        if self.full:
-            stay *= self.shrink(k, i_new, self.interf[k])
+        count, load = len(self.mem[k]), self.w[k]
+        strong = self.f[k] - self.fweak[k] if self.full else self.f[k]
+        weak = self.fweak[k] if self.full else 0.0
+        for x in (u, v):
+            if x >= 0 and self.a[x] == k:  # a staying user's sum loses x's term
+                lg = self.log_sinr(x, k, self.interf[k])
+                if self.full and lg < 1.0:
+                    weak -= self.bits[x] / (self.bandwidth[k] * lg)
+                else:
+                    strong -= self.bits[x] / (self.bandwidth[k] * lg)
+                load -= self.work[x]
+                count -= 1
+        stay = self.shrunk(k, strong, weak, i_new, self.interf[k]) if self.full else strong
         if p == k:
             stay += self.unit(u, k, i_new)
             load += self.work[u]
@@ -241,8 +248,9 @@ class State:
         total = 0.0
         for k in range(self.n_servers):
             if k != self.a[u] and self.mem[k]:
-                total += len(self.mem[k]) * self.f[k] * (
-                    1.0 - self.shrink(k, self.interf[k] - self.pg[u][k], self.interf[k]))
+                total += len(self.mem[k]) * (self.f[k] - self.shrunk(
+                    k, self.f[k] - self.fweak[k], self.fweak[k],
+                    self.interf[k] - self.pg[u][k], self.interf[k]))
         return total
 
     def exact_full(self, u, p, v, q):

@@ -169,6 +169,7 @@ def test_caches_equal_a_rebuild(model):
                                 atol=1e-30, err_msg=name)
             if model == "full":
                 assert_allclose(state.lmin, fresh.lmin, rtol=1e-9)
+                assert_allclose(state.fweak, fresh.fweak, rtol=1e-9, atol=1e-30)
             assert_allclose([state.local, state.side], [fresh.local, fresh.side], rtol=1e-9,
                             atol=1e-9)
             assert_allclose(state.total(), _total_s(inst, state.a), rtol=1e-9)
