@@ -174,7 +174,8 @@ def solve_task(task: tuple) -> list[dict]:
         if reference_ms is not None and reference_ms > 0:
             gap = result.gap_to(reference_ms)
         rows.append({
-            "set": set_name, "instance": name, "interference": inst.interference, "n_users": inst.n_users,
+            "set": set_name, "instance": name, "interference": inst.interference,
+            "n_users": inst.n_users,
             "n_servers": inst.n_servers, "seed": seed, "tau": tau, "method": result.method,
             "status": str(result.status), "feasible": result.is_feasible(),
             "objective_ms": result.objective_ms, "accuracy_pct": result.accuracy_pct,

@@ -41,11 +41,12 @@ class State:
     """An assignment with the per-ES caches of the local search.
 
     Per ES j: ``mem[j]`` its users (appended at the end, removed by moving the last into the
-    hole; ``mem[M]`` lists the local users the same way), ``w[j]`` = sum of W^E_i, ``interf[j]`` = I_j (model "full"), ``f[j]`` = sum of
-    u_ij = D_i / (B_j log2(1 + SINR_ij)), ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its
-    users and ``fweak[j]`` = the part of F_j from its users with log2(1 + SINR_ij) < 1
-    ("full"), ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the
-    local users' total t^L, ``side`` the sum of q_i over the offloaded users.
+    hole; ``mem[M]`` lists the local users the same way), ``w[j]`` = sum of W^E_i,
+    ``interf[j]`` = I_j (model "full"), ``f[j]`` = sum of u_ij = D_i / (B_j log2(1 + SINR_ij)),
+    ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its users and ``fweak[j]`` = the part of
+    F_j from its users with log2(1 + SINR_ij) < 1 ("full"),
+    ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the local users' total
+    t^L, ``side`` the sum of q_i over the offloaded users.
     T(a) = local + sum_j cost[j].
     """
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from instances import Instance, check_tau, evaluate
+from instances import Instance, check_tau, evaluate, generate
 
 from .reference import random_offload_set, reference_greedy
 from instances.result import Result, Status
@@ -153,11 +153,7 @@ def load_kernels() -> float | None:
     if _LOAD_DONE:
         return None
     started = time.perf_counter()
-    from . import _kernels, _ls_kernel  # noqa: F401 - numba is imported here, on first use
-
-    import instances
-
-    tiny = instances.generate(3, 2, seed=0)
+    tiny = generate(3, 2, seed=0)
     forced = np.zeros(3, dtype=bool)
     _run_ga(tiny, 1.0, 0, {**GA_DEFAULTS, "population": 4, "elites": 1, "generations": 1})
     _local_search(tiny, 1.0, _greedy(tiny, np.array(tiny.alpha), forced, ~forced, "lazy"), 0,
