@@ -35,7 +35,7 @@ COLUMNS = ("n_users", "seed", "tau", "method", "objective_ms", "n_offloaded", "r
            "feasible")
 
 
-def _run(sizes, taus, seeds) -> list[dict]:
+def _run(sizes, taus, seeds, ls_options) -> list[dict]:
     from tqdm import tqdm
 
     rows = []
@@ -43,7 +43,8 @@ def _run(sizes, taus, seeds) -> list[dict]:
     for n, seed, tau in tqdm(tasks, desc="compare", unit="task", file=sys.stderr):
         inst = instances.generate(n, 4, seed=seed, interference="full")
         for method in METHODS:
-            result = solve(inst, tau=tau, method=method, seed=seed)
+            options = ls_options if method == "goa_ls" else {}
+            result = solve(inst, tau=tau, method=method, seed=seed, **options)
             rows.append({"n_users": n, "seed": seed, "tau": tau, "method": method,
                          "objective_ms": result.objective_ms,
                          "n_offloaded": result.n_offloaded, "runtime_s": result.runtime_s,
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="thresholds (default " + " ".join(f"{t:g}" for t in TAUS) + ")")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), metavar="S",
                         help="instance seeds (default 0 to 9)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="goa_ls patience (default: goa.solve's, 50)")
     parser.add_argument("--out", default="results/goa-compare.csv",
                         help="CSV path (results/goa-compare.csv)")
     args = parser.parse_args(argv)
@@ -120,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         if any(n < 1 for n in args.sizes) or any(s < 0 for s in args.seeds):
             raise ValueError("--sizes must be >= 1 and --seeds >= 0")
         started = time.perf_counter()
-        rows = _run(args.sizes, args.tau, args.seeds)
+        ls_options = {} if args.patience is None else {"patience": args.patience}
+        rows = _run(args.sizes, args.tau, args.seeds, ls_options)
         text = report(rows)
         _write_csv(Path(args.out), rows)
     except (ValueError, OSError) as exc:
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m goa.compare: interrupted; no output written", file=sys.stderr)
         return 130
     print("goa.compare: interference 'full', M = 4, the paper's preset; GA with the paper's "
-          "settings; goa_ls defaults")
+          "settings; goa_ls " + (f"patience {args.patience}" if args.patience else "defaults"))
     print(text)
     print(f"\nwall time {time.perf_counter() - started:.1f} s; wrote {args.out}")
     return 0
