@@ -1,4 +1,4 @@
-"""``python -m benchmarks.gap``: GOA and every baseline against the exact optimum of (P).
+"""``python -m benchmarks.gap``: GOA, goa_ls and every baseline against the exact optimum of (P).
 
 For every instance and tau: every method of ``goa.METHODS`` and the exact solver
 (``formulations.solve``, warm-started from the best feasible heuristic). A heuristic's gap is
@@ -6,9 +6,16 @@ For every instance and tau: every method of ``goa.METHODS`` and the exact solver
 limit the gap is taken against its lower bound instead (an upper bound on the true gap) and the
 row says so (``reference = bound``). Nothing is dropped.
 
-Outputs in ``--out`` (default ``results/gap``): ``gap.csv`` (one row per instance and method),
-``gap.png`` (mean gap per method and N), ``runtime.png`` (mean runtime per method and N, log
-scale) and ``summary.txt`` (the tables printed to the terminal).
+Two generated sets: ``default`` (the paper's preset, M = 4: interference "none" at N = 10..60,
+"full" at N = 6..12) and ``congested`` (M = 2 servers with a quarter of the preset's compute
+``server_flops``, "full" at N = 8, 12, 16 and "none" at N = 12, 20, 30): there the servers are
+scarce, so that the optimum keeps a real share of the users local (17-45 %; the
+tables report the mean number offloaded by the optimum and by each method).
+
+Outputs in ``--out`` (default ``results/gap``, ``results/gap-quick`` with ``--quick``):
+``gap.csv`` (one row per instance and method), ``gap.png`` (mean gap per method and N),
+``runtime.png`` (mean runtime per method and N, log scale) and ``summary.txt`` (the tables
+printed to the terminal, with the legend of their columns).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import numpy as np
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, non_negative_int, parallel_map,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.style import plot_style
 
 PROG = "python -m benchmarks.gap"
 DEFAULT_SIZES = {"none": (10, 20, 40, 60), "full": (6, 8, 10, 12)}
@@ -34,11 +42,28 @@ QUICK_TAUS = (0.8,)
 QUICK_SEEDS = (0, 1)
 OPTIMAL_RTOL = 1e-7  # a heuristic within this relative distance of T* counts as optimal
 
+# The congested set: two servers with a quarter of the preset's compute each (the paper's
+# C_j = 10 x 1513e12 x U(0.6, 1.4) FLOP/s becomes 2.5 x 1513e12 x U(0.6, 1.4)), so that past
+# a few users per server the compute share C_j / n_j falls below the per-user cap and every
+# extra user slows all the others; the optimum then keeps 17-45 % of the users local
+# (measured: 17 % at "full" N = 8 up to 45 % at "none" N = 30, mean over seeds 0-9 and tau).
+CONGESTED_SERVERS = 2
+CONGESTED_OVERRIDES = {"server_flops": 10 * 1513e12 / 4}
+CONGESTED_SIZES = {"none": (12, 20, 30), "full": (8, 12, 16)}
+QUICK_CONGESTED_SIZES = {"none": (12,), "full": (8,)}
+SETS = ("default", "congested")
+
 COLUMNS = [
-    "instance", "interference", "n_users", "n_servers", "seed", "tau", "method", "status",
-    "feasible", "objective_ms", "accuracy_pct", "n_offloaded", "runtime_s", "reference",
-    "reference_ms", "gap_pct", "is_optimal", "exact_status", "exact_backend", "exact_bound_ms",
+    "set", "instance", "interference", "n_users", "n_servers", "seed", "tau", "method",
+    "status", "feasible", "objective_ms", "accuracy_pct", "n_offloaded", "runtime_s",
+    "reference", "reference_ms", "gap_pct", "is_optimal", "exact_status", "exact_backend",
+    "exact_bound_ms", "optimum_offloaded",
 ]
+
+
+def _plain(values) -> str:
+    """A default for --help as a plain list: ``0.6 0.8 1.0``."""
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 def build_parser() -> Parser:
@@ -46,18 +71,26 @@ def build_parser() -> Parser:
     parser.add_argument("--instances", nargs="+", metavar="PATH",
                         help="saved instance files to use instead of the generated default set")
     parser.add_argument("--seeds", nargs="+", type=non_negative_int, metavar="S",
-                        help=f"instance seeds of the generated set (default {DEFAULT_SEEDS})")
+                        help=f"instance seeds of the generated sets (default "
+                             f"{_plain(DEFAULT_SEEDS)}; --quick {_plain(QUICK_SEEDS)})")
     parser.add_argument("--tau", nargs="+", type=unit_float, metavar="T",
-                        help=f"accuracy-guard thresholds (default {DEFAULT_TAUS})")
+                        help=f"accuracy-guard thresholds (default {_plain(DEFAULT_TAUS)}; "
+                             f"--quick {_plain(QUICK_TAUS)})")
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), metavar="SET",
+                        help=f"generated sets to run: {' or '.join(SETS)} (default "
+                             f"{_plain(SETS)})")
     parser.add_argument("--servers", type=positive_int, default=DEFAULT_SERVERS,
-                        help="M for the generated set (4)")
+                        help=f"M for the default set ({DEFAULT_SERVERS}; the congested set "
+                             f"has {CONGESTED_SERVERS})")
     parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
                         help="time limit of each exact solve (60)")
     parser.add_argument("--jobs", type=positive_int, default=1,
                         help="parallel processes (results do not depend on it; 1)")
-    parser.add_argument("--out", default="results/gap", help="output folder (results/gap)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (results/gap; with --quick results/gap-quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="a small set: none N 10, 20; full N 6, 8; tau 0.8; seeds 0, 1")
+                        help="a small run: default set none N 10 20, full N 6 8; congested "
+                             "none N 12, full N 8; tau 0.8; seeds 0 1")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     return parser
 
@@ -65,6 +98,8 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.out is None:
+        args.out = "results/gap-quick" if args.quick else "results/gap"
     return run_cli(PROG, lambda: _run(args))
 
 
@@ -81,24 +116,35 @@ def make_tasks(args) -> list[tuple]:
             instances.load(path)  # fail fast, naming the file and field
             sources.append(("file", str(path)))
     else:
-        sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
         seeds = tuple(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
-        sources = [("gen", interference, n, args.servers, seed)
-                   for interference in ("none", "full") for n in sizes[interference]
-                   for seed in seeds]
+        sources = []
+        for name in SETS:
+            if name not in args.sets:
+                continue
+            if name == "default":
+                sizes, servers = (QUICK_SIZES if args.quick else DEFAULT_SIZES), args.servers
+            else:
+                sizes = QUICK_CONGESTED_SIZES if args.quick else CONGESTED_SIZES
+                servers = CONGESTED_SERVERS
+            sources += [("gen", name, interference, n, servers, seed)
+                        for interference in ("none", "full") for n in sizes[interference]
+                        for seed in seeds]
     return [(source, tau, args.time_limit) for source in sources for tau in taus]
 
 
 def _load(source: tuple):
+    """(instance, name, seed, set name) of a task's source."""
     import instances
 
     if source[0] == "file":
         inst = instances.load(source[1])
         seed = inst.provenance.get("seed")
-        return inst, Path(source[1]).name, int(seed) if isinstance(seed, int) else 0
-    _, interference, n, m, seed = source
-    inst = instances.generate(n, m, seed=seed, interference=interference)
-    return inst, f"{interference}_N{n}_M{m}_seed{seed}", seed
+        return inst, Path(source[1]).name, int(seed) if isinstance(seed, int) else 0, "file"
+    _, name, interference, n, m, seed = source
+    overrides = CONGESTED_OVERRIDES if name == "congested" else {}
+    inst = instances.generate(n, m, seed=seed, interference=interference, **overrides)
+    prefix = "" if name == "default" else f"{name}_"
+    return inst, f"{prefix}{interference}_N{n}_M{m}_seed{seed}", seed, name
 
 
 def solve_task(task: tuple) -> list[dict]:
@@ -109,7 +155,7 @@ def solve_task(task: tuple) -> list[dict]:
 
     source, tau, time_limit = task
     warm_up(exact=True)
-    inst, name, seed = _load(source)
+    inst, name, seed, set_name = _load(source)
     heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in goa.METHODS]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
@@ -121,13 +167,15 @@ def solve_task(task: tuple) -> list[dict]:
         reference, reference_ms = "bound", exact.bound_ms
     else:
         reference, reference_ms = "none", None
+    optimum_offloaded = exact.n_offloaded if proven else None
     rows = []
     for result in heuristics + [exact]:
         gap = None
         if reference_ms is not None and reference_ms > 0:
             gap = result.gap_to(reference_ms)
         rows.append({
-            "instance": name, "interference": inst.interference, "n_users": inst.n_users,
+            "set": set_name, "instance": name, "interference": inst.interference,
+            "n_users": inst.n_users,
             "n_servers": inst.n_servers, "seed": seed, "tau": tau, "method": result.method,
             "status": str(result.status), "feasible": result.is_feasible(),
             "objective_ms": result.objective_ms, "accuracy_pct": result.accuracy_pct,
@@ -136,7 +184,7 @@ def solve_task(task: tuple) -> list[dict]:
             "is_optimal": bool(proven and result.is_feasible() and result.objective_ms
                                <= exact.objective_ms * (1 + OPTIMAL_RTOL)),
             "exact_status": str(exact.status), "exact_backend": exact.backend,
-            "exact_bound_ms": exact.bound_ms,
+            "exact_bound_ms": exact.bound_ms, "optimum_offloaded": optimum_offloaded,
         })
     return rows
 
@@ -161,86 +209,124 @@ def _run(args) -> int:
 
 
 def _stats(rows: list[dict]) -> list:
-    """[feasible n, mean, median, worst gap, % optimal, mean ms, max ms] of one method's rows."""
+    """[feasible n, mean, median, worst gap, % optimal, mean offloaded, mean ms, max ms] of one
+    method's rows (gaps over its feasible rows with a reference)."""
     gaps = np.array([r["gap_pct"] for r in rows if r["feasible"] and r["gap_pct"] is not None])
     times = np.array([r["runtime_s"] for r in rows]) * 1e3
+    offloaded = float(np.mean([r["n_offloaded"] for r in rows]))
     n_opt = sum(r["is_optimal"] for r in rows)
     feasible = sum(bool(r["feasible"]) for r in rows)
     if gaps.size == 0:
-        return [f"{feasible}/{len(rows)}", None, None, None, None, times.mean(), times.max()]
+        return [f"{feasible}/{len(rows)}", None, None, None, None, offloaded, times.mean(),
+                times.max()]
     return [f"{feasible}/{len(rows)}", gaps.mean(), float(np.median(gaps)), gaps.max(),
-            100.0 * n_opt / len(rows), times.mean(), times.max()]
+            100.0 * n_opt / len(rows), offloaded, times.mean(), times.max()]
 
 
-HEADERS = ["method", "feasible", "mean gap %", "median %", "worst %", "optimal %",
+HEADERS = ["method", "feasible", "mean gap %", "median %", "worst %", "optimal %", "offloaded",
            "mean ms", "max ms"]
+
+LEGEND = """Columns: feasible = results that keep the accuracy guard / all results; mean gap %,
+median %, worst % = (T - T*) / T* x 100 over the feasible results, T* the proven optimum (or
+the exact method's lower bound where it hit its time limit: then an upper bound on the gap);
+optimal % = share of all results within 1e-7 (relative) of a proven optimum; offloaded = mean
+number of users offloaded (on the exact row: by the exact solution, the optimum when proven);
+mean ms, max ms = runtime of the algorithm alone (numba loading excluded). "-" = no value: no
+feasible result, or no reference to measure a gap against. local-all is infeasible whenever a
+user is forced (alpha > tau). Rows are grouped by set, interference model, N, M and tau; the
+SUMMARY pools every N and tau of a set and model."""
 
 
 def summarise(rows: list[dict]) -> str:
-    """The per-(interference, N, tau) tables and the summary, as text."""
+    """The per-(set, interference, N, tau) tables, the summary and the legend, as text."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["interference"], row["n_users"], row["tau"])].append(row)
+        groups[(row["set"], row["interference"], row["n_users"], row["tau"])].append(row)
     blocks = []
-    for (interference, n, tau), members in sorted(groups.items()):
+    for (set_name, interference, n, tau), members in sorted(groups.items()):
         by_method: dict[str, list[dict]] = defaultdict(list)
         for row in members:
             by_method[row["method"]].append(row)
         exact = by_method.pop("exact")
         proven = sum(r["exact_status"] == "optimal" for r in exact)
-        title = (f"interference={interference}  N={n}  M={members[0]['n_servers']}  tau={tau:g}  "
-                 f"instances={len(exact)}  exact proven optimal {proven}/{len(exact)}"
+        optimum = [r["optimum_offloaded"] for r in exact if r["optimum_offloaded"] is not None]
+        local_share = (f"  optimum keeps {100 * (1 - np.mean(optimum) / n):.0f} % local"
+                       if optimum else "")
+        title = (f"set={set_name}  interference={interference}  N={n}  "
+                 f"M={members[0]['n_servers']}  tau={tau:g}  instances={len(exact)}  "
+                 f"exact proven optimal {proven}/{len(exact)}" + local_share
                  + ("" if proven == len(exact) else "  (others: gap to the exact bound)"))
         lines = [[method] + _stats(rs) for method, rs in by_method.items()]
-        lines.append(["exact"] + _stats(exact)[:1] + [None] * 4 + _stats(exact)[5:])
+        exact_stats = _stats(exact)
+        lines.append(["exact"] + exact_stats[:1] + [None] * 4 + exact_stats[5:])
         blocks.append(table(HEADERS, lines, title=title))
 
     summary_lines = []
-    for interference in sorted({r["interference"] for r in rows}):
+    for set_name, interference in sorted({(r["set"], r["interference"]) for r in rows}):
         by_method = defaultdict(list)
         for row in rows:
-            if row["interference"] == interference and row["method"] != "exact":
+            if (row["set"], row["interference"]) == (set_name, interference):
                 by_method[row["method"]].append(row)
+        exact = by_method.pop("exact")
         for method, rs in by_method.items():
-            summary_lines.append([interference, method] + _stats(rs))
+            summary_lines.append([set_name, interference, method] + _stats(rs))
+        exact_stats = _stats(exact)
+        summary_lines.append([set_name, interference, "exact"] + exact_stats[:1] + [None] * 4
+                             + exact_stats[5:])
     exact_rows = [r for r in rows if r["method"] == "exact"]
     not_proven = [r for r in exact_rows if r["exact_status"] != "optimal"]
     title = (f"SUMMARY over {len(exact_rows)} (instance, tau) pairs; exact not proven optimal: "
              f"{len(not_proven)}" + "".join(f"\n  {r['instance']} tau={r['tau']:g}: "
                                            f"{r['exact_status']}" for r in not_proven))
-    blocks.append(table(["interference"] + HEADERS, summary_lines, title=title))
+    blocks.append(table(["set", "interference"] + HEADERS, summary_lines, title=title))
+    blocks.append(LEGEND)
     return "\n\n".join(blocks)
 
 
 def plot(rows: list[dict], folder: Path) -> None:
-    """gap.png (mean gap per method and N, feasible runs, local-all left out) and runtime.png
-    (mean runtime per method and N, log scale)."""
+    """gap.png (mean gap per method and N over seeds and tau, feasible runs, local-all left
+    out) and runtime.png (mean runtime per method and N, log scale); one panel per set and
+    interference model, each method in its project-wide style (benchmarks.style)."""
     plt = matplotlib_pyplot()
-    interferences = sorted({r["interference"] for r in rows})
+    panels = sorted({(r["set"], r["interference"]) for r in rows})
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    for name, key, ylabel, log in (("gap.png", "gap_pct", "mean gap to optimum [%]", False),
-                                   ("runtime.png", "runtime_s", "mean runtime [s]", True)):
-        fig, axes = plt.subplots(1, len(interferences), figsize=(6 * len(interferences), 4.2),
+    for name, key, ylabel, log in (
+            ("gap.png", "gap_pct", "gap to the optimum [%]\n(mean over seeds and tau, "
+             "feasible results)", False),
+            ("runtime.png", "runtime_s", "runtime [s]\n(mean over seeds and tau)", True)):
+        cols = min(2, len(panels))
+        rows_n = -(-len(panels) // cols)
+        fig, axes = plt.subplots(rows_n, cols, figsize=(6.0 * cols, 4.4 * rows_n),
                                  squeeze=False)
-        for ax, interference in zip(axes[0], interferences):
+        for ax in axes.flat[len(panels):]:
+            ax.set_visible(False)
+        for ax, (set_name, interference) in zip(axes.flat, panels):
             for method in methods:
                 if key == "gap_pct" and method in ("exact", "local_all"):
                     continue  # local-all's gap (~100-200 %) would flatten every other line
                 points = defaultdict(list)
                 for r in rows:
-                    if r["interference"] == interference and r["method"] == method \
+                    if (r["set"], r["interference"], r["method"]) == (set_name, interference,
+                                                                       method) \
                             and r[key] is not None and (key != "gap_pct" or r["feasible"]):
                         points[r["n_users"]].append(r[key])
                 if points:
                     ns = sorted(points)
-                    ax.plot(ns, [np.mean(points[n]) for n in ns], marker="o", label=method)
-            ax.set_title(f'interference "{interference}"')
+                    ax.plot(ns, [np.mean(points[n]) for n in ns], ms=6, alpha=0.9,
+                            **plot_style(method))
+            servers = sorted({r["n_servers"] for r in rows
+                              if (r["set"], r["interference"]) == (set_name, interference)})
+            ax.set_title(f'{set_name} set, interference "{interference}", '
+                         f'M = {", ".join(map(str, servers))}', fontsize=9)
             ax.set_xlabel("users N")
-            ax.set_ylabel(ylabel)
+            ax.set_ylabel(ylabel, fontsize=8)
             if log:
                 ax.set_yscale("log")
+            else:  # linear below 0.01 %, logarithmic above: 0.01 % and 30 % both readable
+                ax.set_yscale("symlog", linthresh=0.01)
+                ax.set_ylim(bottom=0.0, top=max(1.0, ax.get_ylim()[1]))
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(folder / name, dpi=120)
         plt.close(fig)

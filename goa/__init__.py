@@ -1,4 +1,5 @@
-"""GOA, the paper's greedy offloading algorithm, and its baselines (MODEL.md sections 5 and 6).
+"""GOA, the paper's greedy offloading algorithm, its baselines (docs/model.md sections 5 and 6)
+and ``goa_ls``, a local search on the exact total delay (section 8.4, docs/local_search.md).
 
 ``goa.solve(instance, tau, method, seed, **options) -> Result``. The numba kernels compile on
 first use (and are cached on disk), so ``import goa`` stays light.

@@ -1,8 +1,9 @@
 """Numba kernels: the greedy of MODEL.md section 5 (two ways) and the GA of section 6.
 
 The readable twins are in :mod:`goa.reference`; the tests prove that the greedy kernels take
-exactly the same decisions. Floating point: ``_delta`` evaluates delta_ij with the same
-operations in the same order as ``delta`` in ``reference.reference_greedy`` (numba does not
+exactly the same decisions. Floating point: ``_delta`` evaluates delta_ij with the shared
+``instances.delay_kernel.edge_delay_s``, whose operations and order are those of ``delta`` in
+``reference.reference_greedy`` and of ``instances.evaluate`` (numba does not
 reassociate or fuse without ``fastmath``, and ``math.log2`` is the C library's in both), so the
 values are bit-identical, and ties are broken the same way (lowest user index, then lowest ES
 index). Were numba to use Intel SVML (``numba.config.USING_SVML``), a vectorised ``log2`` could
@@ -24,10 +25,10 @@ Array arguments, by name (all float64 unless said otherwise):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
+
+from instances.delay_kernel import edge_delay_s
 
 # -- the greedy ---------------------------------------------------------------------------------
 
@@ -35,11 +36,8 @@ from numba import njit
 @njit(cache=True, error_model="numpy")
 def _delta(i, j, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, loads, interf):
     """delta_ij = w_i (e_ij - t^L_i), e_ij with n_j + 1 users on j (same order as the reference)."""
-    n = loads[j] + 1
-    sinr = pg[i, j] / (noise[j] + interf[j])
-    rate = bandwidth[j] / n * math.log2(1.0 + sinr)
-    share = min(cap[j], flops[j] / n)
-    e = bits[i] / rate + work[i] / share
+    e = edge_delay_s(bits[i], work[i], pg[i, j], noise[j], interf[j], bandwidth[j], cap[j],
+                     flops[j], loads[j] + 1)
     return weight[i] * (e - t_local[i])
 
 
@@ -225,10 +223,8 @@ def _total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, ful
         if j < 0:
             total += t_local[i]
         else:
-            sinr = pg[i, j] / (noise[j] + interf[j])
-            rate = bandwidth[j] / loads[j] * math.log2(1.0 + sinr)
-            share = min(cap[j], flops[j] / loads[j])
-            total += bits[i] / rate + work[i] / share
+            total += edge_delay_s(bits[i], work[i], pg[i, j], noise[j], interf[j],
+                                  bandwidth[j], cap[j], flops[j], loads[j])
     return total
 
 

@@ -8,27 +8,32 @@ from typing import Any
 
 import numpy as np
 
-from instances import Instance, check_tau, evaluate
+from instances import Instance, check_tau, evaluate, generate
 
 from .reference import random_offload_set, reference_greedy
 from instances.result import Result, Status
 
-METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga")
+METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls")
 KERNELS = ("lazy", "scan", "reference")
+LS_KERNELS = ("numba", "reference")
 
 _GREEDY_DEFAULTS = {"kernel": "lazy"}
 GA_DEFAULTS = {"population": 100, "generations": 5000, "mutation": 0.01, "elites": 6,
                "patience": 200, "tournament": 2, "include_goa": False}
+# kick None: max(2, ceil(N / 20)) users per perturbation (see docs/local_search.md)
+LS_DEFAULTS = {"patience": 50, "max_rounds": 1000, "kick": None, "targets": 8,
+               "kernel": "numba"}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "goa": _GREEDY_DEFAULTS, "local_all": {}, "edge_all": _GREEDY_DEFAULTS,
     "random": _GREEDY_DEFAULTS, "dmin": _GREEDY_DEFAULTS, "ga": GA_DEFAULTS,
+    "goa_ls": LS_DEFAULTS,
 }
-_SEEDED = ("random", "ga")
+_SEEDED = ("random", "ga", "goa_ls")
 
 
 def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int = 0,
-          **options: Any) -> Result:
-    """Solve one instance with GOA or one of the paper's baselines.
+          time_limit: float | None = None, **options: Any) -> Result:
+    """Solve one instance with GOA, its local-search refinement or one of the paper's baselines.
 
     Parameters
     ----------
@@ -39,7 +44,7 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
     method
         One of :data:`METHODS`:
 
-        - ``"goa"``: the greedy offloading algorithm (MODEL.md section 5);
+        - ``"goa"``: the greedy offloading algorithm (docs/model.md section 5);
         - ``"local_all"``: every user local (violates the guard when someone is forced);
         - ``"edge_all"``: every user offloaded, placed by the smallest alpha-weighted delta;
         - ``"random"``: as many users as GOA offloads (GOA is run first, same tau), the forced
@@ -50,10 +55,18 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
           may violate the guard);
         - ``"ga"``: a genetic algorithm over assignments, fitness T(a), forced users never local
           (``seed``): elitism, parents by tournament selection, uniform crossover, per-gene
-          mutation to a uniform allowed value; it returns the best individual ever seen.
+          mutation to a uniform allowed value; it returns the best individual ever seen;
+        - ``"goa_ls"``: iterated local search on the exact T(a) (docs/model.md section 8.4,
+          docs/local_search.md) from the best guard-feasible of GOA, d-min, edge-all and
+          everyone on one ES: add, relocate, drop, swap, exchange and merge moves, then random
+          kicks and descents (``seed``). Never worse than its start; keeps the guard.
     seed
-        Non-negative integer seed of the random choices of ``"random"`` and ``"ga"`` (the same
-        seed gives the same result); ignored by the other methods.
+        Non-negative integer seed of the random choices of ``"random"``, ``"ga"`` and
+        ``"goa_ls"`` (the same seed gives the same result); ignored by the other methods.
+    time_limit
+        ``"goa_ls"`` only: seconds (counted from the start of the algorithm, the starting
+        heuristics included) after which the search stops at its next check and returns its
+        best; ``None`` (default): no limit. Other methods take no time limit.
     **options
         Greedy methods (goa, edge_all, random, dmin): ``kernel`` = ``"lazy"`` (default, the
         numba kernel with a lazily re-evaluated heap), ``"scan"`` (the numba kernel rescanning
@@ -65,24 +78,36 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         (default False: the initial population is all random, so the GA is a baseline
         independent of GOA, as in the paper; True: GOA's solution is one of its individuals,
         and then the GA is never worse than GOA).
+        goa_ls: ``patience`` (50 rounds in a row without a new best end the search),
+        ``max_rounds`` (1000 perturbation rounds at most; 0: one descent, no perturbation),
+        ``kick`` (users moved per perturbation; ``None``: max(2, ceil(N / 20))),
+        ``targets`` (8: each user is tried on its ``targets`` fastest ESs only, by its delay
+        alone on an empty ES) and ``kernel`` (``"numba"``, default, or ``"reference"``, the
+        plain-Python twin: the same decisions, much slower).
 
     Returns
     -------
     Result
         The assignment, its evaluation by ``instances.evaluate`` (with ``tau``), the method,
         ``params`` (the options as used, and ``seed`` for the seeded methods), ``runtime_s``
-        (the algorithm alone: no validation, no evaluation; for ``"random"`` it includes the
-        GOA run that fixes the count, for ``"ga"`` with ``include_goa`` the GOA run; the first
-        call of a numba kernel in a process also includes its compilation or loading from the
-        cache) and the status: ``FEASIBLE`` if the guard holds, else ``INFEASIBLE``. ``info``:
+        (the algorithm alone: no validation, no evaluation, no numba compilation or loading;
+        for ``"random"`` it includes the GOA run that fixes the count, for ``"ga"`` with
+        ``include_goa`` the GOA run, for ``"goa_ls"`` its starting heuristics) and the
+        status: ``FEASIBLE`` if the guard holds, else ``INFEASIBLE``. ``info``:
         ``n_offload`` for random; ``generations`` (run), ``fitness_ms`` (the best's T by the
-        GA's own evaluator) and ``best_initial_ms`` for the GA.
+        GA's own evaluator) and ``best_initial_ms`` for the GA; for goa_ls ``start`` (the
+        heuristic it started from), ``start_ms``, ``rounds``, ``moves`` (improving moves
+        applied), ``stop`` (``"converged"``: patience rounds without a new best,
+        ``"max_rounds"`` or ``"time_limit"``). The first call in a process that needs the
+        numba kernels loads (or compiles) them before its clock starts and reports the time
+        in ``info["kernel_load_s"]``.
 
     Raises
     ------
     ValueError
         If ``instance`` is not an Instance, ``method`` is unknown, ``tau`` is outside [0, 1],
-        ``seed`` is not a non-negative integer, or an option is unknown or has a bad value.
+        ``seed`` is not a non-negative integer, ``time_limit`` is not a positive number (or is
+        given to another method than goa_ls), or an option is unknown or has a bad value.
     """
     if not isinstance(instance, Instance):
         raise ValueError(f"instance: must be an instances.Instance, got {type(instance).__name__}")
@@ -91,18 +116,51 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
     tau = check_tau(tau)
     seed = _check_seed(seed)
     params = _check_options(method, options)
+    time_limit = _check_time_limit(method, time_limit)
 
+    info: dict[str, Any] = {}
+    if method != "local_all" and params.get("kernel") != "reference":
+        load_s = load_kernels()
+        if load_s is not None:
+            info["kernel_load_s"] = load_s
     started = time.perf_counter()
-    assignment, info = _RUNNERS[method](instance, tau, seed, params)
+    if method == "goa_ls":
+        deadline = None if time_limit is None else started + time_limit
+        assignment, run_info = _run_goa_ls(instance, tau, seed, params, deadline)
+    else:
+        assignment, run_info = _RUNNERS[method](instance, tau, seed, params)
     runtime_s = time.perf_counter() - started
 
     evaluation = evaluate(instance, assignment, tau)
     if method in _SEEDED:
         params = {"seed": seed, **params}
+    if time_limit is not None:
+        params["time_limit"] = time_limit
     return Result(method=method, assignment=evaluation.assignment, evaluation=evaluation,
                   runtime_s=runtime_s, tau=tau, params=params,
                   status=Status.FEASIBLE if evaluation.feasible else Status.INFEASIBLE,
-                  info=info)
+                  info={**run_info, **info})
+
+
+_LOAD_DONE = False
+
+
+def load_kernels() -> float | None:
+    """Load (or compile) every numba kernel of the package once per process, by running each
+    on a tiny instance; returns the seconds it took on the call that did it, else ``None``.
+    ``solve`` calls it before starting its clock, so no ``runtime_s`` includes it."""
+    global _LOAD_DONE
+    if _LOAD_DONE:
+        return None
+    started = time.perf_counter()
+    tiny = generate(3, 2, seed=0)
+    forced = np.zeros(3, dtype=bool)
+    _run_ga(tiny, 1.0, 0, {**GA_DEFAULTS, "population": 4, "elites": 1, "generations": 1})
+    _local_search(tiny, 1.0, _greedy(tiny, np.array(tiny.alpha), forced, ~forced, "lazy"), 0,
+                  {**LS_DEFAULTS, "max_rounds": 1}, deadline=started + 3600.0, trace_cap=1)
+    total_delay_ms(tiny, np.zeros(3, dtype=np.int64))
+    _LOAD_DONE = True
+    return time.perf_counter() - started
 
 
 # -- argument checks ----------------------------------------------------------------------------
@@ -132,6 +190,15 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
             known = ", ".join(defaults) if defaults else "none"
             raise ValueError(f"{name}: not an option of method {method!r}; known: {known}")
     params = {**defaults, **options}
+    if method == "goa_ls":
+        if params["kernel"] not in LS_KERNELS:
+            raise ValueError(f"kernel: must be one of {LS_KERNELS}, got {params['kernel']!r}")
+        params["patience"] = _check_int("patience", params["patience"], 1)
+        params["max_rounds"] = _check_int("max_rounds", params["max_rounds"], 0)
+        params["targets"] = _check_int("targets", params["targets"], 1)
+        if params["kick"] is not None:
+            params["kick"] = _check_int("kick", params["kick"], 1)
+        return params
     if "kernel" in params and params["kernel"] not in KERNELS:
         raise ValueError(f"kernel: must be one of {KERNELS}, got {params['kernel']!r}")
     if method == "ga":
@@ -153,6 +220,18 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"include_goa: must be True or False, got {params['include_goa']!r}")
         params["include_goa"] = bool(params["include_goa"])
     return params
+
+
+def _check_time_limit(method: str, time_limit: Any) -> float | None:
+    if time_limit is None:
+        return None
+    if method != "goa_ls":
+        raise ValueError(f"time_limit: only method 'goa_ls' takes a time limit, not {method!r}")
+    if isinstance(time_limit, (bool, np.bool_)) or not isinstance(
+            time_limit, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(time_limit) and time_limit > 0):
+        raise ValueError(f"time_limit: must be a positive number of seconds, got {time_limit!r}")
+    return float(time_limit)
 
 
 # -- the methods --------------------------------------------------------------------------------
@@ -234,6 +313,117 @@ def _run_ga(instance, tau, seed, params):
     info = {"generations": int(generations), "fitness_ms": float(best_s * 1e3),
             "best_initial_ms": float(initial_s * 1e3)}
     return best, info
+
+
+LS_STOPS = ("converged", "max_rounds", "time_limit")  # the kernel's stop codes 0, 1, 2
+
+
+def _run_goa_ls(instance, tau, seed, params, deadline):
+    """goa_ls: the best guard-feasible start (by T; ties: GOA, d-min, edge-all, everyone on
+    one ES), then the local search."""
+    greedy_kernel = "reference" if params["kernel"] == "reference" else "lazy"
+    everyone = np.ones(instance.n_users, dtype=bool)
+    unit = np.ones(instance.n_users)
+    starts = (("goa", _goa(instance, tau, greedy_kernel)),
+              ("dmin", _greedy(instance, unit, ~everyone, everyone, greedy_kernel)),
+              ("edge_all", _greedy(instance, np.array(instance.alpha), everyone, ~everyone,
+                                   greedy_kernel)),
+              ("one_es", np.full(instance.n_users, _one_es(instance), dtype=np.int64)))
+    name, start, start_s = None, None, math.inf
+    for candidate, assignment in starts:
+        evaluation = evaluate(instance, assignment, tau)
+        total_s = float(evaluation.delay_s.sum())
+        if evaluation.feasible and total_s < start_s:
+            name, start, start_s = candidate, assignment, total_s
+    assignment, info, _ = _local_search(instance, tau, start, seed, params, deadline=deadline)
+    return assignment, {"start": name, **info}
+
+
+def _one_es(instance: Instance) -> int:
+    """The ES j that minimises T when every user is on j (then nobody hears interference:
+    T_j = N sum_i D_i / (B_j log2(1 + P_i g_ij / sigma_j^2)) + sum_i W^E_i / min(C^max_j,
+    C_j / N)). Under "full" at small N this concentration is often optimal, and the local
+    search's moves cannot reach it from a spread-out start (each step towards it costs)."""
+    a = _arrays(instance)
+    n = instance.n_users
+    comm = (a["bits"][:, None] / (a["bandwidth"] * np.log2(1.0 + a["pg"] / a["noise"]))).sum(0)
+    total = n * comm + a["work"].sum() / np.minimum(a["cap"], a["flops"] / n)
+    return int(np.argmin(total))
+
+
+def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's ``count`` candidate ESs: ``targets`` (N, min(count, M)) int64, the ESs on
+    which the user alone would be fastest (its delay on an empty ES without interference, ties
+    by the lower index), and ``is_target`` (M, N) bool: ``is_target[j, i]`` if j is among
+    user i's targets (server-major: the search reads it along users)."""
+    a = _arrays(instance)
+    alone = a["bits"][:, None] / (a["bandwidth"] * np.log2(1.0 + a["pg"] / a["noise"])) \
+        + a["work"][:, None] / np.minimum(a["cap"], a["flops"])
+    count = min(count, instance.n_servers)
+    targets = np.ascontiguousarray(np.argsort(alone, axis=1, kind="stable")[:, :count],
+                                   dtype=np.int64)
+    is_target = np.zeros((instance.n_users, instance.n_servers), dtype=bool)
+    np.put_along_axis(is_target, targets, True, axis=1)
+    return targets, np.ascontiguousarray(is_target.T)
+
+
+def _local_search(instance: Instance, tau: float, start, seed: int = 0,
+                  params: dict[str, Any] | None = None, side_q=None, side_min=None,
+                  deadline: float | None = None, trace_cap: int = 0):
+    """The local search of goa_ls from a given start, with an optional side constraint.
+
+    ``side_q`` (length N, real) and ``side_min`` (real), both or neither: every assignment the
+    search visits keeps ``sum over offloaded i of q_i >= side_min`` (the start must satisfy
+    it). ``params``: the goa_ls options (defaults: ``LS_DEFAULTS``); ``deadline``: a
+    ``time.perf_counter()`` value; ``trace_cap``: how many trace entries to keep.
+
+    Returns (assignment, info, trace) with trace = (int64 (k, 5) rows kind, u, p, v, q;
+    float64 (k,) deltas in s), k = min(entries, trace_cap); see ``_ls_kernel.local_search``.
+    """
+    params = {**LS_DEFAULTS, **(params or {})}
+    n = instance.n_users
+    start = np.array(start, dtype=np.int64)
+    if start.shape != (n,) or np.any(start < -1) or np.any(start >= instance.n_servers):
+        raise ValueError(f"start: must be an assignment of length {n} with entries "
+                         f"-1..{instance.n_servers - 1}")
+    forced = instance.forced(tau)
+    stranded = np.flatnonzero(forced & (start < 0))
+    if stranded.size:
+        raise ValueError(f"start: user {int(stranded[0])} has alpha > tau but is local")
+    if (side_q is None) != (side_min is None):
+        raise ValueError("side_q: side_q and side_min must be given together")
+    use_side = side_q is not None
+    if use_side:
+        side_q = np.array(side_q, dtype=np.float64)
+        if side_q.shape != (n,) or not np.all(np.isfinite(side_q)):
+            raise ValueError(f"side_q: must be {n} finite numbers")
+        side_min = float(side_min)
+        if not math.isfinite(side_min):
+            raise ValueError(f"side_min: must be a finite number, got {side_min!r}")
+        if float(side_q[start >= 0].sum()) < side_min:
+            raise ValueError("side_min: the start does not satisfy the side constraint")
+    else:
+        side_q, side_min = np.zeros(n), 0.0
+    kick = params["kick"] if params["kick"] is not None else max(2, math.ceil(n / 20))
+    targets, is_target = ls_targets(instance, params["targets"])
+    rng_seed = int(np.random.default_rng(seed).integers(0, 2**63))
+    trace_int = np.zeros((trace_cap, 5), dtype=np.int64)
+    trace_delta = np.zeros(trace_cap)
+    a = _arrays(instance)
+    args = (start, forced, targets, is_target, use_side, side_q, side_min, params["max_rounds"],
+            params["patience"], kick, np.uint64(rng_seed),
+            -1.0 if deadline is None else float(deadline), trace_int, trace_delta, a["pg"],
+            a["bits"], a["work"], a["t_local"], a["bandwidth"], a["flops"], a["cap"],
+            a["noise"], a["full"])
+    if params["kernel"] == "reference":
+        from .reference_ls import reference_local_search as search
+    else:
+        from ._ls_kernel import local_search as search
+    best, best_s, start_s, rounds, moves, traced, stop = search(*args)
+    info = {"start_ms": float(start_s * 1e3), "rounds": int(rounds), "moves": int(moves),
+            "stop": LS_STOPS[int(stop)], "kick": int(kick)}
+    kept = min(int(traced), trace_cap)
+    return np.asarray(best, dtype=np.int64), info, (trace_int[:kept], trace_delta[:kept])
 
 
 _RUNNERS = {"goa": _run_goa, "local_all": _run_local_all, "edge_all": _run_edge_all,

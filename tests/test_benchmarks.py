@@ -21,10 +21,16 @@ def test_gap_tiny_run(tmp_path, capsys):
     assert code == 0
     rows = read_csv(out / "gap.csv")
     assert list(rows[0]) == gap.COLUMNS
-    assert {(r["interference"], r["n_users"]) for r in rows} == {
-        ("none", "10"), ("none", "20"), ("full", "6"), ("full", "8")}
+    assert {(r["set"], r["interference"], r["n_users"]) for r in rows} == {
+        ("default", "none", "10"), ("default", "none", "20"), ("default", "full", "6"),
+        ("default", "full", "8"), ("congested", "none", "12"), ("congested", "full", "8")}
     methods = {r["method"] for r in rows}
-    assert {"goa", "edge_all", "random", "dmin", "ga", "local_all", "exact"} <= methods
+    assert {"goa", "goa_ls", "edge_all", "random", "dmin", "ga", "local_all", "exact"} <= methods
+    for r in rows:
+        if r["reference"] == "optimum":
+            assert r["optimum_offloaded"] != ""
+        if r["set"] == "congested":
+            assert r["n_servers"] == "2"
     for r in rows:
         if r["reference"] == "optimum" and r["feasible"] == "1":
             assert float(r["gap_pct"]) >= -1e-7, r
@@ -35,8 +41,23 @@ def test_gap_tiny_run(tmp_path, capsys):
     for name in ("gap.png", "runtime.png", "summary.txt"):
         assert (out / name).stat().st_size > 0
     text = capsys.readouterr().out
-    assert "SUMMARY" in text and "mean gap %" in text
+    assert "SUMMARY" in text and "mean gap %" in text and "offloaded" in text
+    assert "Columns:" in (out / "summary.txt").read_text()
     assert not any(p.name.startswith(".staging") for p in out.iterdir())
+
+
+def test_gap_quick_default_folder_and_plain_help(tmp_path, monkeypatch, capsys):
+    """--quick writes to results/gap-quick by default; --help shows defaults as plain lists."""
+    monkeypatch.chdir(tmp_path)
+    assert gap.main(["--quick", "--seeds", "0", "--sets", "congested", "--no-plots"]) == 0
+    assert (tmp_path / "results" / "gap-quick" / "gap.csv").exists()
+    assert not (tmp_path / "results" / "gap").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        gap.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "default 0 1 2 3 4 5 6 7 8 9" in text and "(0, 1" not in text
+    assert "default 0.6 0.8 1;" in text
 
 
 def test_gap_results_do_not_depend_on_jobs(tmp_path):

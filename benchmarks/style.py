@@ -1,0 +1,35 @@
+"""One look per method across every figure of the project: colour, marker, line style, label.
+
+Every benchmark plot draws a method with ``**plot_style(method)`` so that GOA is the same blue
+line everywhere. Colours are matplotlib's "tab10" palette plus black; markers and line styles
+differ as well, so that the figures also read in grey scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+METHOD_STYLE: dict[str, dict[str, str]] = {
+    "goa": {"color": "tab:blue", "marker": "o", "linestyle": "-", "label": "GOA"},
+    "goa_ls": {"color": "tab:red", "marker": "*", "linestyle": "-", "label": "GOA + local search"},
+    "local_all": {"color": "tab:gray", "marker": "x", "linestyle": ":", "label": "local-all"},
+    "edge_all": {"color": "tab:brown", "marker": "s", "linestyle": "--", "label": "edge-all"},
+    "random": {"color": "tab:pink", "marker": "v", "linestyle": ":", "label": "random"},
+    "dmin": {"color": "tab:olive", "marker": "^", "linestyle": "-.", "label": "d-min"},
+    "ga": {"color": "tab:green", "marker": "D", "linestyle": "--", "label": "GA"},
+    "exact": {"color": "black", "marker": "P", "linestyle": "-", "label": "exact"},
+    "acc_greedy": {"color": "tab:purple", "marker": "h", "linestyle": "-.",
+                   "label": "accuracy greedy"},
+    "oracle": {"color": "tab:cyan", "marker": "p", "linestyle": "--", "label": "oracle"},
+    "front": {"color": "tab:orange", "marker": ".", "linestyle": "-", "label": "Pareto front"},
+}
+
+_FALLBACK = {"color": "tab:gray", "marker": "o", "linestyle": "-"}
+
+
+def plot_style(method: str, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for ``Axes.plot`` / ``errorbar`` drawing ``method`` (an unknown method
+    gets a grey line labelled by its name); ``overrides`` win."""
+    style = dict(METHOD_STYLE.get(method, {**_FALLBACK, "label": method}))
+    style.update(overrides)
+    return style
