@@ -38,7 +38,7 @@ DEFAULT_USERS = tuple(range(50, 121, 10))
 DEFAULT_TAUS = (0.6, 0.7, 0.8, 0.9, 1.0)
 # The methods every run compares, in table order (a name of goa.METHODS each). "ga" is added
 # by --ga; another method is one more entry here.
-METHODS = ("local_all", "goa", "random", "edge_all", "dmin")
+METHODS = ("local_all", "goa", "goa_ls", "random", "edge_all", "dmin")
 METRICS = ("accuracy_pct", "total_delay_ms", "local_ms", "comm_ms", "comp_ms", "n_offloaded",
            "runtime_s")
 DROP_COLUMNS = ["n_users", "tau", "drop", "seed", "method", "feasible"] + list(METRICS)

@@ -29,7 +29,7 @@ def inst40():
 def test_public_api():
     """goa exports solve, METHODS, Result, Status and reference_goa, and METHODS is a tuple."""
     assert set(goa.__all__) == {"solve", "METHODS", "Result", "Status", "reference_goa"}
-    assert goa.METHODS == ("goa", "local_all", "edge_all", "random", "dmin", "ga")
+    assert goa.METHODS == ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls")
 
 
 def test_import_is_light():
