@@ -1,0 +1,140 @@
+"""Expected accuracy (calibration, files, evaluator) and problem (P_A) (docs/model.md 8.1-8.2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import numpy.testing as npt
+import pytest
+
+import instances
+from instances import InstanceError, calibration
+from instances.instance import ARRAY_FIELDS
+from instances.profiles import SYNTHETIC_DEFAULTS, synthetic_queries
+
+DATA = Path(__file__).parent / "data"
+
+
+# --- calibration and files -----------------------------------------------------------------------
+
+
+def test_generated_fields_unchanged_by_version_2():
+    """A version-1 file written by the older generator (N = 6, M = 2, seed 11, "none") equals a
+    fresh generate() in every field, bit for bit; only the two probabilities are new."""
+    old = instances.load(DATA / "paper_N6_M2_none_seed11.json")
+    new = instances.generate(6, 2, seed=11, interference="none")
+    for name in ARRAY_FIELDS:
+        npt.assert_array_equal(getattr(new, name), getattr(old, name), err_msg=name)
+    assert old.p_slm_correct is None and old.p_llm_correct is None
+    assert new.p_slm_correct.shape == (6,) and new.p_llm_correct.shape == (6,)
+
+
+def test_same_seed_same_probabilities():
+    """The same seed gives the same probabilities bit for bit (the calibration is cached or not)."""
+    a = instances.generate(20, seed=5)
+    calibration._synthetic.cache_clear()
+    b = instances.generate(20, seed=5)
+    npt.assert_array_equal(a.p_slm_correct, b.p_slm_correct)
+    npt.assert_array_equal(a.p_llm_correct, b.p_llm_correct)
+
+
+def test_version_1_file_loads_and_expected_accuracy_needs_version_2():
+    """A version-1 file loads with both fields None; evaluate reports no expected accuracy, and
+    asking for the probabilities names the version and how to regenerate."""
+    old = instances.load(DATA / "paper_N6_M2_none_seed11.json")
+    assert instances.evaluate(old, np.full(6, -1)).expected_accuracy_pct is None
+    with pytest.raises(InstanceError, match="format-version-1.*regenerate"):
+        old.correct_probabilities()
+
+
+def test_version_2_round_trip(tmp_path):
+    """save() writes version 2 with both fields; load() gives them back bit for bit."""
+    inst = instances.generate(7, 3, seed=2)
+    path = instances.save(inst, tmp_path / "x.json")
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 2 and "p_llm_correct" in doc["users"]
+    back = instances.load(path)
+    npt.assert_array_equal(back.p_slm_correct, inst.p_slm_correct)
+    npt.assert_array_equal(back.p_llm_correct, inst.p_llm_correct)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["users"].pop("p_llm_correct"), "p_llm_correct: missing"),
+    (lambda d: d["users"]["p_slm_correct"].__setitem__(0, 1.5), "p_slm_correct.*\\[0, 1\\]"),
+    (lambda d: d["users"]["p_slm_correct"].pop(), "p_slm_correct: shape"),
+])
+def test_bad_probabilities_rejected(change, message):
+    """A version-2 document with one field missing, out of [0, 1] or of the wrong length is
+    rejected with the field named."""
+    doc = instances.io.to_dict(instances.generate(4, 2, seed=1))
+    change(doc)
+    with pytest.raises(InstanceError, match=message):
+        instances.io.from_dict(doc)
+
+
+def test_calibration_out_of_sample():
+    """On 20,000 fresh queries (not the calibration sample) the maps are calibrated: ECE below
+    0.02 for both models; a map shifted by 0.15 fails the same check (the test can fail)."""
+    params = dict(SYNTHETIC_DEFAULTS)
+    cal = calibration.synthetic_calibration(params)
+    fresh = synthetic_queries(20_000, np.random.default_rng(123), params)
+    p_slm, p_llm = cal.predict(fresh.alpha)
+    assert calibration.expected_calibration_error(p_slm, fresh.slm_correct) < 0.02
+    assert calibration.expected_calibration_error(p_llm, fresh.llm_correct) < 0.02
+    shifted = np.clip(p_slm + 0.15, 0.0, 1.0)
+    assert calibration.expected_calibration_error(shifted, fresh.slm_correct) > 0.1
+    # the maps are non-increasing in alpha and informative (not a constant)
+    grid = np.linspace(0.0, 1.0, 101)
+    for model in (cal.slm, cal.llm):
+        assert np.all(np.diff(model(grid)) <= 0.0)
+        assert model(grid)[0] - model(grid)[-1] > 0.2
+
+
+def test_trace_cross_fitting_never_uses_own_outcome():
+    """A trace record's probability does not change when its own correctness is flipped (it is
+    predicted by the map fitted on the other fold), but does when a record of the other fold is."""
+    trace = instances.load_trace(instances.EXAMPLE_TRACE)
+    alpha = 1.0 - (trace.topk_probs[:, 0] - trace.topk_probs[:, 1])
+    base, _ = calibration.trace_probabilities(alpha, trace.slm_correct, trace.llm_correct)
+    moved = 0
+    for r in range(len(trace)):
+        flipped = trace.slm_correct.copy()
+        flipped[r] = 1.0 - flipped[r]
+        p, _ = calibration.trace_probabilities(alpha, flipped, trace.llm_correct)
+        assert p[r] == base[r]
+        moved += int(np.any(p != base))
+    assert moved > 0
+    inst = instances.generate(30, seed=3, profile=instances.EXAMPLE_TRACE)
+    assert inst.has_expected_accuracy
+
+
+def test_reliability_by_hand():
+    """Three events in 10 bins: counts, mean predictions, frequencies and ECE by hand."""
+    p = np.array([0.05, 0.15, 0.95, 1.0])
+    outcome = np.array([0.0, 1.0, 1.0, 0.0])
+    edges, mean_p, observed, counts = calibration.reliability(p, outcome, bins=10)
+    npt.assert_allclose(edges, np.linspace(0, 1, 11))
+    npt.assert_array_equal(counts, [1, 1, 0, 0, 0, 0, 0, 0, 0, 2])
+    npt.assert_allclose(mean_p[[0, 1, 9]], [0.05, 0.15, 0.975])
+    npt.assert_allclose(observed[[0, 1, 9]], [0.0, 1.0, 0.5])
+    assert np.isnan(mean_p[2]) and np.isnan(observed[2])
+    ece = calibration.expected_calibration_error(p, outcome, bins=10)
+    npt.assert_allclose(ece, (0.05 + 0.85 + 2 * 0.475) / 4)
+    with pytest.raises(ValueError, match="bins"):
+        calibration.reliability(p, outcome, bins=0)
+    with pytest.raises(ValueError, match="p: values"):
+        calibration.reliability(p + 0.5, outcome)
+
+
+def test_evaluate_expected_accuracy():
+    """evaluate's expected accuracy is the mean of p_llm over offloaded and p_slm over local
+    users, in percent, next to the realized accuracy."""
+    inst = instances.generate(9, 3, seed=4)
+    a = np.array([-1, 0, 1, -1, 2, -1, -1, 0, 2])
+    ev = instances.evaluate(inst, a)
+    want = np.where(a >= 0, inst.p_llm_correct, inst.p_slm_correct).mean() * 100
+    npt.assert_allclose(ev.expected_accuracy_pct, want, rtol=1e-15)
+    npt.assert_allclose(ev.accuracy_pct,
+                        np.where(a >= 0, inst.llm_correct, inst.slm_correct).mean() * 100)
