@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from instances import Instance, check_tau, evaluate
+from instances.calibration import ACCURACY_TOL_PCT
 
 from .reference import random_offload_set, reference_greedy
 from instances.result import Result, Status
 
-METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga")
+METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga", "acc_greedy")
 KERNELS = ("lazy", "scan", "reference")
 
 _GREEDY_DEFAULTS = {"kernel": "lazy"}
@@ -21,13 +22,16 @@ GA_DEFAULTS = {"population": 100, "generations": 5000, "mutation": 0.01, "elites
                "patience": 200, "tournament": 2, "include_goa": False}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "goa": _GREEDY_DEFAULTS, "local_all": {}, "edge_all": _GREEDY_DEFAULTS,
-    "random": _GREEDY_DEFAULTS, "dmin": _GREEDY_DEFAULTS, "ga": GA_DEFAULTS,
+    "random": _GREEDY_DEFAULTS, "dmin": _GREEDY_DEFAULTS, "ga": GA_DEFAULTS, "acc_greedy": {},
 }
+#: Methods of problem (P_A) (docs/model.md section 8.2): they need ``min_accuracy``; the others
+#: solve (P) and refuse it.
+ACCURACY_METHODS = ("acc_greedy",)
 _SEEDED = ("random", "ga")
 
 
-def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int = 0,
-          **options: Any) -> Result:
+def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed: int = 0,
+          min_accuracy: float | None = None, **options: Any) -> Result:
     """Solve one instance with GOA or one of the paper's baselines.
 
     Parameters
@@ -36,6 +40,7 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         The instance.
     tau
         Accuracy-guard threshold in [0, 1]: users with alpha_i > tau must be offloaded.
+        ``None`` (no guard, the same as tau = 1) only with ``min_accuracy``.
     method
         One of :data:`METHODS`:
 
@@ -54,6 +59,9 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
     seed
         Non-negative integer seed of the random choices of ``"random"`` and ``"ga"`` (the same
         seed gives the same result); ignored by the other methods.
+    min_accuracy
+        A_min in percent, the expected accuracy (P_A) demands: only ``"acc_greedy"`` takes it
+        (the GOA family and its baselines solve (P) and have no accuracy constraint).
     **options
         Greedy methods (goa, edge_all, random, dmin): ``kernel`` = ``"lazy"`` (default, the
         numba kernel with a lazily re-evaluated heap), ``"scan"`` (the numba kernel rescanning
@@ -76,18 +84,31 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         call of a numba kernel in a process also includes its compilation or loading from the
         cache) and the status: ``FEASIBLE`` if the guard holds, else ``INFEASIBLE``. ``info``:
         ``n_offload`` for random; ``generations`` (run), ``fitness_ms`` (the best's T by the
-        GA's own evaluator) and ``best_initial_ms`` for the GA.
+        GA's own evaluator) and ``best_initial_ms`` for the GA; ``cleanup_moves`` for
+        acc_greedy, whose status is ``FEASIBLE`` only when the guard holds and the expected
+        accuracy reaches ``min_accuracy``.
 
     Raises
     ------
     ValueError
         If ``instance`` is not an Instance, ``method`` is unknown, ``tau`` is outside [0, 1],
-        ``seed`` is not a non-negative integer, or an option is unknown or has a bad value.
+        ``seed`` is not a non-negative integer, or an option is unknown or has a bad value;
+        ``min_accuracy`` given to a method other than acc_greedy, missing for acc_greedy,
+        outside [0, 100] or unreachable (above the best expected accuracy of the instance), or
+        the instance has no calibrated probabilities.
     """
     if not isinstance(instance, Instance):
         raise ValueError(f"instance: must be an instances.Instance, got {type(instance).__name__}")
     if method not in METHODS:
         raise ValueError(f"method: unknown method {method!r}; known: {', '.join(METHODS)}")
+    if method in ACCURACY_METHODS:
+        return _solve_accuracy(instance, tau, method, min_accuracy, options)
+    if min_accuracy is not None:
+        raise ValueError(f"min_accuracy: method {method!r} solves (P) and takes no accuracy "
+                         f"constraint; use method 'acc_greedy' (or formulations.solve)")
+    if tau is None:
+        raise ValueError(f"tau: None (no guard) is only allowed with min_accuracy; method "
+                         f"{method!r} needs a number in [0, 1] (1 leaves every user free)")
     tau = check_tau(tau)
     seed = _check_seed(seed)
     params = _check_options(method, options)
@@ -103,6 +124,27 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
                   runtime_s=runtime_s, tau=tau, params=params,
                   status=Status.FEASIBLE if evaluation.feasible else Status.INFEASIBLE,
                   info=info)
+
+
+def _solve_accuracy(instance, tau, method, min_accuracy, options) -> Result:
+    """(P_A) by an accuracy-aware method; tau None means no guard (evaluated as tau = 1)."""
+    from .accuracy import acc_greedy
+
+    if min_accuracy is None:
+        raise ValueError(f"min_accuracy: method {method!r} needs it (the expected accuracy to "
+                         f"reach, in percent)")
+    guard = None if tau is None else check_tau(tau)
+    _check_options(method, options)
+    started = time.perf_counter()
+    assignment, info = acc_greedy(instance, guard, min_accuracy)
+    runtime_s = time.perf_counter() - started
+    target = float(min_accuracy)
+    evaluation = evaluate(instance, assignment, 1.0 if guard is None else guard)
+    ok = evaluation.feasible and evaluation.expected_accuracy_pct >= target - ACCURACY_TOL_PCT
+    return Result(method=method, assignment=evaluation.assignment, evaluation=evaluation,
+                  runtime_s=runtime_s, tau=1.0 if guard is None else guard,
+                  params={"min_accuracy": target, "tau": guard},
+                  status=Status.FEASIBLE if ok else Status.INFEASIBLE, info=info)
 
 
 # -- argument checks ----------------------------------------------------------------------------

@@ -138,6 +138,56 @@ def trace_probabilities(alpha, slm_correct, llm_correct) -> tuple[np.ndarray, np
     return p_slm, p_llm
 
 
+#: Tolerance of the accuracy constraint of (P_A), in percentage points: a plan whose expected
+#: accuracy is at least ``min_accuracy - ACCURACY_TOL_PCT`` satisfies it (float sums of p differ
+#: in the last bits with the order of summation).
+ACCURACY_TOL_PCT = 1e-9
+
+
+def max_expected_accuracy_pct(instance, tau: float | None = None) -> float:
+    """The largest expected accuracy any plan reaches, in percent: each user on the side with the
+    larger p (a user with alpha > tau, when a tau is given, on the LLM side).
+
+    Raises
+    ------
+    InstanceError
+        If the instance has no calibrated probabilities.
+    """
+    p_slm, p_llm = instance.correct_probabilities()
+    best = np.maximum(p_slm, p_llm)
+    if tau is not None:
+        best = np.where(instance.forced(tau), p_llm, best)
+    return float(best.mean() * 100.0)
+
+
+def check_min_accuracy(instance, min_accuracy, tau: float | None = None) -> float:
+    """Return ``min_accuracy`` (A, percent) as a float after checking it for problem (P_A).
+
+    Raises
+    ------
+    ValueError
+        If A is not a number in [0, 100], the instance has no calibrated probabilities, or A is
+        unreachable: above :func:`max_expected_accuracy_pct` (with the guard of ``tau``).
+    """
+    if isinstance(min_accuracy, (bool, np.bool_)):
+        raise ValueError(f"min_accuracy: must be a number in [0, 100] (percent), "
+                         f"got {min_accuracy!r}")
+    try:
+        value = float(min_accuracy)
+    except (TypeError, ValueError):
+        raise ValueError(f"min_accuracy: must be a number in [0, 100] (percent), "
+                         f"got {min_accuracy!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise ValueError(f"min_accuracy: must lie in [0, 100] (percent), got {min_accuracy!r}")
+    best = max_expected_accuracy_pct(instance, tau)
+    if value > best + ACCURACY_TOL_PCT:
+        guard = "" if tau is None else f" with the guard tau = {tau:g}"
+        raise ValueError(f"min_accuracy: {value:g} % is unreachable: the best expected accuracy "
+                         f"of this instance{guard} is {best:.6g} % (every user on the side with "
+                         f"the larger p)")
+    return value
+
+
 def reliability(p, outcome, bins: int = 10
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The reliability diagram of predicted probabilities against realized outcomes.

@@ -138,3 +138,62 @@ def test_evaluate_expected_accuracy():
     npt.assert_allclose(ev.expected_accuracy_pct, want, rtol=1e-15)
     npt.assert_allclose(ev.accuracy_pct,
                         np.where(a >= 0, inst.llm_correct, inst.slm_correct).mean() * 100)
+
+
+# --- problem (P_A): the accuracy-aware greedy ---------------------------------------------------
+
+import goa  # noqa: E402
+from goa.accuracy import accuracy_start, batch_total_delay_s  # noqa: E402
+from instances.calibration import max_expected_accuracy_pct  # noqa: E402
+
+
+@pytest.mark.parametrize("interference", ["full", "none"])
+def test_batch_total_delay_agrees_with_evaluate(interference):
+    """The greedy's vectorised T(a) equals the evaluator's on 50 random assignments (N = 30)."""
+    inst = instances.generate(30, 4, seed=8, interference=interference)
+    rows = np.random.default_rng(1).integers(-1, 4, (50, 30))
+    want = [instances.evaluate(inst, a).total_delay_ms / 1e3 for a in rows]
+    npt.assert_allclose(batch_total_delay_s(inst, rows), want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("interference", ["full", "none"])
+@pytest.mark.parametrize("tau", [None, 0.8])
+def test_acc_greedy_feasible_and_deterministic(interference, tau):
+    """acc_greedy reaches every A_min from 0 % to the best reachable one, keeps the guard, and a
+    second run gives the same plan; its start (accuracy_start) is feasible too."""
+    inst = instances.generate(25, 4, seed=3, interference=interference)
+    top = max_expected_accuracy_pct(inst, tau)
+    for target in np.linspace(0.0, top, 7):
+        result = goa.solve(inst, tau=tau, method="acc_greedy", min_accuracy=target)
+        assert result.status == goa.Status.FEASIBLE
+        assert result.evaluation.expected_accuracy_pct >= target - 1e-9
+        assert result.is_feasible()
+        again = goa.solve(inst, tau=tau, method="acc_greedy", min_accuracy=target)
+        npt.assert_array_equal(result.assignment, again.assignment)
+        start = instances.evaluate(inst, accuracy_start(inst, tau, target), tau=tau or 1.0)
+        assert start.feasible and start.expected_accuracy_pct >= target - 1e-9
+        assert result.objective_ms <= start.total_delay_ms * (1 + 1e-12)
+
+
+def test_min_accuracy_errors():
+    """Unreachable or out-of-range A_min, min_accuracy for a (P) method, acc_greedy without it,
+    tau=None for GOA, and a version-1 instance each raise a ValueError naming the field."""
+    inst = instances.generate(10, 2, seed=1)
+    top = max_expected_accuracy_pct(inst)
+    with pytest.raises(ValueError, match="min_accuracy.*unreachable"):
+        goa.solve(inst, tau=None, method="acc_greedy", min_accuracy=top + 0.01)
+    with pytest.raises(ValueError, match="min_accuracy.*unreachable.*guard"):
+        goa.solve(inst, tau=0.0, method="acc_greedy",
+                  min_accuracy=max_expected_accuracy_pct(inst, 0.0) + 0.01)
+    for bad in (-1, 100.5, "x", True):
+        with pytest.raises(ValueError, match="min_accuracy"):
+            goa.solve(inst, tau=None, method="acc_greedy", min_accuracy=bad)
+    with pytest.raises(ValueError, match="min_accuracy.*'goa'"):
+        goa.solve(inst, tau=0.8, method="goa", min_accuracy=50)
+    with pytest.raises(ValueError, match="min_accuracy.*needs"):
+        goa.solve(inst, tau=0.8, method="acc_greedy")
+    with pytest.raises(ValueError, match="tau"):
+        goa.solve(inst, tau=None, method="dmin")
+    old = instances.load(DATA / "paper_N6_M2_none_seed11.json")
+    with pytest.raises(ValueError, match="format-version-1"):
+        goa.solve(old, tau=None, method="acc_greedy", min_accuracy=40)
