@@ -197,3 +197,106 @@ def test_min_accuracy_errors():
     old = instances.load(DATA / "paper_N6_M2_none_seed11.json")
     with pytest.raises(ValueError, match="format-version-1"):
         goa.solve(old, tau=None, method="acc_greedy", min_accuracy=40)
+
+
+# --- problem (P_A): exact methods against brute force ----------------------------------------------
+
+import itertools  # noqa: E402
+
+import formulations  # noqa: E402
+from formulations.accuracy import MAX_SUBSET_USERS, exact_front  # noqa: E402
+
+
+def _brute_force(inst, tau):
+    """(expected accuracy %, T ms) of every assignment that keeps the guard (tau None: none)."""
+    rows = []
+    for a in itertools.product(range(-1, inst.n_servers), repeat=inst.n_users):
+        ev = instances.evaluate(inst, np.array(a), tau=1.0 if tau is None else tau)
+        if ev.feasible:
+            rows.append((ev.expected_accuracy_pct, ev.total_delay_ms))
+    return np.array(rows)
+
+
+def _staircase(points):
+    """The exact front's corners from brute-force points: (accuracy, least T at >= accuracy)."""
+    order = np.lexsort((points[:, 1], -points[:, 0]))
+    corners, best = [], np.inf
+    for acc, t in points[order]:
+        if t < best:
+            if corners and corners[-1][0] <= acc + 1e-9:  # equal accuracy up to rounding
+                corners.pop()
+            corners.append((acc, t))
+            best = t
+    return np.array(corners[::-1])
+
+
+@pytest.mark.parametrize("interference", ["full", "none"])
+@pytest.mark.parametrize("tau", [None, 0.5])
+def test_exact_accuracy_equals_brute_force(interference, tau):
+    """On N = 6, M = 2 drops with a slow edge (C^max = 3e14 FLOP/s, so that the front has many
+    corners), every exact backend's (P_A) optimum equals brute force at every corner of the front
+    and between corners, and exact_front gives exactly the brute-force staircase (both
+    interference models, with and without the guard)."""
+    backends = ["subsets"] + (["highs"] if interference == "none" else [])
+    checked = 0
+    for seed in (3, 4):
+        inst = instances.generate(6, 2, seed=seed, interference=interference,
+                                  server_cap_flops=3e14)
+        points = _brute_force(inst, tau)
+        corners = _staircase(points)
+        front = exact_front(inst, tau=tau)
+        assert front.complete
+        npt.assert_allclose(front.accuracy_pct, corners[:, 0], rtol=1e-12)
+        npt.assert_allclose(front.objective_ms, corners[:, 1], rtol=1e-12)
+        levels = np.concatenate([corners[:, 0], (corners[1:, 0] + corners[:-1, 0]) / 2, [0.0]])
+        for level in levels:
+            feasible = points[points[:, 0] >= level - 1e-9]
+            want = feasible[:, 1].min()
+            for backend in backends:
+                result = formulations.solve(inst, tau=tau, min_accuracy=level, backend=backend)
+                assert result.status == instances.Status.OPTIMAL, result.info
+                npt.assert_allclose(result.objective_ms, want, rtol=1e-9)
+                assert result.evaluation.expected_accuracy_pct >= level - 1e-9
+                assert result.bound_ms <= result.objective_ms
+                checked += 1
+            npt.assert_allclose(front.delay_at(level), want, rtol=1e-12)
+    assert checked >= 8
+
+
+@pytest.mark.parametrize("interference", ["full", "none"])
+def test_no_heuristic_below_the_exact_front(interference):
+    """Every plan of acc_greedy (at several A_min) and of GOA's tau-sweep lies on or above the
+    exact front: its T is at least F(its expected accuracy); acc_greedy is never below the
+    exact (P_A) optimum at its own A_min (N = 10, a slow edge: C^max = 3e14 FLOP/s)."""
+    inst = instances.generate(10, 4, seed=6, interference=interference, server_cap_flops=3e14)
+    front = exact_front(inst)
+    top = max_expected_accuracy_pct(inst)
+    plans = [goa.solve(inst, tau=tau, method="goa") for tau in np.linspace(0, 1, 11)]
+    for level in np.linspace(front.accuracy_pct[0] - 2, top, 6):
+        greedy = goa.solve(inst, tau=None, method="acc_greedy", min_accuracy=level)
+        plans.append(greedy)
+        exact = formulations.solve(inst, tau=None, min_accuracy=level)
+        assert exact.status == instances.Status.OPTIMAL
+        assert greedy.objective_ms >= exact.objective_ms * (1 - 1e-12)
+    for plan in plans:
+        floor = front.delay_at(plan.evaluation.expected_accuracy_pct)[0]
+        assert plan.objective_ms >= floor * (1 - 1e-12)
+
+
+def test_exact_accuracy_errors():
+    """tau=None without min_accuracy, a (P) backend with min_accuracy, 'highs' under "full",
+    the subset search beyond its size, and an unreachable A_min each raise a ValueError."""
+    inst = instances.generate(8, 2, seed=1)
+    with pytest.raises(ValueError, match="tau.*min_accuracy"):
+        formulations.solve(inst, tau=None)
+    with pytest.raises(ValueError, match="backend.*min_accuracy"):
+        formulations.solve(inst, tau=None, min_accuracy=40, backend="bnb")
+    with pytest.raises(ValueError, match="backend.*'none'"):
+        formulations.solve(inst, tau=None, min_accuracy=40, backend="highs")
+    with pytest.raises(ValueError, match="min_accuracy.*unreachable"):
+        formulations.solve(inst, tau=None, min_accuracy=max_expected_accuracy_pct(inst) + 0.1)
+    big = instances.generate(MAX_SUBSET_USERS + 1, 2, seed=1)
+    with pytest.raises(ValueError, match="too large"):
+        formulations.solve(big, tau=None, min_accuracy=40, backend="subsets")
+    with pytest.raises(ValueError, match="too large"):
+        exact_front(big)
