@@ -80,6 +80,8 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         to an expected accuracy >= ``min_accuracy`` percent (and the guard, unless ``tau`` is
         None); backends "auto", "highs" ("none") and "subsets" (either model, N <= 16), see
         :mod:`formulations.accuracy`. ValueError if it is outside [0, 100] or unreachable.
+        A feasible warm start is always used (the given one, else goa's acc_greedy): its delay
+        caps the loads the model has to consider.
     **options
         Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT 2), ``mip_gap`` (relative,
         default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loads",
