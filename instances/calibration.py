@@ -26,7 +26,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import isotonic_regression
 
 #: Entropy of the calibration seed stream: ``SeedSequence(CALIBRATION_SEED, spawn_key=(1,))``,
 #: distinct from ``default_rng(seed)`` for every integer instance seed.
@@ -77,6 +76,8 @@ def fit_monotone(alpha, outcome) -> MonotoneMap:
     ValueError
         If the arrays are empty, of different lengths, or hold values outside [0, 1].
     """
+    from scipy.optimize import isotonic_regression  # scipy loads only when a map is fitted
+
     alpha = np.asarray(alpha, dtype=np.float64).ravel()
     outcome = np.asarray(outcome, dtype=np.float64).ravel()
     if alpha.size == 0 or alpha.size != outcome.size:
