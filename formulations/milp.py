@@ -27,8 +27,10 @@ DEFAULT_RESOLUTION_S = 1e-9
 
 
 def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
-                mip_gap: float = DEFAULT_MIP_GAP, seed: int = 0) -> Outcome:
-    """HiGHS (highspy): the model passed row-wise in one call; ``setSolution`` for a warm start."""
+                mip_gap: float = DEFAULT_MIP_GAP, seed: int = 0,
+                highs_options: dict | None = None) -> Outcome:
+    """HiGHS (highspy): the model passed row-wise in one call; ``setSolution`` for a warm start.
+    ``highs_options``: further HiGHS options by name (e.g. heuristics off)."""
     import highspy
 
     h = new_highs()
@@ -52,7 +54,7 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     h.passModel(lp)
     for name, value in (("time_limit", max(time_limit, 1e-3)), ("mip_rel_gap", mip_gap),
                         ("threads", int(threads)), ("random_seed", int(seed)),
-                        ("mip_abs_gap", 0.0)):
+                        ("mip_abs_gap", 0.0), *(highs_options or {}).items()):
         h.setOptionValue(name, value)
     if warm is not None:
         solution = highspy.HighsSolution()

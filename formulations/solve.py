@@ -42,8 +42,9 @@ def auto_backend(instance: Instance) -> str:
     return "bnb" if instance.interference == "full" else "loads"
 
 
-def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limit: float = 60.0,
-          warm_start=None, **options) -> Result:
+def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
+          time_limit: float = 60.0, warm_start=None, min_accuracy: float | None = None,
+          **options) -> Result:
     """Solve (P) exactly: minimise the total delay T(a) subject to alpha_i > tau => offloaded.
 
     Parameters
@@ -74,6 +75,13 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
         ``goa.solve`` exists, else a greedy local search). MILP backends use it as a MIP start /
         hint; "loads" and "bnb" always start from a local-search incumbent and take the warm
         start if it is better; "enumerate" ignores it unless stopped by the time limit.
+    min_accuracy
+        If given: solve problem (P_A) instead (docs/model.md section 8.2), minimise T(a) subject
+        to an expected accuracy >= ``min_accuracy`` percent (and the guard, unless ``tau`` is
+        None); backends "auto", "highs" ("none") and "subsets" (either model, N <= 16), see
+        :mod:`formulations.accuracy`. ValueError if it is outside [0, 100] or unreachable.
+        A feasible warm start is always used (the given one, else goa's acc_greedy): its delay
+        caps the loads the model has to consider.
     **options
         Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT 2), ``mip_gap`` (relative,
         default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loads",
@@ -106,6 +114,14 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
     if not isinstance(instance, Instance):
         raise ValueError(
             f"instance: must be an instances.Instance, got {type(instance).__name__}")
+    if min_accuracy is not None:
+        from .accuracy import solve_accuracy
+
+        return solve_accuracy(instance, None if tau is None else check_tau(tau), min_accuracy,
+                              backend, _check_time_limit(time_limit), warm_start, options)
+    if tau is None:
+        raise ValueError("tau: None (no guard) is only allowed with min_accuracy; give a number "
+                         "in [0, 1] (1 leaves every user free)")
     tau = check_tau(tau)
     backend = _check_backend(instance, backend)
     time_limit = _check_time_limit(time_limit)

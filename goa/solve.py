@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from instances import Instance, check_tau, evaluate, generate
+from instances.calibration import ACCURACY_TOL_PCT
 
 from .reference import random_offload_set, reference_greedy
 from instances.result import Result, Status
 
-METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls")
+METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls", "acc_greedy")
 KERNELS = ("lazy", "scan", "reference")
 LS_KERNELS = ("numba", "reference")
 
@@ -26,13 +27,17 @@ LS_DEFAULTS = {"patience": 50, "max_rounds": 1000, "kick": None, "targets": 8,
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "goa": _GREEDY_DEFAULTS, "local_all": {}, "edge_all": _GREEDY_DEFAULTS,
     "random": _GREEDY_DEFAULTS, "dmin": _GREEDY_DEFAULTS, "ga": GA_DEFAULTS,
-    "goa_ls": LS_DEFAULTS,
+    "goa_ls": LS_DEFAULTS, "acc_greedy": {},
 }
+#: Methods of problem (P_A) (docs/model.md section 8.2): they need ``min_accuracy``. goa_ls
+#: solves (P), or (P_A) when given ``min_accuracy``; the others solve (P) and refuse it.
+ACCURACY_METHODS = ("acc_greedy",)
 _SEEDED = ("random", "ga", "goa_ls")
 
 
-def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int = 0,
-          time_limit: float | None = None, **options: Any) -> Result:
+def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed: int = 0,
+          time_limit: float | None = None, min_accuracy: float | None = None,
+          **options: Any) -> Result:
     """Solve one instance with GOA, its local-search refinement or one of the paper's baselines.
 
     Parameters
@@ -41,6 +46,7 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         The instance.
     tau
         Accuracy-guard threshold in [0, 1]: users with alpha_i > tau must be offloaded.
+        ``None`` (no guard, the same as tau = 1) only with ``min_accuracy``.
     method
         One of :data:`METHODS`:
 
@@ -67,6 +73,11 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         ``"goa_ls"`` only: seconds (counted from the start of the algorithm, the starting
         heuristics included) after which the search stops at its next check and returns its
         best; ``None`` (default): no limit. Other methods take no time limit.
+    min_accuracy
+        A_min in percent, the expected accuracy that problem (P_A) demands (docs/model.md
+        section 8.2); ``tau=None`` then means no guard. ``"acc_greedy"`` needs it;
+        ``"goa_ls"`` takes it (it then starts from acc_greedy's plan and never lets the expected
+        accuracy fall below A_min); the GOA family and the other baselines solve (P) and refuse it.
     **options
         Greedy methods (goa, edge_all, random, dmin): ``kernel`` = ``"lazy"`` (default, the
         numba kernel with a lazily re-evaluated heap), ``"scan"`` (the numba kernel rescanning
@@ -100,19 +111,31 @@ def solve(instance: Instance, tau: float = 0.8, method: str = "goa", seed: int =
         applied), ``stop`` (``"converged"``: patience rounds without a new best,
         ``"max_rounds"`` or ``"time_limit"``). The first call in a process that needs the
         numba kernels loads (or compiles) them before its clock starts and reports the time
-        in ``info["kernel_load_s"]``.
+        in ``info["kernel_load_s"]``; ``cleanup_moves`` for acc_greedy. A (P_A) result's status is ``FEASIBLE`` only when the guard holds and the
+        expected accuracy reaches ``min_accuracy``.
 
     Raises
     ------
     ValueError
         If ``instance`` is not an Instance, ``method`` is unknown, ``tau`` is outside [0, 1],
         ``seed`` is not a non-negative integer, ``time_limit`` is not a positive number (or is
-        given to another method than goa_ls), or an option is unknown or has a bad value.
+        given to another method than goa_ls), or an option is unknown or has a bad value;
+        ``min_accuracy`` given to a method other than acc_greedy and goa_ls, missing for
+        acc_greedy, outside [0, 100] or unreachable (above the best expected accuracy of the
+        instance), or the instance has no calibrated probabilities.
     """
     if not isinstance(instance, Instance):
         raise ValueError(f"instance: must be an instances.Instance, got {type(instance).__name__}")
     if method not in METHODS:
         raise ValueError(f"method: unknown method {method!r}; known: {', '.join(METHODS)}")
+    if method in ACCURACY_METHODS or (method == "goa_ls" and min_accuracy is not None):
+        return _solve_accuracy(instance, tau, method, min_accuracy, seed, time_limit, options)
+    if min_accuracy is not None:
+        raise ValueError(f"min_accuracy: method {method!r} solves (P) and takes no accuracy "
+                         f"constraint; use method 'acc_greedy' or 'goa_ls' (or formulations.solve)")
+    if tau is None:
+        raise ValueError(f"tau: None (no guard) is only allowed with min_accuracy; method "
+                         f"{method!r} needs a number in [0, 1] (1 leaves every user free)")
     tau = check_tau(tau)
     seed = _check_seed(seed)
     params = _check_options(method, options)
@@ -161,6 +184,56 @@ def load_kernels() -> float | None:
     total_delay_ms(tiny, np.zeros(3, dtype=np.int64))
     _LOAD_DONE = True
     return time.perf_counter() - started
+
+
+def _solve_accuracy(instance, tau, method, min_accuracy, seed, time_limit, options) -> Result:
+    """(P_A) by an accuracy-aware method; tau None means no guard (evaluated as tau = 1).
+
+    goa_ls starts from acc_greedy's plan and runs its local search with the side constraint
+    sum over offloaded i of (p_llm_i - p_slm_i) >= N A_min / 100 - sum_i p_slm_i, which is
+    expected accuracy >= A_min (docs/model.md section 8.2)."""
+    from .accuracy import acc_greedy
+
+    if min_accuracy is None:
+        raise ValueError(f"min_accuracy: method {method!r} needs it (the expected accuracy to "
+                         f"reach, in percent)")
+    guard = None if tau is None else check_tau(tau)
+    guard_tau = 1.0 if guard is None else guard
+    params = _check_options(method, options)
+    info: dict[str, Any] = {}
+    if method == "goa_ls":
+        seed = _check_seed(seed)
+        time_limit = _check_time_limit(method, time_limit)
+        if params.get("kernel") != "reference":
+            load_s = load_kernels()
+            if load_s is not None:
+                info["kernel_load_s"] = load_s
+    elif time_limit is not None:
+        _check_time_limit(method, time_limit)
+    started = time.perf_counter()
+    assignment, run_info = acc_greedy(instance, guard, min_accuracy)
+    if method == "goa_ls":
+        p_slm, p_llm = instance.correct_probabilities()
+        # the side constraint in "accuracy points x N / 100", with the tolerance of the check
+        need = instance.n_users * (float(min_accuracy) - ACCURACY_TOL_PCT) / 100.0 \
+            - float(p_slm.sum())
+        deadline = None if time_limit is None else started + time_limit
+        assignment, ls_info, _ = _local_search(
+            instance, guard_tau, assignment, seed, params, side_q=np.array(p_llm - p_slm),
+            side_min=need, deadline=deadline)
+        run_info = {"start": "acc_greedy", **ls_info}
+        params = {"seed": seed, **params}
+        if time_limit is not None:
+            params["time_limit"] = time_limit
+    runtime_s = time.perf_counter() - started
+    target = float(min_accuracy)
+    evaluation = evaluate(instance, assignment, guard_tau)
+    ok = evaluation.feasible and evaluation.expected_accuracy_pct >= target - ACCURACY_TOL_PCT
+    return Result(method=method, assignment=evaluation.assignment, evaluation=evaluation,
+                  runtime_s=runtime_s, tau=guard_tau,
+                  params={"min_accuracy": target, "tau": guard, **params},
+                  status=Status.FEASIBLE if ok else Status.INFEASIBLE,
+                  info={**run_info, **info})
 
 
 # -- argument checks ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Instances of uncertainty-aware LLM offloading: data model, generator, profiles, evaluator, files."""
 
+from . import calibration as calibration
 from .evaluate import Evaluation as Evaluation
 from .evaluate import evaluate as evaluate
 from .generator import PRESETS as PRESETS

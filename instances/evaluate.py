@@ -19,7 +19,10 @@ class Evaluation:
 
     Per-user arrays (length N, seconds): ``delay_s`` (d_i), ``local_s`` (t^L_i for local users,
     else 0), ``comm_s`` and ``comp_s`` (0 for local users), ``rate_bps`` (0 for local users).
-    ``loads`` holds n_j, the users on each server. ``feasible`` and ``violators`` (users with
+    ``loads`` holds n_j, the users on each server. ``accuracy_pct`` is the realized accuracy
+    (mean of slm_correct / llm_correct over the chosen side), ``expected_accuracy_pct`` the
+    expected one (mean of p_slm_correct / p_llm_correct, docs/model.md section 8.1; ``None``
+    when the instance lacks the probabilities). ``feasible`` and ``violators`` (users with
     alpha_i > tau left local) are ``None`` unless a ``tau`` was given.
     """
 
@@ -34,6 +37,7 @@ class Evaluation:
     tau: float | None = None
     feasible: bool | None = None
     violators: np.ndarray | None = None
+    expected_accuracy_pct: float | None = None
 
     @property
     def total_delay_ms(self) -> float:
@@ -145,6 +149,10 @@ def evaluate(instance: Instance, assignment, tau: float | None = None) -> Evalua
     rate_bps[users] = rate
     delay_s = local_s + comm_s + comp_s
     accuracy = np.where(off, instance.llm_correct, instance.slm_correct)
+    expected = None
+    if instance.has_expected_accuracy:
+        expected = float(np.where(off, instance.p_llm_correct, instance.p_slm_correct).mean()
+                         * 100.0)
 
     feasible = violators = None
     if tau is not None:
@@ -155,4 +163,4 @@ def evaluate(instance: Instance, assignment, tau: float | None = None) -> Evalua
     return Evaluation(
         assignment=a, delay_s=delay_s, local_s=local_s, comm_s=comm_s, comp_s=comp_s,
         rate_bps=rate_bps, loads=loads, accuracy_pct=float(accuracy.mean() * 100.0),
-        tau=tau, feasible=feasible, violators=violators)
+        tau=tau, feasible=feasible, violators=violators, expected_accuracy_pct=expected)

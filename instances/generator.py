@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import synthetic_calibration, trace_probabilities
 from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
-from .profiles import SYNTHETIC_DEFAULTS, Trace, load_trace, synthetic_queries
+from .profiles import (
+    SYNTHETIC_DEFAULTS, Trace, load_trace, margin_uncertainty, synthetic_queries)
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
@@ -80,6 +82,10 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
     **overrides
         Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
 
+    The instance carries ``p_slm_correct`` / ``p_llm_correct``, predicted from alpha by the
+    profile's calibration (:mod:`instances.calibration`: a separate synthetic sample, or the
+    held-out fold of the trace), never from the query's own realized correctness.
+
     Raises
     ------
     InstanceError
@@ -117,11 +123,17 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
     distance = np.linalg.norm(user_xy[:, None, :] - server_xy[None, :, :], axis=2)
     fading = rng.exponential(1.0, (n_users, n_servers))  # |z|^2 of Rayleigh fading z ~ CN(0, 1)
     gain = path_loss(distance, params["carrier_hz"]) * fading
+    # The calibrated probabilities use no draw of ``rng``: the other fields do not depend on them.
     if trace is None:
         queries = synthetic_queries(n_users, rng, params)
+        p_slm, p_llm = synthetic_calibration(params).predict(queries.alpha)
     else:
         rows = rng.integers(0, len(trace), n_users)
         queries = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
+        per_record = trace_probabilities(margin_uncertainty(trace.topk_probs), trace.slm_correct,
+                                         trace.llm_correct)
+        p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
+                                                                per_record[1][rows])
 
     provenance = {"format_version": FORMAT_VERSION, "preset": preset, "seed": int(seed),
                   "profile": profile_name,
@@ -147,6 +159,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         area_m=area,
         interference=interference,
         provenance=provenance,
+        p_slm_correct=p_slm,
+        p_llm_correct=p_llm,
     )
 
 

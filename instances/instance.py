@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+# Version 2 adds the calibrated probabilities p_slm_correct / p_llm_correct (optional fields);
+# version-1 files still load, with both set to None.
+FORMAT_VERSION = 2
 INTERFERENCE_MODELS = ("full", "none")
 
 # Tolerance for alpha == 1 - (p1 - p2): loose enough for a value computed in another tool,
@@ -41,6 +43,8 @@ SERVER_FIELDS = {
     "server_cap_flops": ("M",),
 }
 CHANNEL_FIELDS = {"gain": ("N", "M")}
+# Per-user arrays that may be absent (None): both or neither (format version 2).
+OPTIONAL_USER_FIELDS = {"p_slm_correct": ("N",), "p_llm_correct": ("N",)}
 ARRAY_FIELDS = {**USER_FIELDS, **SERVER_FIELDS, **CHANNEL_FIELDS}
 SCALAR_FIELDS = ("noise_psd_w_hz", "carrier_hz", "area_m")
 _POSITIVE = (
@@ -64,7 +68,10 @@ class Instance:
     ``bandwidth_hz`` (B_j), ``server_flops`` (C_j), ``server_cap_flops`` (C^max_j). Channel power
     gains ``gain`` (N, M). Scalars: noise PSD ``noise_psd_w_hz`` (N0), ``carrier_hz``, ``area_m``.
     ``interference`` is ``"full"`` or ``"none"``; ``provenance`` records preset, seed, profile and
-    any overrides.
+    any overrides. Optional (both or neither; ``None`` for an instance read from a format-version-1
+    file): ``p_slm_correct`` and ``p_llm_correct`` (length N, in [0, 1]), the calibrated
+    probabilities that the SLM / the LLM answers each query correctly, predicted from alpha alone
+    (:mod:`instances.calibration`; docs/model.md section 8.1).
 
     Raises
     ------
@@ -94,10 +101,15 @@ class Instance:
     area_m: float = 500.0
     interference: str = "full"
     provenance: dict[str, Any] = field(default_factory=dict)
+    p_slm_correct: np.ndarray | None = None
+    p_llm_correct: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in ARRAY_FIELDS:
             object.__setattr__(self, name, _as_array(name, getattr(self, name)))
+        for name in OPTIONAL_USER_FIELDS:
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _as_array(name, getattr(self, name)))
         for name in SCALAR_FIELDS:
             object.__setattr__(self, name, _as_scalar(name, getattr(self, name)))
         if self.interference not in INTERFERENCE_MODELS:
@@ -108,6 +120,7 @@ class Instance:
         object.__setattr__(self, "provenance", dict(self.provenance))
         self._check_shapes()
         self._check_values()
+        self._check_probabilities()
 
     def _check_shapes(self) -> None:
         sizes: dict[str, int] = {}
@@ -149,6 +162,45 @@ class Instance:
             raise InstanceError(
                 f"alpha: must equal 1 - (p1 - p2) of topk_probs (user {bad}: "
                 f"{self.alpha[bad]!r} vs {expected[bad]!r})")
+
+    def _check_probabilities(self) -> None:
+        present = [name for name in OPTIONAL_USER_FIELDS if getattr(self, name) is not None]
+        if not present:
+            return
+        if len(present) != len(OPTIONAL_USER_FIELDS):
+            missing = next(name for name in OPTIONAL_USER_FIELDS if name not in present)
+            raise InstanceError(f"{missing}: missing while {present[0]} is given (both or neither)")
+        for name in present:
+            value = getattr(self, name)
+            if value.shape != (self.n_users,):
+                raise InstanceError(
+                    f"{name}: shape {value.shape} does not match the expected ({self.n_users},)")
+            if not np.all(np.isfinite(value)):
+                raise InstanceError(f"{name}: contains a NaN or infinite value")
+            if np.any((value < 0) | (value > 1)):
+                raise InstanceError(f"{name}: values must lie in [0, 1]")
+
+    @property
+    def has_expected_accuracy(self) -> bool:
+        """Whether the calibrated probabilities ``p_slm_correct`` / ``p_llm_correct`` are present."""
+        return self.p_slm_correct is not None
+
+    def correct_probabilities(self) -> tuple[np.ndarray, np.ndarray]:
+        """(p_slm_correct, p_llm_correct), or a clear error if the instance lacks them.
+
+        Raises
+        ------
+        InstanceError
+            If the instance has no calibrated probabilities (read from a format-version-1 file,
+            or built by hand without them).
+        """
+        if self.p_slm_correct is None:
+            raise InstanceError(
+                "p_slm_correct, p_llm_correct: this instance has no calibrated probabilities "
+                "(it comes from a format-version-1 file, or was built without them): regenerate "
+                "it with the same arguments (instances.generate(...) or `python -m instances "
+                "generate ...`), which gives the same instance plus the two fields")
+        return self.p_slm_correct, self.p_llm_correct
 
     # Sizes and derived quantities -------------------------------------------------------------
     @property

@@ -1,13 +1,17 @@
 """Instance files: JSON, versioned, floats round-tripping exactly, written atomically.
 
-Layout (format version 1)::
+Layout (format version 2)::
 
-    {"format": "llm-offloading-instance", "version": 1,
+    {"format": "llm-offloading-instance", "version": 2,
      "interference": "full", "provenance": {...},
      "scalars": {"noise_psd_w_hz": ..., "carrier_hz": ..., "area_m": ...},
-     "users":   {"user_xy_m": [[x, y], ...], "prompt_bits": [...], ...},
+     "users":   {"user_xy_m": [[x, y], ...], "prompt_bits": [...], ...,
+                 "p_slm_correct": [...], "p_llm_correct": [...]},
      "servers": {"server_xy_m": [[x, y], ...], "bandwidth_hz": [...], ...},
      "channel": {"gain": [[g_00, g_01, ...], ...]}}
+
+Version 2 adds the optional ``users.p_slm_correct`` / ``users.p_llm_correct`` (both or neither).
+Version-1 files (without them) still load; the two fields are then ``None``.
 
 Python writes each float as its shortest repr, which reads back to the same double.
 """
@@ -23,11 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from .instance import (
-    CHANNEL_FIELDS, FORMAT_VERSION, SCALAR_FIELDS, SERVER_FIELDS, USER_FIELDS, Instance,
-    InstanceError)
+    CHANNEL_FIELDS, FORMAT_VERSION, OPTIONAL_USER_FIELDS, SCALAR_FIELDS, SERVER_FIELDS,
+    USER_FIELDS, Instance, InstanceError)
 
 FORMAT_NAME = "llm-offloading-instance"
 _GROUPS = {"users": USER_FIELDS, "servers": SERVER_FIELDS, "channel": CHANNEL_FIELDS}
+#: Format versions this code reads.
+READABLE_VERSIONS = (1, 2)
 
 
 def to_dict(instance: Instance) -> dict:
@@ -37,6 +43,9 @@ def to_dict(instance: Instance) -> dict:
            "scalars": {name: getattr(instance, name) for name in SCALAR_FIELDS}}
     for group, fields in _GROUPS.items():
         doc[group] = {name: getattr(instance, name).tolist() for name in fields}
+    for name in OPTIONAL_USER_FIELDS:
+        if getattr(instance, name) is not None:
+            doc["users"][name] = getattr(instance, name).tolist()
     return doc
 
 
@@ -54,9 +63,9 @@ def from_dict(doc: dict, source: str = "instance") -> Instance:
     if doc.get("format") != FORMAT_NAME:
         raise InstanceError(f"{source}: format: expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
     version = doc.get("version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise InstanceError(f"{source}: version: unknown format version {version!r} "
-                            f"(this code reads version {FORMAT_VERSION})")
+                            f"(this code reads versions {READABLE_VERSIONS})")
     kwargs = {}
     for group, fields in (("scalars", SCALAR_FIELDS), *_GROUPS.items()):
         section = doc.get(group)
@@ -66,6 +75,10 @@ def from_dict(doc: dict, source: str = "instance") -> Instance:
             if name not in section:
                 raise InstanceError(f"{source}: {group}.{name}: missing field")
             kwargs[name] = _numbers(section[name], f"{group}.{name}", source)
+    if version >= 2:
+        for name in OPTIONAL_USER_FIELDS:
+            if name in doc["users"]:
+                kwargs[name] = _numbers(doc["users"][name], f"users.{name}", source)
     for key in ("interference", "provenance"):
         if key not in doc:
             raise InstanceError(f"{source}: {key}: missing field")

@@ -210,7 +210,7 @@ def test_exact_not_worse_than_any_heuristic(model, tau):
     exact = formulations.solve(inst, tau=tau)
     assert exact.status == Status.OPTIMAL
     compared = 0
-    for method in goa.METHODS:
+    for method in [m for m in goa.METHODS if m not in goa.ACCURACY_METHODS]:
         heuristic = goa.solve(inst, tau=tau, method=method, seed=0)
         if heuristic.is_feasible():
             assert exact.objective_ms <= heuristic.objective_ms * (1 + 1e-12), method

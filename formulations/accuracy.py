@@ -1,0 +1,421 @@
+"""Exact (P_A): minimise T(a) subject to an expected accuracy of at least A_min (docs/model.md
+section 8.2), and the accuracy-delay Pareto front.
+
+(P_A): ``min T(a)`` s.t. ``sum_i (p_llm_correct_i if offloaded else p_slm_correct_i) >=
+N A_min / 100`` and, when a tau is given, alpha_i > tau => offloaded.
+
+Two exact backends:
+
+- ``"highs"`` (interference "none"): the count-indexed MILP of (P)
+  (:class:`formulations.model.CountModel`) plus one accuracy row
+  ``sum_{i, j} (p_llm_i - p_slm_i) x[i, j] >= N A_min / 100 - sum_i p_slm_i``, solved by HiGHS
+  (:func:`formulations.milp.solve_highs`). The reductions of :mod:`formulations.data` (a free user
+  never sits where it is slower than at home) are NOT valid here: a user may be offloaded to gain
+  accuracy although it is slower there. So the model is built on the unreduced constants (every
+  load 0..N, every z[i, j, n]), and only one reduction that an accuracy row cannot break is
+  applied: a load of ES j (or user i at a load on j) whose cost, with every other user at its
+  cheapest, already exceeds a known feasible plan (the warm start) is left out (see
+  :func:`_limits`).
+- ``"subsets"`` (either model, N <= :data:`MAX_SUBSET_USERS`): the expected accuracy depends only
+  on WHO is offloaded, so the search runs over the 2^N offload sets (those containing the guard's
+  users), each placed optimally by a branch-and-bound (:mod:`formulations.accuracy_kernels`),
+  pruned by a running cutoff. Processing the sets in decreasing order of accuracy, every set that
+  beats all sets of higher accuracy is a corner of the exact front: one pass gives the whole
+  staircase ``F(A) = min {T*(S) : A(S) >= A}`` for every A at once (:func:`exact_front`). It is
+  exact for any N it finishes; it refuses N > 16 (2^16 sets, and M^|S| placements per set in the
+  worst case: at N = 12, M = 4 a front takes seconds).
+
+``"auto"``: "highs" under "none", "subsets" under "full".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from instances import Instance, evaluate
+from instances.calibration import ACCURACY_TOL_PCT, check_min_accuracy
+from instances.result import Result, Status
+
+from .outcome import Clock, Outcome
+
+#: The backends of (P_A).
+ACCURACY_BACKENDS = ("auto", "highs", "subsets")
+#: The subset search refuses more users than this.
+MAX_SUBSET_USERS = 16
+#: Options each backend accepts.
+ACCURACY_OPTIONS = {"highs": ("threads", "mip_gap", "seed"), "subsets": ()}
+# Relative tolerance of the solver's objective against the evaluator's.
+_OBJECTIVE_RTOL = 1e-6
+# HiGHS's sub-MIP heuristics (RINS, RENS, root reduced cost) took most of the time at N = 50
+# (measured: about a third less time without them); the warm start already gives a plan within
+# about 1 % of the optimum, and the proof of optimality does not depend on them.
+_HIGHS_OPTIONS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
+                  "mip_heuristic_run_rens": False, "mip_heuristic_run_root_reduced_cost": False}
+# Sets are handed to the kernel in slices of about this many seconds (time-limit checks).
+_SLICE_S = 0.2
+
+
+def accuracy_backend(instance: Instance, backend: str) -> str:
+    """The backend used for (P_A): "auto" is "highs" under "none", "subsets" under "full"."""
+    if not isinstance(backend, str) or backend not in ACCURACY_BACKENDS:
+        raise ValueError(f"backend: with min_accuracy it must be one of {ACCURACY_BACKENDS}, "
+                         f"got {backend!r}")
+    if backend == "auto":
+        return "highs" if instance.interference == "none" else "subsets"
+    if backend == "highs" and instance.interference != "none":
+        raise ValueError(f"backend: 'highs' needs interference 'none'; this instance has "
+                         f"{instance.interference!r}: use 'subsets'")
+    if backend == "subsets" and instance.n_users > MAX_SUBSET_USERS:
+        raise ValueError(f"instance: too large for backend 'subsets' (N = {instance.n_users} > "
+                         f"{MAX_SUBSET_USERS}: 2^N offload sets)")
+    return backend
+
+
+def solve_accuracy(instance: Instance, tau: float | None, min_accuracy, backend: str,
+                   time_limit: float, warm_start, options: dict) -> Result:
+    """(P_A) exactly; called by :func:`formulations.solve` with ``min_accuracy`` (its docstring
+    describes the arguments). ``tau`` None: no guard (reported as tau = 1, which forces nobody).
+
+    Returns a Result: ``method="exact"``, status OPTIMAL (proven), TIME_LIMIT (best plan found
+    and a valid bound) or ERROR (a failed check; ``info["error"]``); ``info["min_accuracy"]``.
+    """
+    target = check_min_accuracy(instance, min_accuracy, tau)
+    backend = accuracy_backend(instance, backend)
+    for name in options:
+        if name not in ACCURACY_OPTIONS[backend]:
+            raise ValueError(f"{name}: not an option of backend {backend!r} with min_accuracy; "
+                             f"its options: {ACCURACY_OPTIONS[backend] or 'none'}")
+    guard = 1.0 if tau is None else tau
+    clock = Clock(time_limit)
+    warm, source = _warm(instance, tau, target, warm_start)
+    if backend == "highs":
+        outcome = _solve_highs(instance, guard, target, clock, warm, options)
+    else:
+        outcome = _solve_subsets(instance, guard, target, clock, warm)
+    assignment = outcome.assignment if outcome.assignment is not None else warm
+    if outcome.assignment is None:
+        outcome.info["fallback"] = "warm start"
+    runtime = clock.elapsed()
+    params = {"backend": backend, "time_limit": time_limit, "warm_start": source,
+              "min_accuracy": target, "tau": tau, **options}
+    return _result(instance, guard, target, backend, outcome, assignment, runtime, params)
+
+
+# --- warm start ----------------------------------------------------------------------------------
+
+def _warm(instance, tau, target, warm_start):
+    """(a feasible plan, its source): the given one if feasible, else goa's acc_greedy (lazy
+    import: formulations does not depend on goa), else a plan of users on their better side."""
+    if warm_start is not None and not isinstance(warm_start, str):
+        a = np.asarray(warm_start, dtype=np.int64)
+        if _feasible(instance, tau, target, a):
+            return a, "given"
+        raise ValueError("warm_start: does not satisfy the accuracy constraint and the guard")
+    if isinstance(warm_start, str) and warm_start != "auto":
+        raise ValueError(f"warm_start: must be None, 'auto' or an assignment, got {warm_start!r}")
+    try:
+        from goa.accuracy import acc_greedy
+
+        return acc_greedy(instance, tau, target)[0], "acc_greedy"
+    except ImportError:
+        p_slm, p_llm = instance.correct_probabilities()
+        alone = _alone_s(instance)
+        edge = (p_llm > p_slm) | (np.zeros(instance.n_users, bool) if tau is None
+                                  else instance.forced(tau))
+        return np.where(edge, np.argmin(alone, axis=1), -1).astype(np.int64), "better_side"
+
+
+def _feasible(instance, tau, target, a) -> bool:
+    ev = evaluate(instance, a, 1.0 if tau is None else tau)
+    return bool(ev.feasible) and ev.expected_accuracy_pct >= target - ACCURACY_TOL_PCT
+
+
+def _alone_s(instance: Instance) -> np.ndarray:
+    """d_i on ES j alone (n_j = 1, no interference): the least delay i can have there (N, M)."""
+    snr = instance.tx_power_w[:, None] * instance.gain / instance.noise_w[None, :]
+    return (instance.prompt_bits[:, None] / (instance.bandwidth_hz[None, :] * np.log2(1.0 + snr))
+            + instance.edge_workload_flop[:, None] / instance.server_cap_flops[None, :])
+
+
+# --- HiGHS on the count-indexed model ------------------------------------------------------------
+
+def _limits(data, incumbent_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(nmax (N, M), L (M,)): the loads at which user i may sit on ES j, and ES j may hold, in a
+    plan no worse than the incumbent (a feasible plan), whatever the accuracy row demands.
+
+    With n users on j, those n pay f_kj(n) each and every other user at least its cheapest
+    option ``lo_k`` (home if free, else alone at its best ES), so the plan costs at least
+    ``sum_k lo_k + (sum over the n users on j of f_kj(n) - lo_k)``; with i among them, at least
+    ``sum_k lo_k + f_ij(n) - lo_i + (the n - 1 smallest f_kj(n) - lo_k, k != i)``. A load (or a
+    user at a load) whose bound exceeds the incumbent cannot be in an optimal plan. Every term
+    f_kj(n) - lo_k is >= 0 (lo_k <= f_kj(1)) and grows with n, so both bounds grow with n: the
+    allowed loads are 1..L_j and 1..nmax_ij.
+    """
+    n_users, n_servers = data.comm_s.shape
+    users = np.arange(n_users)
+    alone = data.delay(users[:, None], np.arange(n_servers)[None, :], 1)
+    lo = np.minimum(np.where(data.forced, np.inf, data.local_s), alone.min(axis=1))
+    room = incumbent_s * (1.0 + 1e-9) - lo.sum()
+    nmax = np.zeros((n_users, n_servers), dtype=np.int64)
+    for j in range(n_servers):
+        for n in range(1, n_users + 1):
+            excess = data.delay(users, j, n) - lo
+            order = np.argsort(excess, kind="stable")
+            prefix = np.concatenate([[0.0], np.cumsum(excess[order])])
+            rank = np.empty(n_users, dtype=np.int64)
+            rank[order] = users
+            # with i on j: i's own excess plus the n - 1 smallest of the others
+            others = np.where(rank < n, prefix[n] - excess, prefix[n - 1])
+            ok = excess + others <= room
+            if not np.any(ok):
+                break
+            nmax[ok, j] = n
+    return nmax, nmax.max(axis=0)
+
+
+def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: float):
+    """The count-indexed model of (P) without the free-user reductions, one accuracy row
+    added, loads capped by :func:`_limits`."""
+    from .data import none_data
+    from .model import CountModel
+
+    reduced = none_data(instance, tau)
+    n, m = instance.n_users, instance.n_servers
+    unreduced = dataclasses.replace(reduced, nmax=np.full((n, m), n, dtype=np.int64),
+                                    load_max=np.full(m, n, dtype=np.int64))
+    nmax, limits = _limits(unreduced, incumbent_s)
+    data = dataclasses.replace(unreduced, nmax=nmax, load_max=limits)
+    model = CountModel(data)
+    p_slm, p_llm = instance.correct_probabilities()
+    # sum_{i, j} (p_llm_i - p_slm_i) x[i, j] >= N A / 100 - sum_i p_slm_i
+    x = np.flatnonzero(model.kind == 0)
+    gain = (p_llm - p_slm)[model.user[x]]
+    need = n * (target - ACCURACY_TOL_PCT) / 100.0 - p_slm.sum()
+    model._row("accuracy", x, gain, need, np.inf)
+    return model, limits
+
+
+def _solve_highs(instance, tau, target, clock, warm, options) -> Outcome:
+    from . import milp
+
+    incumbent_s = evaluate(instance, warm).total_delay_ms / 1e3
+    model, limits = _accuracy_model(instance, tau, target, incumbent_s)
+    if not model.fits(warm):  # cannot happen: the limits keep every plan as good as warm
+        warm_in = None
+    else:
+        warm_in = warm
+    try:
+        outcome = milp.solve_highs(model, max(clock.remaining(), 1e-3), warm_in,
+                                   highs_options=_HIGHS_OPTIONS, **options)
+    except Exception as error:  # noqa: BLE001 - a solver crash is reported, not raised
+        outcome = Outcome(None, Status.ERROR, info={"error": f"highs: {error!r}"})
+    outcome.info["load_limits"] = limits.tolist()
+    return outcome
+
+
+# --- the subset search ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class _Sets:
+    """The offload sets containing the guard's users: masks, accuracy (percent), local delay of
+    the users outside (s) and the set-level bound lb0 (s)."""
+
+    masks: np.ndarray
+    accuracy_pct: np.ndarray
+    fixed_s: np.ndarray
+    lb0_s: np.ndarray
+
+
+def _offload_sets(instance: Instance, tau: float) -> _Sets:
+    n = instance.n_users
+    if n > MAX_SUBSET_USERS:
+        raise ValueError(f"instance: too large for the subset search (N = {n} > "
+                         f"{MAX_SUBSET_USERS})")
+    forced = instance.forced(tau)
+    masks = np.arange(2 ** n, dtype=np.int64)
+    member = ((masks[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)  # (2^N, N)
+    keep = np.all(member[:, forced], axis=1)
+    masks, member = masks[keep], member[keep]
+    p_slm, p_llm = instance.correct_probabilities()
+    accuracy = np.where(member, p_llm[None, :], p_slm[None, :]).mean(axis=1) * 100.0
+    local = instance.local_delay_s
+    fixed = np.where(member, 0.0, local[None, :]).sum(axis=1)
+    lb0 = fixed + np.where(member, _alone_s(instance).min(axis=1)[None, :], 0.0).sum(axis=1)
+    return _Sets(masks, accuracy, fixed, lb0)
+
+
+def _kernel_arrays(instance: Instance) -> tuple:
+    return (np.ascontiguousarray(instance.tx_power_w[:, None] * instance.gain),
+            np.ascontiguousarray(instance.prompt_bits),
+            np.ascontiguousarray(instance.edge_workload_flop),
+            np.ascontiguousarray(instance.noise_w), np.ascontiguousarray(instance.bandwidth_hz),
+            np.ascontiguousarray(instance.server_cap_flops),
+            np.ascontiguousarray(instance.server_flops), instance.interference == "full")
+
+
+def _search(instance: Instance, sets: _Sets, order: np.ndarray, cutoff: float, clock: Clock):
+    """Run the kernel over ``order`` (indices into ``sets``) in slices while the clock allows.
+    Returns (improved, values, assignments, number of sets done), all in ``order``'s order."""
+    from . import accuracy_kernels
+
+    size = order.size
+    n = instance.n_users
+    masks = np.ascontiguousarray(sets.masks[order])
+    lb0 = np.ascontiguousarray(sets.lb0_s[order])
+    fixed = np.ascontiguousarray(sets.fixed_s[order])
+    improved = np.zeros(size, dtype=bool)
+    values = np.full(size, np.inf)
+    assignments = np.full((size, n), -1, dtype=np.int64)
+    arrays = _kernel_arrays(instance)
+    done, batch = 0, 64
+    while done < size and clock.remaining() > 0.0:
+        last = min(size, done + batch)
+        started = clock.elapsed()
+        cutoff = accuracy_kernels.search_sets(masks, lb0, fixed, done, last, cutoff, *arrays,
+                                              improved, values, assignments)
+        took = clock.elapsed() - started
+        done = last
+        if took < _SLICE_S / 2:
+            batch *= 2
+        elif took > 2 * _SLICE_S and batch > 1:
+            batch //= 2
+    return improved, values, assignments, done
+
+
+def _solve_subsets(instance, tau, target, clock, warm) -> Outcome:
+    """min T over the sets reaching the target, sets in increasing order of lb0 (a good plan
+    early prunes the rest), the warm start's T as the first cutoff."""
+    sets = _offload_sets(instance, tau)
+    eligible = np.flatnonzero(sets.accuracy_pct >= target - ACCURACY_TOL_PCT)
+    order = eligible[np.argsort(sets.lb0_s[eligible], kind="stable")]
+    warm_s = evaluate(instance, warm).total_delay_ms / 1e3
+    # the warm start is an incumbent only by a hair: the search must still find its optimum,
+    # so the first cutoff is a little above it
+    cutoff = warm_s * (1.0 + 1e-9)
+    improved, values, assignments, done = _search(instance, sets, order, cutoff, clock)
+    info = {"sets": int(order.size), "sets_done": int(done)}
+    found = np.flatnonzero(improved)
+    if found.size:
+        best = found[-1]  # each improvement lowers the cutoff: the last one is the best
+        assignment, value = assignments[best], float(values[best])
+    else:
+        assignment, value = warm, warm_s
+    if done == order.size:
+        return Outcome(assignment, Status.OPTIMAL, objective_ms=value * 1e3,
+                       bound_ms=value * 1e3 * (1.0 - 1e-9), info=info)
+    bound = min(value, float(sets.lb0_s[order[done:]].min()))
+    return Outcome(assignment, Status.TIME_LIMIT, objective_ms=value * 1e3, bound_ms=bound * 1e3,
+                   info=info)
+
+
+# --- the front -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Front:
+    """The exact accuracy-delay front of one instance: its corners, in increasing accuracy.
+
+    ``accuracy_pct[k]`` and ``objective_ms[k]``: the k-th corner, the least total delay of any
+    plan with expected accuracy >= ``accuracy_pct[k]`` (strictly increasing in both arrays);
+    ``assignments[k]`` a plan attaining it. ``complete``: whether the search finished (else the
+    corners are plans found, not proven). ``runtime_s``: the whole search.
+    """
+
+    accuracy_pct: np.ndarray
+    objective_ms: np.ndarray
+    assignments: np.ndarray
+    complete: bool
+    runtime_s: float
+
+    def delay_at(self, accuracy_pct) -> np.ndarray:
+        """F(A): the least total delay (ms) of a plan with expected accuracy >= A (NaN beyond
+        the last corner, where no plan reaches A)."""
+        a = np.atleast_1d(np.asarray(accuracy_pct, dtype=np.float64))
+        index = np.searchsorted(self.accuracy_pct, a - ACCURACY_TOL_PCT, side="left")
+        out = np.full(a.shape, np.nan)
+        ok = index < self.accuracy_pct.size
+        out[ok] = self.objective_ms[index[ok]]
+        return out
+
+    def accuracy_at(self, delay_ms) -> np.ndarray:
+        """The largest expected accuracy (%) of a plan with total delay <= T (NaN below the
+        first corner's delay)."""
+        t = np.atleast_1d(np.asarray(delay_ms, dtype=np.float64))
+        index = np.searchsorted(self.objective_ms, t * (1.0 + 1e-12), side="right") - 1
+        out = np.full(t.shape, np.nan)
+        ok = index >= 0
+        out[ok] = self.accuracy_pct[index[ok]]
+        return out
+
+
+def exact_front(instance: Instance, tau: float | None = None, time_limit: float = math.inf
+                ) -> Front:
+    """The whole exact front by one subset search (N <= :data:`MAX_SUBSET_USERS`, either
+    interference model): the sets in decreasing order of accuracy, the cutoff the least T of
+    all sets seen so far; a set that beats it is a corner.
+
+    Raises
+    ------
+    ValueError
+        If N > :data:`MAX_SUBSET_USERS`, tau is bad, or the instance has no probabilities.
+    """
+    guard = 1.0 if tau is None else tau
+    instance.correct_probabilities()
+    clock = Clock(time_limit)
+    sets = _offload_sets(instance, guard)
+    order = np.lexsort((sets.masks, -sets.accuracy_pct))
+    improved, values, assignments, done = _search(instance, sets, order, np.inf, clock)
+    corners = np.flatnonzero(improved)[::-1]  # increasing accuracy, increasing delay
+    plans = assignments[corners]
+    # the corners' figures from the one evaluator
+    evaluations = [evaluate(instance, a) for a in plans]
+    accuracy = np.array([e.expected_accuracy_pct for e in evaluations])
+    objective = np.array([e.total_delay_ms for e in evaluations])
+    # sets of equal accuracy (users with equal p) give corners a rounding error apart: the one
+    # with the least T (the first, in increasing accuracy) dominates the others
+    keep = np.ones(accuracy.size, dtype=bool)
+    for k in range(1, accuracy.size):
+        last = np.flatnonzero(keep[:k])[-1]
+        keep[k] = accuracy[k] > accuracy[last] + ACCURACY_TOL_PCT
+    accuracy, objective, plans = accuracy[keep], objective[keep], plans[keep]
+    return Front(accuracy_pct=accuracy, objective_ms=objective, assignments=plans,
+                 complete=done == order.size, runtime_s=clock.elapsed())
+
+
+# --- the result ----------------------------------------------------------------------------------
+
+def _result(instance, tau, target, backend, outcome: Outcome, assignment, runtime, params
+            ) -> Result:
+    """The Result with the checks: guard and accuracy kept, solver's objective = evaluator's,
+    bound <= T."""
+    info = dict(outcome.info)
+    info["min_accuracy"] = target
+    status = outcome.status
+    evaluation = evaluate(instance, np.asarray(assignment, dtype=np.int64), tau)
+    objective = evaluation.total_delay_ms
+    info["solver_objective_ms"] = outcome.objective_ms
+    problems = []
+    if not evaluation.feasible:
+        problems.append(f"the plan violates the guard (users {evaluation.violators.tolist()})")
+    if evaluation.expected_accuracy_pct < target - ACCURACY_TOL_PCT:
+        problems.append(f"the plan's expected accuracy {evaluation.expected_accuracy_pct!r} % is "
+                        f"below {target!r} %")
+    if outcome.objective_ms is not None and outcome.assignment is not None:
+        gap = abs(outcome.objective_ms - objective) / max(abs(objective), 1e-300)
+        if gap > _OBJECTIVE_RTOL:
+            problems.append(f"the solver's objective {outcome.objective_ms!r} ms disagrees with "
+                            f"the evaluator's {objective!r} ms")
+    bound = outcome.bound_ms
+    if bound is not None and bound > objective * (1.0 + _OBJECTIVE_RTOL):
+        problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms")
+    if problems and status not in (Status.ERROR, Status.INFEASIBLE):
+        status = Status.ERROR
+        info["error"] = f"{backend}: " + "; ".join(problems)
+    if bound is not None:
+        bound = min(bound, objective)
+    return Result(method="exact", assignment=evaluation.assignment, evaluation=evaluation,
+                  runtime_s=runtime, tau=tau, params=params, status=status, bound_ms=bound,
+                  backend=backend, info=info)
