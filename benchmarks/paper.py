@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int, parallel_map,
-    positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+    Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int, positive_float,
+    positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.paper"
 DEFAULT_USERS = tuple(range(50, 121, 10))
@@ -60,10 +61,9 @@ def build_parser() -> Parser:
                         help="prompt bits per byte (8; 1 reproduces the authors' code, which "
                              "counts bytes as bits)")
     parser.add_argument("--ga", action="store_true", help="also run the genetic algorithm (slow)")
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="parallel processes (results do not depend on it; 1)")
     parser.add_argument("--out", default="results/paper", help="output folder (results/paper)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -123,10 +123,11 @@ def _run(args) -> int:
              for n in users for d in range(args.drops)]
     started = time.perf_counter()
     print(f"{PROG}: N {list(users)}, tau {list(taus)}, {args.drops} drops, methods "
-          f"{list(methods)}, {args.bits_per_byte:g} bits per prompt byte, {args.jobs} job(s); "
+          f"{list(methods)}, {args.bits_per_byte:g} bits per prompt byte, "
+          f"{describe_executor(args)}; "
           f"{machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
-        results = parallel_map(run_drop, tasks, args.jobs, "drops")
+        results = run_tasks(run_drop, tasks, out=args.out, args=args, desc="drops")
         rows = [row for drop_rows, _, _ in results for row in drop_rows]
         alpha = np.concatenate([a for _, a, _ in results])
         slm = np.concatenate([c for _, _, c in results])
