@@ -141,11 +141,16 @@ def test_killed_worker_tasks_rerun_elsewhere(tmp_path, scheduler):
         client.wait_for_workers(2, timeout=60)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
-def test_cli_interrupted_then_resumed(tmp_path, paper_reference, signum):
-    """The paper CLI interrupted (SIGINT) or killed (SIGKILL) mid-run keeps its finished tasks;
-    --resume runs only the rest and writes the same CSVs as an uninterrupted run, leaving no
-    staging folder behind."""
+@pytest.mark.parametrize("signum, executor_options", [
+    (signal.SIGINT, []), (signal.SIGKILL, []), (signal.SIGINT, ["--jobs", "2"]),
+    (signal.SIGKILL, ["--jobs", "2"]), (signal.SIGKILL, ["--executor", "dask", "--workers", "2"]),
+], ids=["sigint-jobs1", "sigkill-jobs1", "sigint-jobs2", "sigkill-jobs2", "sigkill-dask"])
+def test_cli_interrupted_then_resumed(tmp_path, paper_reference, signum, executor_options):
+    """The paper CLI interrupted (SIGINT) or killed (SIGKILL) mid-run keeps its finished tasks
+    and leaves no worker process behind; --resume runs only the rest and writes the same CSVs
+    as an uninterrupted run, leaving no staging folder behind."""
+    import psutil
+
     out = tmp_path / "out"
     store = out / STORE_NAME
     log = tmp_path / "stderr.txt"
@@ -156,13 +161,18 @@ def test_cli_interrupted_then_resumed(tmp_path, paper_reference, signum):
                "runpy.run_module('benchmarks.paper', run_name='__main__', alter_sys=True)")
     with open(log, "w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-c", wrapper, *PAPER_INTERRUPTIBLE, "--out", str(out)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+            [sys.executable, "-c", wrapper, *PAPER_INTERRUPTIBLE, *executor_options, "--out",
+             str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 120
     while _stored(store) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    children = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(signum)
     process.wait(timeout=60)
+    _, alive = psutil.wait_procs(children, timeout=15)
+    for child in alive:  # ours: do not leave them running, whatever the outcome
+        child.kill()
+    assert not alive, f"worker processes left behind: {alive}"
     err = log.read_text()
     finished = _stored(store)
     assert 2 <= finished < 24, f"not interrupted mid-run: {finished} tasks stored; {err}"
@@ -237,6 +247,14 @@ def test_errors_name_the_target(tmp_path, capsys, scheduler):
     errors = [line for line in err.splitlines() if "error" in line]  # after the header line
     assert len(errors) == 1 and f"error: --out {blocker / 'sub'}: cannot" in errors[0], err
     assert ".staging" not in err
+
+    taken = tmp_path / "taken"
+    (taken / "paper.csv").mkdir(parents=True)  # the target of a file is a folder: cannot move
+    (taken / "paper.csv" / "keep").write_text("x")
+    assert paper.main(PAPER_TINY + ["--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {taken / 'paper.csv'}:" in err and ".staging" not in err, err
+    assert not list(taken.glob(".staging-*"))
 
     for argv, option in ((["--workers", "2"], "--workers"), (["--scheduler", "tcp://x:1"],
                          "--scheduler"), (["--executor", "dask", "--jobs", "2"], "--jobs"),
