@@ -215,7 +215,7 @@ def test_resume_reuses_only_matching_tasks(tmp_path, monkeypatch):
 
     with pytest.raises(KeyboardInterrupt) as stop:
         run_tasks(_fail_at, [(1, 3), (2, 3), (3, 3)], out=out, args=_args(), desc="t")
-    assert "2 finished tasks are kept" in stop.value.__notes__[0]
+    assert "2 of 3 tasks are finished and kept" in stop.value.__notes__[0]
     with pytest.raises(BenchmarkError, match="--resume"):
         run_tasks(_fail_at, [(1, 0)], out=out, args=_args(), desc="t")
     assert run_tasks(_fail_at, [(1, 0), (2, 0)], out=out, args=_args(resume=True), desc="t") \
