@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import shutil
+import socket
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -31,17 +32,23 @@ class Parser(argparse.ArgumentParser):
 
 
 def run_cli(prog: str, body: Callable[[], int]) -> int:
-    """Run a CLI body; a ValueError or OSError becomes one line on stderr and exit code 2."""
+    """Run a CLI body; a ValueError or OSError becomes one line on stderr and exit code 2.
+
+    Notes added to the exception (``add_note``, e.g. where the finished tasks of an interrupted
+    sweep are kept) are appended to that line.
+    """
     try:
         return body()
     except (ValueError, OSError) as exc:
         text = str(exc)
         if isinstance(exc, OSError) and exc.strerror:
             text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+        text = "; ".join([text] + getattr(exc, "__notes__", []))
         print(f"{prog}: error: {' '.join(text.split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; no output written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        text = "; ".join(["interrupted; no output written"] + getattr(exc, "__notes__", []))
+        print(f"{prog}: {text}", file=sys.stderr)
         return 130
 
 
@@ -68,7 +75,8 @@ positive_float = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a 
 def parallel_map(function: Callable, tasks: Sequence, jobs: int, desc: str) -> list:
     """Map ``function`` over ``tasks`` in ``jobs`` processes with a progress bar, keeping order.
 
-    Results depend only on the tasks, never on ``jobs``.
+    Results depend only on the tasks, never on ``jobs``. Sweeps use
+    :func:`benchmarks.executor.run_tasks` instead (Dask, a durable store, ``--resume``).
     """
     from tqdm import tqdm
 
@@ -80,21 +88,94 @@ def parallel_map(function: Callable, tasks: Sequence, jobs: int, desc: str) -> l
                        file=sys.stderr)
 
 
+STAGE_PREFIX = ".staging-"
+
+
 @contextmanager
 def staged_output(out_dir: str | Path) -> Iterator[Path]:
     """Write a run's files into a hidden staging folder; move them into ``out_dir`` only when
-    the run succeeds, so a failed run never leaves half-written files behind."""
+    the run succeeds, so a failed run never leaves half-written files behind.
+
+    Errors name ``out_dir`` (the path the user gave), never the staging folder. A failed run
+    removes the staging folder and the folders it created, if they are empty. A staging folder
+    left by a killed run on this machine (its process is gone) is removed on the next run.
+    """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BenchmarkError(f"--out: {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    created = make_output_folder(out)
+    _remove_stale_stages(out)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{socket.gethostname()}-"
+                                             f"{os.getpid()}-", dir=out))
+    except OSError as exc:
+        remove_empty_folders(out, created)
+        raise BenchmarkError(f"--out {out}: cannot write there ({exc.strerror})") from None
     try:
         yield stage
         for item in sorted(stage.iterdir()):
             os.replace(item, out / item.name)
+    except OSError as exc:
+        if exc.filename and Path(exc.filename).parent == stage:  # name the target, not the stage
+            raise OSError(exc.errno, exc.strerror, str(out / Path(exc.filename).name)) from None
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        remove_empty_folders(out, created)
+
+
+def _remove_stale_stages(out: Path) -> None:
+    host = socket.gethostname()
+    for stage in out.glob(f"{STAGE_PREFIX}{host}-*"):
+        pid = stage.name[len(STAGE_PREFIX) + len(host) + 1:].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_output_folder(out: Path) -> Path | None:
+    """Create the output folder ``out`` (and missing parents); the topmost folder created, or
+    None if it existed.
+
+    Raises
+    ------
+    BenchmarkError
+        Naming ``--out`` when it is a file or cannot be created.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchmarkError(f"--out: {out} exists and is not a folder")
+    top = None
+    for folder in [out, *out.parents]:
+        if folder.exists():
+            break
+        top = folder
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchmarkError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    return top
+
+
+def remove_empty_folders(out: Path, top: Path | None) -> None:
+    """Remove the folders :func:`make_output_folder` created (``out`` up to ``top``) while they
+    are empty."""
+    if top is None:
+        return
+    for folder in [Path(out), *Path(out).parents]:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == top:
+            return
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Path:

@@ -23,9 +23,7 @@ import datetime
 import math
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from benchmarks.common import (
     Parser, machine_line, matplotlib_pyplot, positive_float, positive_int, run_cli,
@@ -202,28 +200,6 @@ def plot(lines: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-@contextmanager
-def owned_output(out_dir: str | Path) -> Iterator[Path]:
-    """``staged_output``, and if the run ends with nothing written, remove the folders it
-    created itself (``--out`` and any parents it had to make), so that a bad option or an
-    interrupt never leaves an empty folder behind."""
-    out = Path(out_dir)
-    created = []
-    probe = out.absolute()
-    while not probe.exists():
-        created.append(probe)
-        probe = probe.parent
-    try:
-        with staged_output(out) as stage:
-            yield stage
-    finally:
-        for folder in created:  # deepest first
-            try:
-                folder.rmdir()   # only an empty folder goes
-            except OSError:
-                break
-
-
 def _run(args) -> int:
     plan = plan_series(args)
     if not plan:
@@ -238,7 +214,7 @@ def _run(args) -> int:
           f"stops at its first unproven size, and most solves take far less); "
           f"{machine_line()}", file=sys.stderr)
     started = time.time()
-    with owned_output(args.out) as stage:
+    with staged_output(args.out) as stage:
         rows = run(plan, seeds, args.tau, limit)
         write_csv(stage / "bench.csv", rows, COLUMNS)
         lines = summarise(rows)

@@ -20,6 +20,7 @@ printed to the terminal, with the legend of their columns).
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import defaultdict
@@ -28,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    BenchmarkError, Parser, machine_line, matplotlib_pyplot, non_negative_int, parallel_map,
-    positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+    BenchmarkError, Parser, machine_line, matplotlib_pyplot, non_negative_int, positive_float,
+    positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.style import plot_style
 
 PROG = "python -m benchmarks.gap"
@@ -84,14 +86,13 @@ def build_parser() -> Parser:
                              f"has {CONGESTED_SERVERS})")
     parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
                         help="time limit of each exact solve (60)")
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="parallel processes (results do not depend on it; 1)")
     parser.add_argument("--out", default=None,
                         help="output folder (results/gap; with --quick results/gap-quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a small run: default set none N 10 20, full N 6 8; congested "
                              "none N 12, full N 8; tau 0.8; seeds 0 1")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -114,7 +115,8 @@ def make_tasks(args) -> list[tuple]:
         sources = []
         for path in args.instances:
             instances.load(path)  # fail fast, naming the file and field
-            sources.append(("file", str(path)))
+            # the file's contents, not its path: a worker on another machine runs the task
+            sources.append(("file", Path(path).name, Path(path).read_text(encoding="utf-8")))
     else:
         seeds = tuple(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
         sources = []
@@ -137,9 +139,11 @@ def _load(source: tuple):
     import instances
 
     if source[0] == "file":
-        inst = instances.load(source[1])
+        from instances.io import from_dict
+
+        inst = from_dict(json.loads(source[2]), source=source[1])
         seed = inst.provenance.get("seed")
-        return inst, Path(source[1]).name, int(seed) if isinstance(seed, int) else 0, "file"
+        return inst, source[1], int(seed) if isinstance(seed, int) else 0, "file"
     _, name, interference, n, m, seed = source
     overrides = CONGESTED_OVERRIDES if name == "congested" else {}
     inst = instances.generate(n, m, seed=seed, interference=interference, **overrides)
@@ -194,9 +198,10 @@ def _run(args) -> int:
     tasks = make_tasks(args)
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, time limit {args.time_limit:g} s per "
-          f"exact solve, {args.jobs} job(s); {machine_line()}", file=sys.stderr)
+          f"exact solve, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
-        rows = [row for rows in parallel_map(solve_task, tasks, args.jobs, "gap") for row in rows]
+        rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap")
+                for row in rows]
         report = summarise(rows)
         report += f"\n\nwall time {time.perf_counter() - started:.1f} s"
         write_csv(stage / "gap.csv", rows, COLUMNS)

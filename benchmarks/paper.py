@@ -30,8 +30,8 @@ import numpy as np
 
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
-    parallel_map, positive_float, positive_int, run_cli, table, unit_float, warm_up, write_csv)
-from benchmarks.exact import owned_output
+    positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.paper"
 DEFAULT_USERS = tuple(range(50, 121, 10))
@@ -82,12 +82,11 @@ def build_parser() -> Parser:
                              "and every method plans with their edge estimate 8 x W^L while "
                              "delays are evaluated with the true W^E (docs/model.md section 9)")
     parser.add_argument("--ga", action="store_true", help="also run the genetic algorithm (slow)")
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="parallel processes (results do not depend on it; 1)")
     parser.add_argument("--out", default=None,
                         help="output folder (results/paper; results/paper_as_published with "
                              "--as-published)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -169,9 +168,10 @@ def _run(args) -> int:
     mode = ("as published (bytes as bits, plans with 8 x W^L, scored with W^E)"
             if args.as_published else f"model as written, {bits_per_byte:g} bits per prompt byte")
     print(f"{PROG}: N {list(users)}, tau {list(taus)}, {args.drops} drops, methods "
-          f"{list(methods)}, {mode}, {args.jobs} job(s); {machine_line()}", file=sys.stderr)
-    with owned_output(out_dir) as stage:
-        results = parallel_map(run_drop, tasks, args.jobs, "drops")
+          f"{list(methods)}, {mode}, {describe_executor(args)}; {machine_line()}",
+          file=sys.stderr)
+    with staged_output(out_dir) as stage:
+        results = run_tasks(run_drop, tasks, out=out_dir, args=args, desc="drops")
         rows = [row for drop_rows, _, _ in results for row in drop_rows]
         alpha = np.concatenate([a for _, a, _ in results])
         slm = np.concatenate([c for _, _, c in results])
