@@ -16,7 +16,7 @@ ES one load; the load counts its users; z picks x's load; and the tightening
 hull of its integer points (a disjunction over n of cardinality polytopes).
 
 The model is a plain sparse matrix so that every backend (CBC, HiGHS, SCIP, CP-SAT) reads the same
-rows. Two optional extras serve :mod:`formulations.loads`: a :class:`Fixing` that drops variables a
+rows. Two optional extras serve :mod:`formulations.loadvec`: a :class:`Fixing` that drops variables a
 Lagrangian bound rules out, and ``vub`` rows ``z[i, j, n] <= y[j, n]`` (which make each server's
 LP block the convex hull of its integer points, at one row per z; off by default).
 """
@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import NoneData
+from .data import OrthogonalDelays
 
 MS_PER_S = 1e3
 
 
 @dataclass
 class Fixing:
-    """Variables a bound has ruled out (see :mod:`formulations.loads`): ``keep_y[j, n]`` and
+    """Variables a bound has ruled out (see :mod:`formulations.loadvec`): ``keep_y[j, n]`` and
     ``keep_z[i, j, n]`` (False: fixed to 0) and ``offload[i]`` (True: user i may not stay home)."""
 
     keep_y: np.ndarray
@@ -52,7 +52,7 @@ class CountModel:
     valid).
     """
 
-    data: NoneData
+    data: OrthogonalDelays
     fixing: Fixing | None = None
     vub: bool = False
     kind: np.ndarray = field(init=False)
@@ -200,7 +200,7 @@ class CountModel:
 
     def _z_below_y(self) -> None:
         """z[i, j, n] <= y[j, n] (optional): with the tightening, each server's LP block becomes
-        the convex hull of its integer points (the Lagrangian bound of formulations.loads), at
+        the convex hull of its integer points (the Lagrangian bound of formulations.loadvec), at
         the price of one row per z."""
         for c in np.flatnonzero(self.kind == 2):
             j, n = int(self.server[c]), int(self.load[c])

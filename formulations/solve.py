@@ -11,35 +11,49 @@ from instances.result import Result, Status
 from instances import Instance, check_tau, evaluate
 from instances.evaluate import check_assignment
 
-from . import loads, milp, search
-from .data import none_data
-from .model import CountModel
 from .outcome import Clock, Outcome
 
-#: Backend names. "auto" picks by interference model (see :func:`auto_backend`).
-BACKENDS = ("auto", "loads", "highs", "cbc", "scip", "cpsat", "bnb", "enumerate")
+# The backends' modules are imported when used, so that ``import formulations`` loads neither
+# numba nor scipy nor the MILP solvers.
+
+#: Backend names. "auto" picks by interference model and size (see :func:`auto_backend`).
+BACKENDS = ("auto", "loadvec", "highs", "cbc", "scip", "cpsat", "bnb", "loadbox", "enumerate")
 #: Backends that need interference "none" (a MILP, or assignment problems per load vector).
-NONE_ONLY = ("loads", "highs", "cbc", "scip", "cpsat")
+NONE_ONLY = ("loadvec", "highs", "cbc", "scip", "cpsat")
+#: Backends that need interference "full" (bounds on the interference).
+FULL_ONLY = ("loadbox",)
 #: Options each backend accepts (``**options`` of :func:`solve`).
 OPTIONS = {
-    "loads": ("gap_tol", "max_load_vectors"),
+    "loadvec": ("gap_tol", "max_load_vectors"),
     "highs": ("threads", "mip_gap", "seed", "vub"),
     "cbc": ("threads", "mip_gap", "vub"),
     "scip": ("threads", "mip_gap", "vub"),
     "cpsat": ("threads", "resolution_s", "seed", "vub"),
-    "bnb": (),
+    "bnb": ("max_nodes",),
+    "loadbox": ("max_boxes",),
     "enumerate": ("max_assignments",),
 }
 #: Relative tolerance for the solver's own objective against the evaluator's.
 OBJECTIVE_RTOL = 1e-6
+#: How far (relative) a backend's bound may exceed the objective before it is an error rather
+#: than rounding: the MILP solvers' bounds carry their feasibility tolerances (1e-9 relative on
+#: objectives of order 1e3 ms); every other backend builds its bound below its incumbent.
+BOUND_RTOL = {"highs": 1e-9, "cbc": 1e-9, "scip": 1e-9, "cpsat": 1e-9}
+_BOUND_RTOL_DEFAULT = 1e-12
+#: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
+#: there within seconds) and the load-vector boxes above (a certified bound at any N).
+AUTO_BNB_MAX_USERS = 24
 # Time limits beyond this are treated as "no limit" by the solvers.
 _FOREVER_S = 1e7
 
 
 def auto_backend(instance: Instance) -> str:
-    """The backend "auto" uses: "loads" for interference "none", "bnb" for "full" (the fastest
-    by our measurements, formulations/BENCHMARKS.md)."""
-    return "bnb" if instance.interference == "full" else "loads"
+    """The backend "auto" uses: "loadvec" for interference "none" (the fastest by our
+    measurements, formulations/BENCHMARKS.md); for "full", "bnb" up to ``AUTO_BNB_MAX_USERS``
+    users and "loadbox" above (docs/bounds.md)."""
+    if instance.interference == "none":
+        return "loadvec"
+    return "bnb" if instance.n_users <= AUTO_BNB_MAX_USERS else "loadbox"
 
 
 def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limit: float = 60.0,
@@ -55,14 +69,20 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
     backend
         One of ``BACKENDS``:
 
-        - ``"loads"`` (interference "none"): Lagrangian bounds over load vectors, each solved as
-          an assignment problem (:mod:`formulations.loads`); HiGHS solves the LP (and, when many
+        - ``"loadvec"`` (interference "none"): Lagrangian bounds over load vectors, each solved as
+          an assignment problem (:mod:`formulations.loadvec`); HiGHS solves the LP (and, when many
           load vectors tie, a MILP reduced by the bound).
         - ``"highs"``, ``"cbc"`` (PuLP's bundled CBC binary), ``"scip"`` (OR-Tools),
           ``"cpsat"`` (OR-Tools; costs floored to integer multiples of ``resolution_s``, so the
           bound stays valid): the count-indexed MILP (:mod:`formulations.model`), interference
           "none" only.
-        - ``"bnb"``: depth-first branch-and-bound in numba, either interference model.
+        - ``"bnb"``: depth-first branch-and-bound over users in numba, either interference
+          model; proves optima under "full" up to N of about 25 (M = 4).
+        - ``"loadbox"`` (interference "full"): best-first search over boxes of load vectors,
+          each bounded by an assignment problem with interference bounds
+          (:mod:`formulations.loadbox`): a certified lower bound at any N, and the assignment
+          problems' solutions as incumbents; stops with UNKNOWN when the box of smallest
+          bound is a single load vector (its bound cannot be refined by this method).
         - ``"enumerate"``: every assignment, in numba, either model; refuses more than
           ``max_assignments`` (default 1e10).
         - ``"auto"``: :func:`auto_backend`.
@@ -70,16 +90,18 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
         Wall-clock limit in seconds (> 0; ``math.inf`` for none), counted from the call and
         covering model building and any warm start.
     warm_start
-        ``None``, an assignment vector satisfying the guard, or ``"auto"`` (GOA's assignment when
-        ``goa.solve`` exists, else a greedy local search). MILP backends use it as a MIP start /
-        hint; "loads" and "bnb" always start from a local-search incumbent and take the warm
-        start if it is better; "enumerate" ignores it unless stopped by the time limit.
+        ``None``, an assignment vector satisfying the guard, or ``"auto"`` (the assignment of
+        ``goa.solve`` with its local search "goa_ls" where available, else GOA's). MILP backends
+        use it as a MIP start / hint; "loadvec", "bnb" and "loadbox" always start from a
+        local-search incumbent and take the warm start if it is better; "enumerate" ignores it
+        unless stopped by the time limit.
     **options
         Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT 2), ``mip_gap`` (relative,
-        default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loads",
-        default 1e-9), ``max_load_vectors`` ("loads", default 5000: assignment problems before
+        default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loadvec",
+        default 1e-9), ``max_load_vectors`` ("loadvec", default 5000: assignment problems before
         the rest goes to HiGHS on the MILP reduced by the Lagrangian bound),
-        ``max_assignments`` ("enumerate"), ``vub`` (MILPs, default False: add the rows
+        ``max_assignments`` ("enumerate"), ``max_nodes`` ("bnb": stop after this many nodes,
+        status UNKNOWN), ``max_boxes`` ("loadbox": stop after this many boxes, UNKNOWN), ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
     Returns
@@ -87,7 +109,8 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
     Result
         ``method="exact"``, ``backend`` the backend used, ``status`` OPTIMAL (proven, to the
         backend's tolerance), TIME_LIMIT (the best assignment found and the best bound),
-        INFEASIBLE (a solver declared the model infeasible: (P) always has a solution, so this
+        UNKNOWN (stopped without a proof for another reason: a node or box limit, an LP that
+        ended non-optimal, a "loadbox" leaf; the best assignment and a valid bound), INFEASIBLE (a solver declared the model infeasible: (P) always has a solution, so this
         signals a bug) or ERROR (solver failure, or its objective disagreeing with the
         evaluator; ``info["error"]`` says why). A backend that ends without any solution
         returns the warm start, else a local-search assignment (``info["fallback"]``).
@@ -112,6 +135,8 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
     options = _check_options(backend, options)
     warm = _check_warm_start(instance, tau, warm_start)
     if backend == "enumerate":
+        from . import search
+
         size = search.enumeration_size(instance, tau)
         limit = options.get("max_assignments", search.MAX_ENUMERATION)
         if size > limit:
@@ -136,16 +161,34 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
 # --- dispatch ------------------------------------------------------------------------------------
 
 def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
+    from . import search
+
     options = dict(options)
     if backend == "enumerate":
         incumbent = warm_a if warm_a is not None else _heuristic(instance, tau, clock)
         return search.solve_enumeration(instance, tau, clock, incumbent, **options)
     if backend == "bnb":
-        return search.solve_bnb(instance, tau, clock, _best_start(instance, tau, warm_a, clock))
-    data = none_data(instance, tau)
-    if backend == "loads":
+        return search.solve_bnb(instance, tau, clock, _best_start(instance, tau, warm_a, clock),
+                                **options)
+    from .data import orthogonal_delays
+
+    data = orthogonal_delays(instance, tau)
+    if backend == "loadbox":
+        from . import loadbox
+
+        arrays = search.kernel_arrays(instance, tau)
+        return loadbox.solve_loadbox(
+            loadbox.LoadBoxes(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
+            lambda a: search.total_delay_s(arrays, a),
+            lambda a: search.improve(arrays, a, clock), **options)
+    if backend == "loadvec":
+        from . import loadvec
+
         start = data.repair(_best_start(instance, tau, warm_a, clock))
-        return loads.solve_loads(data, clock, start, **options)
+        return loadvec.solve_loadvec(data, clock, start, **options)
+    from . import milp
+    from .model import CountModel
+
     vub = options.pop("vub", False)
     model = CountModel(data, vub=vub)
     warm_in = None if warm_a is None else data.repair(warm_a)
@@ -162,6 +205,8 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
 def _heuristic(instance: Instance, tau: float, clock: Clock | None = None) -> np.ndarray:
     """A feasible start: forced users on their best server alone, free users home, then
     sweeps of single-user moves while they improve and the clock allows (deterministic)."""
+    from . import search
+
     arrays = search.kernel_arrays(instance, tau)
     sig, noise = arrays["signal_w"], arrays["noise_w"]
     alone = (arrays["prompt_bits"][:, None]
@@ -174,6 +219,8 @@ def _heuristic(instance: Instance, tau: float, clock: Clock | None = None) -> np
 
 def _best_start(instance: Instance, tau: float, warm_a, clock: Clock) -> np.ndarray:
     """The better (by T) of the greedy local search and the warm start."""
+    from . import search
+
     start = _heuristic(instance, tau, clock)
     if warm_a is None:
         return start
@@ -186,14 +233,13 @@ def _warm_assignment(instance, tau, warm, clock):
     """(assignment or None, a description for ``params``)."""
     if warm is None:
         return None, None
-    if isinstance(warm, str):  # "auto"
-        try:
-            import goa
+    if isinstance(warm, str):  # "auto": the best heuristic of goa (a lazy import: goa is optional
+        # for formulations, and formulations must not import it at module level)
+        import goa
 
-            return np.asarray(goa.solve(instance, tau=tau, method="goa").assignment,
-                              dtype=np.int64), "goa"
-        except (ImportError, AttributeError):
-            return _heuristic(instance, tau, clock), "local_search"
+        method = "goa_ls" if "goa_ls" in goa.METHODS else "goa"
+        return np.asarray(goa.solve(instance, tau=tau, method=method).assignment,
+                          dtype=np.int64), method
     return warm, "given"
 
 
@@ -218,8 +264,10 @@ def _result(instance, tau, backend, outcome: Outcome, assignment, runtime, param
                             f"the evaluator's {objective!r} ms (relative {gap:.3g} > "
                             f"{OBJECTIVE_RTOL:g})")
     bound = outcome.bound_ms
-    if bound is not None and bound > objective * (1.0 + OBJECTIVE_RTOL):
-        problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms")
+    slack = BOUND_RTOL.get(backend, _BOUND_RTOL_DEFAULT)
+    if bound is not None and bound > objective * (1.0 + slack):
+        problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms by more "
+                        f"than the backend's tolerance ({slack:g} relative)")
     if problems and status not in (Status.ERROR, Status.INFEASIBLE):
         status = Status.ERROR
         info["error"] = f"{backend}: " + "; ".join(problems)
@@ -240,8 +288,12 @@ def _check_backend(instance: Instance, backend) -> str:
     if backend in NONE_ONLY and instance.interference != "none":
         raise ValueError(
             f"backend: {backend!r} needs interference 'none' (its delays are constants given the "
-            f"loads); this instance has interference {instance.interference!r}: use 'bnb' or "
-            f"'enumerate'")
+            f"loads); this instance has interference {instance.interference!r}: use 'bnb', "
+            f"'loadbox' or 'enumerate'")
+    if backend in FULL_ONLY and instance.interference != "full":
+        raise ValueError(
+            f"backend: {backend!r} needs interference 'full' (it bounds the interference); this "
+            f"instance has interference {instance.interference!r}: use 'loadvec'")
     return backend
 
 
@@ -265,7 +317,8 @@ def _check_options(backend: str, options: dict) -> dict:
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"vub: must be True or False, got {value!r}")
             checked[name] = bool(value)
-        elif name in ("threads", "max_assignments", "seed", "max_load_vectors"):
+        elif name in ("threads", "max_assignments", "seed", "max_load_vectors", "max_nodes",
+                      "max_boxes"):
             low = 0 if name in ("seed", "max_load_vectors") else 1
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")

@@ -17,7 +17,7 @@ import instances
 from formulations import search
 from instances.result import Result, Status
 
-NONE_BACKENDS = ("loads", "highs", "cbc", "scip", "cpsat", "bnb", "enumerate", "auto")
+NONE_BACKENDS = ("loadvec", "highs", "cbc", "scip", "cpsat", "bnb", "enumerate", "auto")
 FULL_BACKENDS = ("bnb", "enumerate", "auto")
 MILP_BACKENDS = ("highs", "cbc", "scip", "cpsat")
 RTOL = 1e-6
@@ -85,12 +85,12 @@ def test_none_equals_brute_force(backend, case):
 
 @pytest.mark.parametrize("case", TINY, ids=lambda c: "N{}_M{}_s{}_tau{}".format(*c))
 def test_loads_milp_finish_equals_brute_force(case):
-    """"loads" made to finish with the reduced MILP at once (max_load_vectors=0) still finds
+    """"loadvec" made to finish with the reduced MILP at once (max_load_vectors=0) still finds
     the brute-force optimum."""
     n, m, seed, tau = case
     inst = tiny(n, m, seed, "none")
     optimum, _ = brute_force(n, m, seed, "none", tau)
-    result = formulations.solve(inst, tau=tau, backend="loads", max_load_vectors=0)
+    result = formulations.solve(inst, tau=tau, backend="loadvec", max_load_vectors=0)
     check_result(inst, result, tau)
     assert result.status == Status.OPTIMAL
     assert result.objective_ms == pytest.approx(optimum, rel=RTOL)
@@ -100,14 +100,14 @@ def test_loads_milp_finish_equals_brute_force(case):
 def test_lagrangian_fixing_keeps_every_optimum(case):
     """Reduced-cost fixing is valid for any multipliers: with random lambda and the threshold
     just above the optimum, every optimal assignment still fits the reduced model."""
-    from formulations.data import none_data
-    from formulations.loads import _Pricing
+    from formulations.data import orthogonal_delays
+    from formulations.loadvec import _Pricing
     from formulations.model import CountModel
 
     n, m, seed, tau = case
     inst = tiny(n, m, seed, "none")
     optimum, winners = brute_force(n, m, seed, "none", tau)
-    data = none_data(inst, tau)
+    data = orthogonal_delays(inst, tau)
     pricing = _Pricing(data, data.table(int(data.load_max.max())))
     rng = np.random.default_rng(seed)
     for scale in (0.0, 0.5, 1.0, 2.0):
@@ -157,7 +157,7 @@ def none20_optimum(none20):
     return formulations.solve(none20, tau=0.8)
 
 
-@pytest.mark.parametrize("backend", ["loads", "highs", "cbc", "scip", "cpsat"])
+@pytest.mark.parametrize("backend", ["loadvec", "highs", "cbc", "scip", "cpsat"])
 def test_backends_agree_none(none20, none20_optimum, backend):
     """Every "none" backend proves the same optimum on a 20-user drop (to 1e-6 relative).
     (B&B is left out: under "none" many assignments lie within 0.1 % of each other and its
@@ -233,7 +233,7 @@ def test_property_auto_is_optimal(n, m, seed, tau, model):
 # -- warm starts -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["loads", "highs", "cbc", "scip", "cpsat", "bnb"])
+@pytest.mark.parametrize("backend", ["loadvec", "highs", "cbc", "scip", "cpsat", "bnb"])
 def test_warm_start_vector_and_auto(none20, none20_optimum, backend):
     """A given warm start (everyone on server 0) and "auto" both reach the optimum; params
     record the warm start's source. (B&B on a 14-user "full" drop.)"""
@@ -260,7 +260,7 @@ def none200():
     return instances.generate(200, 4, seed=1, interference="none")
 
 
-@pytest.mark.parametrize("backend", ["loads", "highs", "cbc", "scip", "cpsat", "bnb"])
+@pytest.mark.parametrize("backend", ["loadvec", "highs", "cbc", "scip", "cpsat", "bnb"])
 def test_time_limit_none(none200, backend):
     """A 1 s limit on a 200-user drop: back within a few seconds, TIME_LIMIT, a feasible
     assignment and a valid-looking bound."""
@@ -296,7 +296,7 @@ def test_time_limit_enumeration():
     assert result.info["chunks_done"] < result.info["chunks"]
 
 
-@pytest.mark.parametrize("model,backend", [("full", "bnb"), ("none", "loads")])
+@pytest.mark.parametrize("model,backend", [("full", "bnb"), ("none", "loadvec")])
 def test_bound_at_time_limit_is_valid(model, backend):
     """Stopped early, the bound returned is at most the optimum proven by a full run."""
     inst = instances.generate(24, 4, seed=2, interference=model)
@@ -329,7 +329,7 @@ def test_enumeration_is_independent_of_threads():
     assert one.objective_ms == many.objective_ms
 
 
-@pytest.mark.parametrize("backend", ["bnb", "loads", "highs"])
+@pytest.mark.parametrize("backend", ["bnb", "loadvec", "highs"])
 def test_same_instance_same_answer(none20, backend):
     """Solving twice gives the same assignment (B&B on a 16-user "full" drop)."""
     inst = instances.generate(16, 4, seed=3, interference="full") if backend == "bnb" else none20
@@ -355,13 +355,13 @@ def test_kernel_total_delay_matches_evaluator(model):
                 instances.evaluate(inst, a).total_delay_ms, rel=1e-12)
 
 
-def test_none_data_matches_evaluator():
+def test_orthogonal_delays_matches_evaluator():
     """The MILP's delay constants f_ij(n) reproduce the evaluator on random assignments."""
-    from formulations.data import none_data
+    from formulations.data import orthogonal_delays
 
     rng = np.random.default_rng(6)
     inst = instances.generate(25, 3, seed=4, interference="none")
-    data = none_data(inst, 1.0)
+    data = orthogonal_delays(inst, 1.0)
     for _ in range(20):
         a = rng.integers(-1, 3, 25)
         assert data.cost(a) * 1e3 == pytest.approx(instances.evaluate(inst, a).total_delay_ms,
@@ -371,11 +371,11 @@ def test_none_data_matches_evaluator():
 def test_none_reductions_keep_the_optimum():
     """In the optimum, no free user sits on a server where it is slower than at home and no
     server exceeds Nmax_j: the reductions of formulations.data cut off no optimum."""
-    from formulations.data import none_data
+    from formulations.data import orthogonal_delays
 
     for n, m, seed, tau in TINY:
         inst = tiny(n, m, seed, "none")
-        data = none_data(inst, tau)
+        data = orthogonal_delays(inst, tau)
         for a in brute_force(n, m, seed, "none", tau)[1]:
             a = np.array(a)
             loads = np.bincount(a[a >= 0], minlength=m)
@@ -387,11 +387,11 @@ def test_none_reductions_keep_the_optimum():
 def test_model_encodes_assignments():
     """The count-indexed model's column values round-trip an assignment, satisfy every row,
     and its objective equals the delay."""
-    from formulations.data import none_data
+    from formulations.data import orthogonal_delays
     from formulations.model import CountModel
 
     inst = instances.generate(10, 3, seed=8, interference="none")
-    data = none_data(inst, 1.0)
+    data = orthogonal_delays(inst, 1.0)
     model = CountModel(data)
     a = data.repair(np.array([0, 0, 1, -1, 2, 2, 2, -1, 1, 0]))
     assert model.fits(a)
@@ -412,7 +412,7 @@ def test_public_api():
     assert isinstance(formulations.BACKENDS, tuple) and "auto" in formulations.BACKENDS
     assert set(formulations.__all__) == {"solve", "BACKENDS", "auto_backend"}
     assert formulations.auto_backend(tiny(4, 1, 0, "full")) == "bnb"
-    assert formulations.auto_backend(tiny(4, 1, 0, "none")) == "loads"
+    assert formulations.auto_backend(tiny(4, 1, 0, "none")) == "loadvec"
 
 
 @pytest.mark.parametrize("kwargs,name", [
@@ -429,7 +429,7 @@ def test_public_api():
     ({"backend": "cbc", "mip_gap": 2.0}, "mip_gap"),
     ({"backend": "cpsat", "resolution_s": 0.0}, "resolution_s"),
     ({"backend": "enumerate", "max_assignments": -5}, "max_assignments"),
-    ({"backend": "loads", "max_load_vectors": 1.5}, "max_load_vectors"),
+    ({"backend": "loadvec", "max_load_vectors": 1.5}, "max_load_vectors"),
     ({"backend": "highs", "vub": 1}, "vub"),
     ({"backend": "bnb", "threads": 2}, "threads"),
 ])
@@ -447,7 +447,7 @@ def test_bad_instance():
         formulations.solve({"n_users": 3})
 
 
-@pytest.mark.parametrize("backend", MILP_BACKENDS + ("loads",))
+@pytest.mark.parametrize("backend", MILP_BACKENDS + ("loadvec",))
 def test_none_only_backends_refuse_full_interference(backend):
     """MILP and load-vector backends need interference "none": a clear error otherwise."""
     with pytest.raises(ValueError, match="backend.*interference 'none'"):

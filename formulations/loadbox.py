@@ -1,0 +1,308 @@
+"""Lower bounds under interference "full" at any N: best-first search over boxes of load vectors.
+
+A box fixes a range ``lo_j <= n_j <= hi_j`` for the load of every ES j. For every assignment
+whose loads lie in the box, the total delay is bounded below by the value of one assignment
+problem (rows: users; columns: slots on the servers and at home) plus a constant, both computed
+from the box alone (:func:`box_bound`). The search splits the widest range of the box with the
+smallest bound until that box is a single load vector (a leaf: its bound cannot be refined by
+splitting) or its bound reaches the incumbent. The smallest bound over the open boxes is a valid
+lower bound on the optimum at every moment. Every assignment problem's own solution is a
+feasible assignment: evaluated exactly, it feeds the incumbent.
+
+The bound of a box (docs/model.md sections 3, 4 and 8.3), for an assignment with server sets
+S_j, loads n_j = |S_j| in the box, K = sum_j n_j offloaded users and interference
+I_j = sum over offloaded users k not on j of s_kj (s_kj = P_k g_kj):
+
+1. *Interference range.* |O \\ S_j| = K - n_j = sum_{j' != j} n_j' >= sum_{j' != j} lo_j', and
+   at least |F| - hi_j of those users are forced (every forced user is offloaded and at most n_j
+   of them sit on j). So I_j >= Ilb_j, the smallest sum of that many received powers at j with
+   that many forced ones; and I_j <= Iub_j, the sum of the sum_{j' != j} hi_j' largest.
+2. *Chord.* The comm delay per unit of load, c_ij(I) = D_i / (B_j log2(1 + s_ij / (sigma_j + I))),
+   is increasing and concave in I: with u = sigma_j + I and x = s_ij / u, d/du [1/ln(1 + s/u)] =
+   1 / (u (u + s) ln^2(1 + s/u)), whose denominator grows with u because its derivative has
+   the sign of (2u + s) ln(1 + s/u) - 2s >= 0 (ln(1 + x) >= 2x / (2 + x) for x >= 0). A
+   concave function lies above its chord: c_ij(I) >= c_ij(Ilb_j) + rho_ij (I - Ilb_j) on
+   [Ilb_j, Iub_j], rho_ij >= 0 the chord's slope.
+3. *Server j's delay.* sum_{i in S_j} [n_j c_ij(I_j) + W_i g_j(n_j)] (g_j(n) = max(1/C^max_j,
+   n/C_j)) is at least, with L_j = max(lo_j, 1):
+   - per user: L_j c_ij(Ilb_j) + W_i g_j(L_j) (n_j >= L_j whenever S_j is not empty);
+   - per server: E_j(n_j) = (n_j - L_j) Csm_j(n_j) + (g_j(n_j) - g_j(L_j)) Wsm_j(n_j), where
+     Csm_j(n) and Wsm_j(n) are the sums of the n smallest c_ij(Ilb_j) and W_i over the users that
+     may sit on j at load n: the load's growth above L_j, charged to the slots beyond lo_j
+     (increments made nondecreasing by a running minimum from the right, so the assignment
+     problem fills them in order and their sum never exceeds E_j);
+   - interference: n_j (sum_{i in S_j} rho_ij) (I_j - Ilb_j) >= theta_j (I_j - Ilb_j) with
+     theta_j = lo_j x (the sum of the lo_j smallest rho_ij) (0 when lo_j = 0: then S_j may be
+     empty and I_j need not exceed Ilb_j). Since I_j is a sum over the other servers' users,
+     theta_j I_j is paid by the polluters: a user k on server p pays sum_{j != p} theta_j s_kj,
+     and the constant -sum_j theta_j Ilb_j is added once.
+4. *Who may sit where.* A free user whose delay exceeds its local delay would go home, which
+   lowers T (its own delay falls; the load and the interference of everyone else fall too); so
+   in an optimum a free user sits on j only at loads n with f_ij(n) <= t^L_i, f_ij the delay
+   without interference (the "none" reductions of :mod:`formulations.data` hold under "full").
+
+So T(a) >= AP(box) + const for every assignment a in the box, and min over the open boxes is a
+lower bound on the optimum. The bound is multiplied by ``1 - 1e-9`` against rounding.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from instances.result import Status
+
+from .data import OrthogonalDelays
+from .outcome import Clock, Outcome
+
+# Relative safety margin on every bound (rounding in the chord and the assignment sums).
+BOUND_SAFETY = 1e-9
+# A box whose bound is within this relative margin of the incumbent is closed.
+PRUNE_RTOL = 1e-9
+_BIG = 1e30  # forbidden cell of an assignment problem (finite: scipy needs a feasible matrix)
+
+
+class LoadBoxes:
+    """The constants of (P) under "full" for the box bounds (seconds, watts).
+
+    ``signal_w`` (N, M) s_ij; ``delays`` the orthogonal-cell constants (their ``nmax`` and
+    ``load_max`` are the reductions of point 4 of the module docstring).
+    """
+
+    def __init__(self, arrays: dict, delays: OrthogonalDelays) -> None:
+        self.forced = np.asarray(arrays["forced"], dtype=bool)
+        self.local_s = arrays["local_s"]
+        self.prompt_bits = arrays["prompt_bits"]
+        self.work_flop = arrays["work_flop"]
+        self.signal_w = arrays["signal_w"]
+        self.noise_w = arrays["noise_w"]
+        self.bandwidth_hz = arrays["bandwidth_hz"]
+        self.inv_cap = 1.0 / arrays["cap_flops"]
+        self.inv_flops = 1.0 / arrays["flops"]
+        self.nmax = delays.nmax
+        self.load_max = np.asarray(delays.load_max, dtype=np.int64)
+        n, m = self.signal_w.shape
+        self.n_users, self.n_servers = n, m
+        self.n_forced = int(self.forced.sum())
+        self.n_free = n - self.n_forced
+        # cumulative sums of the received powers at each server, ascending, forced and free apart
+        s = self.signal_w
+        self._cum_forced = np.vstack([np.zeros(m), np.cumsum(np.sort(s[self.forced], axis=0),
+                                                             axis=0)])
+        self._cum_free = np.vstack([np.zeros(m), np.cumsum(np.sort(s[~self.forced], axis=0),
+                                                           axis=0)])
+        self._cum_desc = np.vstack([np.zeros(m), np.cumsum(-np.sort(-s, axis=0), axis=0)])
+        self.home = np.where(self.forced, _BIG, self.local_s)
+
+    def g(self, j: int, n) -> np.ndarray:
+        """Compute time per FLOP of one user at load n on server j: max(1/C^max_j, n/C_j)."""
+        return np.maximum(self.inv_cap[j], np.asarray(n, dtype=np.float64) * self.inv_flops[j])
+
+    def comm_per_load(self, j: int, interference_w: float) -> np.ndarray:
+        """c_ij(I) for every user i: the comm delay per unit of load on j under interference I."""
+        sinr = self.signal_w[:, j] / (self.noise_w[j] + interference_w)
+        return self.prompt_bits / (self.bandwidth_hz[j] * np.log2(1.0 + sinr))
+
+    def interference_low(self, j: int, others: int, forced_others: int) -> float:
+        """The smallest sum of ``others`` received powers at j among users of which at least
+        ``forced_others`` are forced (point 1)."""
+        t = np.arange(max(forced_others, 0), min(self.n_forced, others) + 1)
+        t = t[others - t <= self.n_free]
+        if t.size == 0:
+            return math.inf
+        return float(np.min(self._cum_forced[t, j] + self._cum_free[others - t, j]))
+
+    def interference_high(self, j: int, others: int) -> float:
+        """The largest sum of ``others`` received powers at j."""
+        return float(self._cum_desc[min(others, self.n_users), j])
+
+    def root(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box of every load vector an optimum may have."""
+        return np.zeros(self.n_servers, dtype=np.int64), self.load_max.copy()
+
+    def home_range(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int]:
+        """Users at home: N - K with K in [sum lo, sum hi], K >= |F| (forced never home)."""
+        return (max(0, self.n_users - int(hi.sum())),
+                min(self.n_free, self.n_users - int(lo.sum())))
+
+
+def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
+    """A lower bound (seconds) on T over all assignments with loads in the box, and the
+    assignment solving the box's assignment problem (``None`` if the box is empty).
+
+    See the module docstring for the argument.
+    """
+    n, m = data.n_users, data.n_servers
+    h_lo, h_hi = data.home_range(lo, hi)
+    if h_lo > h_hi or int(lo.sum()) + h_lo > n:
+        return math.inf, None
+    i_low = np.zeros(m)
+    theta = np.zeros(m)
+    base = np.empty((n, m))
+    extras = []
+    allowed_all = []
+    for j in range(m):
+        others_lo = int(lo.sum() - lo[j])
+        others_hi = int(hi.sum() - hi[j])
+        forced_others = max(0, data.n_forced - int(hi[j]))
+        low = data.interference_low(j, max(others_lo, forced_others), forced_others)
+        if not math.isfinite(low):
+            return math.inf, None
+        high = max(data.interference_high(j, others_hi), low)
+        c_low = data.comm_per_load(j, low)
+        if high > low:
+            rho = (data.comm_per_load(j, high) - c_low) / (high - low)
+            rho = np.maximum(rho, 0.0)
+        else:
+            rho = np.zeros(n)
+        loads = np.arange(int(lo[j]), int(hi[j]) + 1)
+        # allowed[i, t]: user i may sit on j at load lo_j + t (point 4)
+        allowed = data.nmax[:, j][:, None] >= np.maximum(loads, 1)[None, :]
+        ell = max(int(lo[j]), 1)
+        i_low[j] = low
+        if lo[j] >= 1:
+            ok = allowed[:, 0]
+            if ok.sum() < lo[j]:
+                return math.inf, None
+            theta[j] = lo[j] * np.sort(rho[ok])[:lo[j]].sum()
+        base[:, j] = np.where(data.nmax[:, j] >= ell,
+                              ell * c_low + data.work_flop * data.g(j, ell), _BIG)
+        # E_j(n) for n = lo..hi, increments to the optional slots (point 3)
+        energy = np.zeros(loads.size)
+        for t, load in enumerate(loads):
+            if load <= ell:
+                continue
+            ok = allowed[:, t]
+            if ok.sum() < load:  # no assignment has this load (hi <= load_max prevents it)
+                energy[t:] = energy[t - 1]
+                break
+            c_small = np.sort(c_low[ok])[:load].sum()
+            w_small = np.sort(data.work_flop[ok])[:load].sum()
+            energy[t] = (load - ell) * c_small + (data.g(j, load) - data.g(j, ell)) * w_small
+        steps = np.diff(energy)
+        steps = np.minimum.accumulate(steps[::-1])[::-1] if steps.size else steps
+        extras.append(steps)
+        allowed_all.append(allowed)
+    # pollution: a user on p pays sum_{j != p} theta_j s_kj
+    pollution = data.signal_w @ theta
+    cost_on = base + pollution[:, None] - data.signal_w * theta[None, :]
+
+    # columns: per server lo_j mandatory + (hi_j - lo_j) optional slots, then home slots
+    columns, mandatory, slot_extra = [], [], []
+    for j in range(m):
+        k_lo, k_hi = int(lo[j]), int(hi[j])
+        columns += [j] * k_hi
+        mandatory += [True] * k_lo + [False] * (k_hi - k_lo)
+        slot_extra += [0.0] * k_lo + list(extras[j])
+    columns += [-1] * h_hi
+    mandatory += [True] * h_lo + [False] * (h_hi - h_lo)
+    slot_extra += [0.0] * h_hi
+    columns = np.asarray(columns, dtype=np.int64)
+    mandatory = np.asarray(mandatory, dtype=bool)
+    slot_extra = np.asarray(slot_extra)
+    n_cols = columns.size
+    n_dummies = n_cols - n
+    if n_dummies < 0 or n_dummies > int((~mandatory).sum()):
+        return math.inf, None
+    cost = np.empty((n + n_dummies, n_cols))
+    on_server = columns >= 0
+    cost[:n, on_server] = cost_on[:, columns[on_server]] + slot_extra[on_server][None, :]
+    cost[:n, ~on_server] = data.home[:, None]
+    # slot loads: user i may fill the t-th slot of j only if allowed at that load
+    start = 0
+    for j in range(m):
+        k_hi = int(hi[j])
+        if k_hi:
+            allowed = allowed_all[j]
+            # slot q (0-based) of j carries load max(lo_j, q + 1)
+            q = np.arange(k_hi)
+            t = np.maximum(q + 1 - int(lo[j]), 0)
+            cost[:n, start:start + k_hi][~allowed[:, t]] = _BIG
+        start += k_hi
+    cost[:n] = np.minimum(cost[:n], _BIG)
+    cost[n:] = np.where(mandatory, _BIG, 0.0)[None, :]
+    rows, cols = linear_sum_assignment(cost)
+    value = float(cost[rows, cols].sum())
+    if value >= _BIG:
+        return math.inf, None
+    assignment = np.full(n, -1, dtype=np.int64)
+    users = rows < n
+    assignment[rows[users]] = columns[cols[users]]
+    return value - float(theta @ i_low), assignment
+
+
+def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate_s,
+                  improve, *, max_boxes: int | None = None) -> Outcome:
+    """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
+
+    ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
+    (assignment, T). Returns OPTIMAL when every box's bound reaches the incumbent (to
+    ``PRUNE_RTOL``), UNKNOWN when the box of smallest bound is a single load vector (the bound
+    cannot be refined by splitting) or after ``max_boxes`` boxes, else TIME_LIMIT; the bound is
+    the smallest over the open boxes either way. Deterministic up to where the clock stops it.
+    """
+    best_a = np.asarray(incumbent, dtype=np.int64)
+    best = evaluate_s(best_a)
+    lo, hi = data.root()
+    bound, a = box_bound(data, lo, hi)
+    heap = [(bound, 0, lo, hi, a)]
+    counter, boxes, leaf = 1, 1, False
+    tried = set()
+
+    def offer(assignment):
+        nonlocal best, best_a
+        if assignment is None:
+            return
+        key = assignment.tobytes()
+        if key in tried:
+            return
+        tried.add(key)
+        value = evaluate_s(assignment)
+        if value < best * (1.0 - 1e-3):  # clearly better: polish it
+            assignment, value = improve(assignment)
+        if value < best:
+            best, best_a = value, np.asarray(assignment, dtype=np.int64)
+
+    offer(a)
+    status = Status.TIME_LIMIT
+    while heap:
+        bound, _, lo, hi, a = heap[0]
+        if bound >= best * (1.0 - PRUNE_RTOL):
+            status = Status.OPTIMAL
+            break
+        if np.array_equal(lo, hi):
+            status = Status.UNKNOWN  # a leaf: splitting cannot raise its bound
+            break
+        if clock.remaining() <= 0.0:
+            break
+        if max_boxes is not None and boxes >= max_boxes:
+            status = Status.UNKNOWN
+            break
+        heapq.heappop(heap)
+        j = int(np.argmax(hi - lo))
+        if a is not None:  # split next to the assignment problem's own load on j
+            load = int(np.count_nonzero(a == j))
+            mid = min(max(load, int(lo[j])), int(hi[j]) - 1)
+            mid = (int(lo[j]) + int(hi[j])) // 2 if hi[j] - lo[j] > 8 else mid
+        else:
+            mid = (int(lo[j]) + int(hi[j])) // 2
+        for c_lo, c_hi in ((lo[j], mid), (mid + 1, hi[j])):
+            child_lo, child_hi = lo.copy(), hi.copy()
+            child_lo[j], child_hi[j] = c_lo, c_hi
+            child_bound, child_a = box_bound(data, child_lo, child_hi)
+            boxes += 1
+            offer(child_a)
+            if child_bound < best * (1.0 - PRUNE_RTOL):
+                heapq.heappush(heap, (max(child_bound, bound), counter, child_lo, child_hi,
+                                      child_a))
+                counter += 1
+    open_bound = heap[0][0] if heap else best
+    lower = min(open_bound, best) * (1.0 - BOUND_SAFETY)
+    info = {"boxes": boxes, "open_boxes": len(heap),
+            "leaf_reached": bool(heap) and bool(np.array_equal(heap[0][2], heap[0][3]))}
+    if status == Status.OPTIMAL:
+        lower = best * (1.0 - max(PRUNE_RTOL, BOUND_SAFETY))
+    return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=lower * 1e3, info=info)
