@@ -264,8 +264,10 @@ def solve_loadvec(data: OrthogonalDelays, clock: Clock, incumbent, *, gap_tol: f
     info = {"cg_rounds": rounds, "lp_bound_ms": lag_best * 1e3, "columns": len(master.columns),
             "cg_s": clock.elapsed()}
     if lam_best is None:
-        return Outcome(best_a, Status.TIME_LIMIT, objective_ms=best * 1e3,
-                       bound_ms=trivial * 1e3, info=info)
+        # no multipliers: the master LP never ended optimal, by the clock or otherwise
+        status = Status.TIME_LIMIT if clock.remaining() <= 0.0 else Status.UNKNOWN
+        return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=trivial * 1e3,
+                       info=info)
 
     # 2. a primal guess from the LP (each server's heaviest column decides its load), then
     # moves of one user between servers or home while the assignment problem improves --------
@@ -368,7 +370,7 @@ def _finish_by_milp(data: OrthogonalDelays, pricing: _Pricing, lam: np.ndarray, 
     bound = min(best, open_bound)
     if milp.bound_ms is not None:
         bound = max(bound, min(threshold, milp.bound_ms / 1e3))
-    status = milp.status if milp.status in (Status.OPTIMAL, Status.ERROR) else Status.TIME_LIMIT
+    status = milp.status  # OPTIMAL, TIME_LIMIT, UNKNOWN or ERROR, as HiGHS ended
     if status == Status.ERROR:
         info["error"] = milp.info.get("error")
     return Outcome(assignment, status, objective_ms=objective, bound_ms=min(bound * 1e3, objective),
