@@ -39,7 +39,9 @@ I_j = sum over offloaded users k not on j of s_kj (s_kj = P_k g_kj):
 4. *Who may sit where.* A free user whose delay exceeds its local delay would go home, which
    lowers T (its own delay falls; the load and the interference of everyone else fall too); so
    in an optimum a free user sits on j only at loads n with f_ij(n) <= t^L_i, f_ij the delay
-   without interference (the "none" reductions of :mod:`formulations.data` hold under "full").
+   without interference (the "none" reductions of :mod:`formulations.data` hold under "full"),
+   and, in a box, only where n c_ij(Ilb_j) + W_i g_j(n) <= t^L_i. Both conditions only get
+   harder as n grows, so the slots of a server can be filled in order.
 
 So T(a) >= AP(box) + const for every assignment a in the box, and min over the open boxes is a
 lower bound on the optimum. The bound is multiplied by ``1 - 1e-9`` against rounding.
@@ -159,8 +161,12 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
         else:
             rho = np.zeros(n)
         loads = np.arange(int(lo[j]), int(hi[j]) + 1)
-        # allowed[i, t]: user i may sit on j at load lo_j + t (point 4)
-        allowed = data.nmax[:, j][:, None] >= np.maximum(loads, 1)[None, :]
+        # allowed[i, t]: user i may sit on j at load lo_j + t (point 4, with the interference
+        # at least Ilb_j: a free user slower there than at home is never on j in an optimum)
+        loads1 = np.maximum(loads, 1)
+        own = loads1[None, :] * c_low[:, None] + data.work_flop[:, None] * data.g(j, loads1)[None, :]
+        allowed = (data.nmax[:, j][:, None] >= loads1[None, :]) \
+            & (data.forced[:, None] | (own <= data.local_s[:, None]))
         ell = max(int(lo[j]), 1)
         i_low[j] = low
         if lo[j] >= 1:
@@ -168,7 +174,7 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
             if ok.sum() < lo[j]:
                 return math.inf, None
             theta[j] = lo[j] * np.sort(rho[ok])[:lo[j]].sum()
-        base[:, j] = np.where(data.nmax[:, j] >= ell,
+        base[:, j] = np.where(allowed[:, 0],
                               ell * c_low + data.work_flop * data.g(j, ell), _BIG)
         # E_j(n) for n = lo..hi, increments to the optional slots (point 3)
         energy = np.zeros(loads.size)

@@ -251,7 +251,7 @@ def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
                    info=facts)
 
 
-def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 2,
+def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 1,
                 resolution_s: float = DEFAULT_RESOLUTION_S, seed: int = 0) -> Outcome:
     """OR-Tools CP-SAT on integer costs: each cost (and the constant) floored to a multiple of
     ``resolution_s`` (default 1 ns).

@@ -96,7 +96,8 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
         local-search incumbent and take the warm start if it is better; "enumerate" ignores it
         unless stopped by the time limit.
     **options
-        Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT 2), ``mip_gap`` (relative,
+        Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT with more than one
+        worker interleaves them deterministically, and is slower), ``mip_gap`` (relative,
         default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loadvec",
         default 1e-9), ``max_load_vectors`` ("loadvec", default 5000: assignment problems before
         the rest goes to HiGHS on the MILP reduced by the Lagrangian bound),
