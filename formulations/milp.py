@@ -147,8 +147,13 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     bound = float(found.group(1)) + model.offset_ms if found else None
     word = header.split()[0] if header.split() else ""
     if word in ("Infeasible", "Integer"):
-        return Outcome(None, Status.INFEASIBLE, info=facts)
-    has_solution = word == "Optimal" or "objective value" in header
+        # measured: CBC 2.10 says "Integer infeasible" when its time limit cuts preprocessing
+        # short, on models with a feasible point; the caller turns a claim of infeasibility of
+        # (P), which always has a solution, into an error
+        return Outcome(None, Status.INFEASIBLE, info={**facts, "cbc_header": header.strip()})
+    # "Stopped on time (no integer solution - continuous used)": the file holds the LP solution
+    has_solution = (word == "Optimal" or "objective value" in header) \
+        and "no integer solution" not in header
     # CBC's header: "Optimal - ...", "Stopped on time - ...", "Stopped on iterations - ..."
     stopped = _stopped_status(word == "Stopped" and "on time" in header)
     if not has_solution:

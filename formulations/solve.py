@@ -111,9 +111,10 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
         ``method="exact"``, ``backend`` the backend used, ``status`` OPTIMAL (proven, to the
         backend's tolerance), TIME_LIMIT (the best assignment found and the best bound),
         UNKNOWN (stopped without a proof for another reason: a node or box limit, an LP that
-        ended non-optimal, a "loadbox" leaf; the best assignment and a valid bound), INFEASIBLE (a solver declared the model infeasible: (P) always has a solution, so this
-        signals a bug) or ERROR (solver failure, or its objective disagreeing with the
-        evaluator; ``info["error"]`` says why). A backend that ends without any solution
+        ended non-optimal, a "loadbox" leaf; the best assignment and a valid bound) or ERROR
+        (solver failure, a claim that the model is infeasible - (P) always has a solution -,
+        its objective disagreeing with the evaluator or its bound above the objective beyond
+        ``BOUND_RTOL``; ``info["error"]`` says why, and ``bound_ms`` is None). A backend that ends without any solution
         returns the warm start, else a local-search assignment (``info["fallback"]``).
         ``bound_ms`` is a valid lower bound on the optimum. ``runtime_s`` is the wall time of
         the whole solve, model building and warm start included, final evaluation excluded.
@@ -269,11 +270,17 @@ def _result(instance, tau, backend, outcome: Outcome, assignment, runtime, param
     if bound is not None and bound > objective * (1.0 + slack):
         problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms by more "
                         f"than the backend's tolerance ({slack:g} relative)")
-    if problems and status not in (Status.ERROR, Status.INFEASIBLE):
+    if status == Status.INFEASIBLE:
+        # (P) always has a solution (every forced user offloaded, the rest local), and so does
+        # every model the backends build: a claim of infeasibility is the solver's failure
+        problems.append("the solver declared the model infeasible")
+    if problems and status != Status.ERROR:
         status = Status.ERROR
         info["error"] = f"{backend}: " + "; ".join(problems)
-    if bound is not None:
-        bound = min(bound, objective)
+    if status == Status.ERROR:
+        bound = None  # a failed solver's bound is not trusted
+    elif bound is not None:
+        bound = min(bound, objective)  # within the backend's tolerance (checked above)
     return Result(method="exact", assignment=assignment, evaluation=evaluation,
                   runtime_s=runtime, tau=tau, params=params, status=status, bound_ms=bound,
                   backend=backend, info=info)
