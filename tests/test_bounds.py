@@ -242,3 +242,40 @@ def test_comm_delay_is_concave_in_the_interference():
         c_low, c_high, c_mid = (data.comm_per_load(j, v) for v in (low, high, middle))
         chord = c_low + (c_high - c_low) * (middle - low) / (high - low)
         assert np.all(c_mid >= chord * (1 - 1e-12))
+
+
+def test_certified_benchmark_tiny_run(tmp_path, capsys):
+    """python -m benchmarks.certified on two tiny drops: CSV columns, every certified gap >= 0,
+    the B&B's proven optimum (N = 8) makes the exact plan's gap 0, outputs in place."""
+    from benchmarks import certified
+    from benchmarks.common import read_csv
+
+    out = tmp_path / "certified"
+    code = certified.main(["--sizes", "8", "30", "--seeds", "0", "--tau", "0.8",
+                           "--time-limit", "5", "--out", str(out)])
+    assert code == 0
+    rows = read_csv(out / "certified.csv")
+    assert list(rows[0]) == certified.COLUMNS
+    assert {"goa", "edge_all", "dmin", "ga", "exact"} <= {r["method"] for r in rows}
+    for r in rows:
+        if r["feasible"] == "1":
+            assert float(r["gap_upper_pct"]) >= 0.0
+        if r["n_users"] == "8":
+            assert r["bound_status"] == "optimal" and r["bound_backend"] == "bnb"
+        else:
+            assert r["bound_backend"] == "loadbox"
+    exact8 = [r for r in rows if r["n_users"] == "8" and r["method"] == "exact"]
+    assert float(exact8[0]["gap_upper_pct"]) < 1e-6
+    for name in ("certified.png", "summary.txt"):
+        assert (out / name).stat().st_size > 0
+    assert "SUMMARY" in capsys.readouterr().out
+    assert not any(p.name.startswith(".staging") for p in out.iterdir())
+
+
+def test_certified_benchmark_bad_option():
+    """A bad option is one line on stderr and exit code 2."""
+    from benchmarks import certified
+
+    with pytest.raises(SystemExit) as stop:
+        certified.main(["--sizes", "0"])
+    assert stop.value.code == 2
