@@ -36,8 +36,8 @@ FAMILIES = {
     "narrow": {"server_flops": 2e15, "bandwidth_hz": 1e6},
     "small_area": {"server_flops": 1.6e15, "area_m": 60.0, "bandwidth_hz": 3e6},
 }
-# (N, M): brute force over at most 5^7 assignments
-SIZES = [(6, 1), (7, 2), (6, 3), (7, 4)]
+# (N, M): brute force over at most 5^6 assignments
+SIZES = [(6, 1), (7, 2), (6, 3), (6, 4)]
 TAUS = [0.0, 0.6, 1.0]  # every user forced, some, none
 
 
