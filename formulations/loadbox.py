@@ -121,6 +121,34 @@ class LoadBoxes:
         """The largest sum of ``others`` received powers at j."""
         return float(self._cum_desc[min(others, self.n_users), j])
 
+    def interference_range(self, j: int, others_lo: int, others_hi: int, forced_max_on_j: int,
+                           fix: np.ndarray | None) -> tuple[float, float]:
+        """(Ilb_j, Iub_j) of point 1, with users fixed by a branch (``fix[i]``: -2 free, -1
+        home, else the server): users fixed on another server always interfere at j, users
+        fixed on j or at home never do; ``forced_max_on_j`` bounds the unfixed forced users on
+        j. ``(inf, inf)`` if no assignment fits."""
+        if fix is None or not np.any(fix >= -1):
+            forced_others = max(0, self.n_forced - forced_max_on_j)
+            low = self.interference_low(j, max(others_lo, forced_others), forced_others)
+            return low, max(self.interference_high(j, others_hi), low)
+        s = self.signal_w[:, j]
+        fixed_other = (fix >= 0) & (fix != j)
+        unfixed = fix == -2
+        known = float(s[fixed_other].sum())
+        n_other = int(fixed_other.sum())
+        need = max(others_lo - n_other, 0)
+        forced_need = max(0, int((unfixed & self.forced).sum()) - forced_max_on_j)
+        need = max(need, forced_need)
+        small_forced = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & self.forced]))])
+        small_free = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & ~self.forced]))])
+        t = np.arange(forced_need, min(small_forced.size - 1, need) + 1)
+        t = t[need - t <= small_free.size - 1]
+        if t.size == 0:
+            return math.inf, math.inf
+        low = known + float(np.min(small_forced[t] + small_free[need - t]))
+        top = np.sort(s[unfixed])[::-1][:max(others_hi - n_other, 0)].sum()
+        return low, max(known + float(top), low)
+
     def root(self) -> tuple[np.ndarray, np.ndarray]:
         """The box of every load vector an optimum may have."""
         return np.zeros(self.n_servers, dtype=np.int64), self.load_max.copy()
@@ -131,9 +159,12 @@ class LoadBoxes:
                 min(self.n_free, self.n_users - int(lo.sum())))
 
 
-def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
-    """A lower bound (seconds) on T over all assignments with loads in the box, and the
-    assignment solving the box's assignment problem (``None`` if the box is empty).
+def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
+              details: dict | None = None):
+    """A lower bound (seconds) on T over all assignments with loads in the box (and, if given,
+    the users fixed as ``fix`` says: -2 free, -1 home, else the server), and the assignment
+    solving the box's assignment problem (``None`` if the box is empty). ``details``, if given,
+    receives the chord slopes ``rho`` (N, M).
 
     See the module docstring for the argument.
     """
@@ -141,6 +172,12 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
     h_lo, h_hi = data.home_range(lo, hi)
     if h_lo > h_hi or int(lo.sum()) + h_lo > n:
         return math.inf, None
+    fixed_on = np.zeros(m, dtype=np.int64)
+    if fix is not None:
+        fixed_on = np.bincount(fix[fix >= 0], minlength=m)
+        if np.any(fixed_on > hi) or int(np.count_nonzero(fix == -1)) > h_hi:
+            return math.inf, None
+    rhos = np.zeros((n, m))
     i_low = np.zeros(m)
     theta = np.zeros(m)
     base = np.empty((n, m))
@@ -149,11 +186,13 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
     for j in range(m):
         others_lo = int(lo.sum() - lo[j])
         others_hi = int(hi.sum() - hi[j])
-        forced_others = max(0, data.n_forced - int(hi[j]))
-        low = data.interference_low(j, max(others_lo, forced_others), forced_others)
+        if fix is None:
+            low, high = data.interference_range(j, others_lo, others_hi, int(hi[j]), None)
+        else:
+            unfixed_forced_max = int(hi[j]) - int(fixed_on[j])
+            low, high = data.interference_range(j, others_lo, others_hi, unfixed_forced_max, fix)
         if not math.isfinite(low):
             return math.inf, None
-        high = max(data.interference_high(j, others_hi), low)
         c_low = data.comm_per_load(j, low)
         if high > low:
             rho = (data.comm_per_load(j, high) - c_low) / (high - low)
@@ -167,13 +206,21 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
         own = loads1[None, :] * c_low[:, None] + data.work_flop[:, None] * data.g(j, loads1)[None, :]
         allowed = (data.nmax[:, j][:, None] >= loads1[None, :]) \
             & (data.forced[:, None] | (own <= data.local_s[:, None]))
+        if fix is not None:  # users fixed elsewhere never sit on j; users fixed on j do
+            allowed &= ((fix == -2) | (fix == j))[:, None]
+            allowed[fix == j, :] = True
+        rhos[:, j] = rho
         ell = max(int(lo[j]), 1)
         i_low[j] = low
-        if lo[j] >= 1:
+        if lo[j] >= 1 or fixed_on[j] >= 1:
+            # sum over S_j of rho >= the fixed users' slopes + the smallest of the others
             ok = allowed[:, 0]
-            if ok.sum() < lo[j]:
+            mine = np.zeros(n, dtype=bool) if fix is None else fix == j
+            rest = max(int(lo[j]) - int(fixed_on[j]), 0)
+            pool = np.sort(rho[ok & ~mine])
+            if pool.size < rest:
                 return math.inf, None
-            theta[j] = lo[j] * np.sort(rho[ok])[:lo[j]].sum()
+            theta[j] = max(int(lo[j]), int(fixed_on[j])) * (rho[mine].sum() + pool[:rest].sum())
         base[:, j] = np.where(allowed[:, 0],
                               ell * c_low + data.work_flop * data.g(j, ell), _BIG)
         # E_j(n) for n = lo..hi, increments to the optional slots (point 3)
@@ -228,6 +275,9 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
             t = np.maximum(q + 1 - int(lo[j]), 0)
             cost[:n, start:start + k_hi][~allowed[:, t]] = _BIG
         start += k_hi
+    if fix is not None:  # a fixed user takes only its own columns
+        for i in np.flatnonzero(fix >= -1):
+            cost[i, columns != fix[i]] = _BIG
     cost[:n] = np.minimum(cost[:n], _BIG)
     cost[n:] = np.where(mandatory, _BIG, 0.0)[None, :]
     rows, cols = linear_sum_assignment(cost)
@@ -237,6 +287,8 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray):
     assignment = np.full(n, -1, dtype=np.int64)
     users = rows < n
     assignment[rows[users]] = columns[cols[users]]
+    if details is not None:
+        details["rho"] = rhos
     return value - float(theta @ i_low), assignment
 
 
@@ -253,9 +305,10 @@ def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)
     lo, hi = data.root()
+    free = np.full(data.n_users, -2, dtype=np.int64)
     bound, a = box_bound(data, lo, hi)
-    heap = [(bound, 0, lo, hi, a)]
-    counter, boxes, leaf = 1, 1, False
+    heap = [(bound, 0, lo, hi, free, a)]
+    counter, boxes = 1, 1
     tried = set()
 
     def offer(assignment):
@@ -275,12 +328,9 @@ def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate
     offer(a)
     status = Status.TIME_LIMIT
     while heap:
-        bound, _, lo, hi, a = heap[0]
+        bound, _, lo, hi, fix, a = heap[0]
         if bound >= best * (1.0 - PRUNE_RTOL):
             status = Status.OPTIMAL
-            break
-        if np.array_equal(lo, hi):
-            status = Status.UNKNOWN  # a leaf: splitting cannot raise its bound
             break
         if clock.remaining() <= 0.0:
             break
@@ -288,27 +338,62 @@ def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate
             status = Status.UNKNOWN
             break
         heapq.heappop(heap)
-        j = int(np.argmax(hi - lo))
-        if a is not None:  # split next to the assignment problem's own load on j
-            load = int(np.count_nonzero(a == j))
-            mid = min(max(load, int(lo[j])), int(hi[j]) - 1)
-            mid = (int(lo[j]) + int(hi[j])) // 2 if hi[j] - lo[j] > 8 else mid
-        else:
-            mid = (int(lo[j]) + int(hi[j])) // 2
-        for c_lo, c_hi in ((lo[j], mid), (mid + 1, hi[j])):
-            child_lo, child_hi = lo.copy(), hi.copy()
-            child_lo[j], child_hi[j] = c_lo, c_hi
-            child_bound, child_a = box_bound(data, child_lo, child_hi)
+        children = _split(data, lo, hi, fix, a)
+        if not children:  # every user fixed: the bound is T of that one assignment
+            offer(fix.copy())
+            continue
+        for child in children:
+            child_bound, child_a = box_bound(data, *child)
             boxes += 1
             offer(child_a)
             if child_bound < best * (1.0 - PRUNE_RTOL):
-                heapq.heappush(heap, (max(child_bound, bound), counter, child_lo, child_hi,
-                                      child_a))
+                heapq.heappush(heap, (max(child_bound, bound), counter, *child, child_a))
                 counter += 1
+    if not heap and status == Status.TIME_LIMIT:
+        status = Status.OPTIMAL
     open_bound = heap[0][0] if heap else best
     lower = min(open_bound, best) * (1.0 - BOUND_SAFETY)
     info = {"boxes": boxes, "open_boxes": len(heap),
-            "leaf_reached": bool(heap) and bool(np.array_equal(heap[0][2], heap[0][3]))}
+            "fixed_users": int(np.count_nonzero(heap[0][4] >= -1)) if heap else None}
     if status == Status.OPTIMAL:
         lower = best * (1.0 - max(PRUNE_RTOL, BOUND_SAFETY))
     return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=lower * 1e3, info=info)
+
+
+def _split(data: LoadBoxes, lo, hi, fix, a):
+    """The children of a box: while some load range is open, its widest range in two (next to
+    the assignment problem's own load when the range is short); then one user fixed to each of
+    its options (home if free, each server): the user the assignment problem put on a server
+    with the largest load-weighted chord slope (the term the McCormick step 3 bounds
+    loosest), else any unfixed user. No children when every user is fixed."""
+    if not np.array_equal(lo, hi):
+        j = int(np.argmax(hi - lo))
+        if a is not None and hi[j] - lo[j] <= 8:
+            mid = min(max(int(np.count_nonzero(a == j)), int(lo[j])), int(hi[j]) - 1)
+        else:
+            mid = (int(lo[j]) + int(hi[j])) // 2
+        children = []
+        for c_lo, c_hi in ((lo[j], mid), (mid + 1, hi[j])):
+            child_lo, child_hi = lo.copy(), hi.copy()
+            child_lo[j], child_hi[j] = c_lo, c_hi
+            children.append((child_lo, child_hi, fix))
+        return children
+    unfixed = np.flatnonzero(fix == -2)
+    if unfixed.size == 0:
+        return []
+    details: dict = {}
+    box_bound(data, lo, hi, fix, details)
+    rho = details.get("rho")
+    on = unfixed[a[unfixed] >= 0] if a is not None else np.zeros(0, dtype=np.int64)
+    if on.size and rho is not None:
+        weight = rho[on, a[on]] * hi[a[on]]
+        user = int(on[np.argmax(weight)])
+    else:
+        user = int(unfixed[0])
+    options = range(0 if data.forced[user] else -1, data.n_servers)
+    children = []
+    for option in options:
+        child = fix.copy()
+        child[user] = option
+        children.append((lo, hi, child))
+    return children
