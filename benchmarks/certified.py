@@ -2,7 +2,7 @@
 
 For every instance and tau: each heuristic (goa, edge_all, dmin, ga, and goa_ls where
 ``goa.METHODS`` has it) and then ``formulations.solve`` with backend "auto" (the load-vector
-boxes above 24 users, the user-level B&B below), warm-started from the best heuristic plan. A
+boxes above 20 users, the user-level B&B up to 20), warm-started from the best heuristic plan. A
 heuristic's certified gap is ``(T - LB) / LB x 100`` with LB the exact solver's lower bound: an
 upper bound on how far the plan is from the optimum ("<= x %"), exact when the solver proved its
 optimum. The exact solver's own plan is listed too (method ``exact``).
@@ -38,7 +38,7 @@ HEURISTICS = ("goa", "edge_all", "dmin", "ga", "goa_ls")
 COLUMNS = [
     "instance", "n_users", "n_servers", "seed", "tau", "method", "status", "feasible",
     "objective_ms", "runtime_s", "bound_ms", "gap_upper_pct", "bound_status", "bound_backend",
-    "bound_time_s", "boxes", "leaf_reached",
+    "bound_time_s", "boxes", "open_boxes",
 ]
 
 
@@ -107,7 +107,7 @@ def solve_task(task: tuple) -> list[dict]:
             "gap_upper_pct": max(gap, 0.0) if gap is not None else None,
             "bound_status": str(exact.status), "bound_backend": exact.backend,
             "bound_time_s": exact.runtime_s, "boxes": exact.info.get("boxes"),
-            "leaf_reached": exact.info.get("leaf_reached"),
+            "open_boxes": exact.info.get("open_boxes"),
         })
     return rows
 

@@ -1,13 +1,15 @@
-"""Lower bounds under interference "full" at any N: best-first search over boxes of load vectors.
+"""Exact search and lower bounds under interference "full" at any N: best-first search over
+boxes of load vectors, then over users.
 
-A box fixes a range ``lo_j <= n_j <= hi_j`` for the load of every ES j. For every assignment
-whose loads lie in the box, the total delay is bounded below by the value of one assignment
-problem (rows: users; columns: slots on the servers and at home) plus a constant, both computed
-from the box alone (:func:`box_bound`). The search splits the widest range of the box with the
-smallest bound until that box is a single load vector (a leaf: its bound cannot be refined by
-splitting) or its bound reaches the incumbent. The smallest bound over the open boxes is a valid
-lower bound on the optimum at every moment. Every assignment problem's own solution is a
-feasible assignment: evaluated exactly, it feeds the incumbent.
+A box fixes a range ``lo_j <= n_j <= hi_j`` for the load of every ES j, and possibly the option
+of some users (home or a server). For every assignment in the box, the total delay is bounded
+below by the value of one assignment problem (rows: users; columns: slots on the servers and at
+home) plus a constant, both computed from the box alone (:func:`box_bound`). The search takes
+the box with the smallest bound and splits the widest load range; once the loads are a single
+vector, it fixes one user to each of its options (point 5). The smallest bound over the open
+boxes is a valid lower bound on the optimum at every moment; when it reaches the incumbent, the
+incumbent is optimal. Every assignment problem's own solution is a feasible assignment:
+evaluated exactly, it feeds the incumbent.
 
 The bound of a box (docs/model.md sections 3, 4 and 8.3), for an assignment with server sets
 S_j, loads n_j = |S_j| in the box, K = sum_j n_j offloaded users and interference
@@ -43,8 +45,16 @@ I_j = sum over offloaded users k not on j of s_kj (s_kj = P_k g_kj):
    and, in a box, only where n c_ij(Ilb_j) + W_i g_j(n) <= t^L_i. Both conditions only get
    harder as n grows, so the slots of a server can be filled in order.
 
+5. *Fixed users.* In a box where some users are fixed, a user fixed on another server always
+   interferes at j (its s_kj joins Ilb_j and Iub_j as a known part), a user fixed on j or at
+   home never does, and the unfixed forced users beyond hi_j minus the users fixed on j
+   interfere; theta_j = max(lo_j, f_j) x (the slopes of the f_j users fixed on j + the
+   lo_j - f_j smallest of the others), and a fixed user takes only its own columns. With every
+   user fixed, Ilb_j is the true interference and the bound is T of that assignment.
+
 So T(a) >= AP(box) + const for every assignment a in the box, and min over the open boxes is a
-lower bound on the optimum. The bound is multiplied by ``1 - 1e-9`` against rounding.
+lower bound on the optimum; the tree is finite and its leaves are exact, so the search is
+complete. The bound is multiplied by ``1 - 1e-9`` against rounding.
 """
 
 from __future__ import annotations
@@ -297,10 +307,9 @@ def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
-    (assignment, T). Returns OPTIMAL when every box's bound reaches the incumbent (to
-    ``PRUNE_RTOL``), UNKNOWN when the box of smallest bound is a single load vector (the bound
-    cannot be refined by splitting) or after ``max_boxes`` boxes, else TIME_LIMIT; the bound is
-    the smallest over the open boxes either way. Deterministic up to where the clock stops it.
+    (assignment, T). Returns OPTIMAL when every open box's bound reaches the incumbent (to
+    ``PRUNE_RTOL``), UNKNOWN after ``max_boxes`` boxes, else TIME_LIMIT; the bound is the
+    smallest over the open boxes either way. Deterministic up to where the clock stops it.
     """
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)

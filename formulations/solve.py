@@ -42,7 +42,7 @@ BOUND_RTOL = {"highs": 1e-9, "cbc": 1e-9, "scip": 1e-9, "cpsat": 1e-9}
 _BOUND_RTOL_DEFAULT = 1e-12
 #: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
 #: there within seconds) and the load-vector boxes above (a certified bound at any N).
-AUTO_BNB_MAX_USERS = 24
+AUTO_BNB_MAX_USERS = 20
 # Time limits beyond this are treated as "no limit" by the solvers.
 _FOREVER_S = 1e7
 
@@ -78,11 +78,10 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
           "none" only.
         - ``"bnb"``: depth-first branch-and-bound over users in numba, either interference
           model; proves optima under "full" up to N of about 25 (M = 4).
-        - ``"loadbox"`` (interference "full"): best-first search over boxes of load vectors,
-          each bounded by an assignment problem with interference bounds
-          (:mod:`formulations.loadbox`): a certified lower bound at any N, and the assignment
-          problems' solutions as incumbents; stops with UNKNOWN when the box of smallest
-          bound is a single load vector (its bound cannot be refined by this method).
+        - ``"loadbox"`` (interference "full"): best-first search over boxes of load vectors
+          and then over users, each box bounded by an assignment problem with interference
+          bounds (:mod:`formulations.loadbox`): exact, and a certified lower bound at any N
+          when stopped; the assignment problems' solutions serve as incumbents.
         - ``"enumerate"``: every assignment, in numba, either model; refuses more than
           ``max_assignments`` (default 1e10).
         - ``"auto"``: :func:`auto_backend`.
@@ -111,7 +110,7 @@ def solve(instance: Instance, tau: float = 0.8, backend: str = "auto", time_limi
         ``method="exact"``, ``backend`` the backend used, ``status`` OPTIMAL (proven, to the
         backend's tolerance), TIME_LIMIT (the best assignment found and the best bound),
         UNKNOWN (stopped without a proof for another reason: a node or box limit, an LP that
-        ended non-optimal, a "loadbox" leaf; the best assignment and a valid bound) or ERROR
+        ended non-optimal; the best assignment and a valid bound) or ERROR
         (solver failure, a claim that the model is infeasible - (P) always has a solution -,
         its objective disagreeing with the evaluator or its bound above the objective beyond
         ``BOUND_RTOL``; ``info["error"]`` says why, and ``bound_ms`` is None). A backend that ends without any solution

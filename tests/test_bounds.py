@@ -180,7 +180,7 @@ def test_loadbox_certifies_a_small_gap_at_the_papers_scale():
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
 def test_golden_optimum_is_reproduced(path):
     """The stored optimum of a 20-22-user "full" drop (proven by B&B with two different node
-    bounds and branching orders when the file was written) is reproduced by "auto" (B&B) and,
+    bounds and branching orders when the file was written) is reproduced by the B&B and,
     independently, proven by the load-vector boxes."""
     doc = json.loads(path.read_text())
     inst = from_dict(doc["instance"])
@@ -188,7 +188,7 @@ def test_golden_optimum_is_reproduced(path):
     stored = np.array(doc["assignment"])
     assert_allclose(instances.evaluate(inst, stored, tau).total_delay_ms, doc["optimum_ms"],
                     rtol=1e-12)
-    result = formulations.solve(inst, tau=tau, time_limit=60)
+    result = formulations.solve(inst, tau=tau, backend="bnb", time_limit=60)
     assert result.status == Status.OPTIMAL
     assert_allclose(result.objective_ms, doc["optimum_ms"], rtol=1e-9)
     boxes_result = formulations.solve(inst, tau=tau, backend="loadbox", time_limit=30)
