@@ -317,3 +317,14 @@ def test_certified_benchmark_bad_option():
     with pytest.raises(SystemExit) as stop:
         certified.main(["--sizes", "0"])
     assert stop.value.code == 2
+
+
+def test_loadbox_is_deterministic():
+    """The same drop solved twice with a box limit (not a time limit) gives the same
+    assignment, bound and box count."""
+    inst = instances.generate(30, 4, seed=4, interference="full")
+    first, second = (formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=300)
+                     for _ in range(2))
+    np.testing.assert_array_equal(first.assignment, second.assignment)
+    assert first.bound_ms == second.bound_ms
+    assert first.info["boxes"] == second.info["boxes"]
