@@ -3,7 +3,7 @@
 Protocol (the defaults): the paper's preset, tau = 0.8, seeds 0..4, one solve at a time on
 this machine (the timings are wall-clock, so nothing else should run), a per-solve time limit of
 60 s, no warm start (each backend's own start only). Interference "none": N = 20, 40, 60, 100,
-200 with M = 4, and N = 100 with M = 16, for "loads", "highs", "cbc", "scip" and "cpsat";
+200 with M = 4, and N = 100 with M = 16, for "loadvec", "highs", "cbc", "scip" and "cpsat";
 interference "full": N = 8, 10, 12, 14, 16 (and 20, 25, 30 to see how far it reaches) with
 M = 4, for "bnb" and "enumerate". Once a backend fails to prove optimality on one seed of a size,
 the remaining seeds of that size and every larger size of the series are skipped (counted as
@@ -32,7 +32,7 @@ from benchmarks.common import (
 PROG = "python -m benchmarks.exact"
 NONE_SERIES = [(4, (20, 40, 60, 100, 200)), (16, (100,))]
 FULL_SERIES = [(4, (8, 10, 12, 14, 16, 20, 25, 30))]
-NONE_METHODS = ("loads", "highs", "cbc", "scip", "cpsat")
+NONE_METHODS = ("loadvec", "highs", "cbc", "scip", "cpsat")
 FULL_METHODS = ("bnb", "enumerate")
 QUICK_SEEDS = 2
 QUICK_TIME_LIMIT_S = 10.0

@@ -1,5 +1,5 @@
-"""Exact optima of problem (P) (MODEL.md section 4): MILPs, Lagrangian load vectors, B&B,
-enumeration.
+"""Exact optima and certified bounds of problem (P) (docs/model.md section 4): MILPs, Lagrangian
+load vectors, load-vector boxes, B&B, enumeration.
 
 ``solve(instance, tau, backend, time_limit, warm_start, **options) -> instances.Result``.
 """

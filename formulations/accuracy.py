@@ -180,10 +180,10 @@ def _limits(data, incumbent_s: float) -> tuple[np.ndarray, np.ndarray]:
 def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: float):
     """The count-indexed model of (P) without the free-user reductions, one accuracy row
     added, loads capped by :func:`_limits`."""
-    from .data import none_data
-    from .model import CountModel
+    from .data import orthogonal_delays
+    from .model import Column, CountModel
 
-    reduced = none_data(instance, tau)
+    reduced = orthogonal_delays(instance, tau)
     n, m = instance.n_users, instance.n_servers
     unreduced = dataclasses.replace(reduced, nmax=np.full((n, m), n, dtype=np.int64),
                                     load_max=np.full(m, n, dtype=np.int64))
@@ -192,7 +192,7 @@ def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: 
     model = CountModel(data)
     p_slm, p_llm = instance.correct_probabilities()
     # sum_{i, j} (p_llm_i - p_slm_i) x[i, j] >= N A / 100 - sum_i p_slm_i
-    x = np.flatnonzero(model.kind == 0)
+    x = np.flatnonzero(model.kind == Column.X)
     gain = (p_llm - p_slm)[model.user[x]]
     need = n * (target - ACCURACY_TOL_PCT) / 100.0 - p_slm.sum()
     model._row("accuracy", x, gain, need, np.inf)

@@ -24,7 +24,7 @@ from instances import Instance
 
 
 @dataclass(frozen=True, eq=False)
-class NoneData:
+class OrthogonalDelays:
     """Delay constants of one instance under interference ``"none"`` for one tau (seconds).
 
     ``local_s`` t^L_i; ``forced`` alpha_i > tau; ``comm_s`` (N, M) the communication delay per
@@ -108,7 +108,7 @@ class NoneData:
             a[i] = -1
 
 
-def none_data(instance: Instance, tau: float) -> NoneData:
+def orthogonal_delays(instance: Instance, tau: float) -> OrthogonalDelays:
     """The constants of (P) under interference "none" for this tau (see the module docstring)."""
     n = instance.n_users
     snr = instance.tx_power_w[:, None] * instance.gain / instance.noise_w[None, :]
@@ -118,7 +118,7 @@ def none_data(instance: Instance, tau: float) -> NoneData:
         / (instance.bandwidth_hz[None, :] * np.log2(1.0 + snr)),
         work_flop=instance.edge_workload_flop, inv_cap=1.0 / instance.server_cap_flops,
         inv_flops=1.0 / instance.server_flops)
-    unreduced = NoneData(**fields, nmax=np.full((n, instance.n_servers), n),
+    unreduced = OrthogonalDelays(**fields, nmax=np.full((n, instance.n_servers), n),
                          load_max=np.full(instance.n_servers, n))
     f = unreduced.table(n)
     local, forced = fields["local_s"], fields["forced"]
@@ -132,4 +132,4 @@ def none_data(instance: Instance, tau: float) -> NoneData:
     load_max = load_max.astype(np.int64)
     for array in (nmax, load_max):
         array.setflags(write=False)
-    return NoneData(**fields, nmax=nmax, load_max=load_max)
+    return OrthogonalDelays(**fields, nmax=nmax, load_max=load_max)

@@ -173,12 +173,14 @@ def enumerate_chunks(first_chunk, n_chunks, n_prefix, forced, local_s, prompt_bi
 
 @nb.njit(cache=True)
 def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_bits, work_flop,
-                signal_w, noise_w, bandwidth_hz, cap_flops, flops, scores, first_user):
+                signal_w, noise_w, bandwidth_hz, cap_flops, flops, scores, first_user, pair):
     """Lower bound on T below a node (see the module docstring).
 
     ``loads`` and ``interference`` are the node's n_j and I_j (from the users order[0..d-1]).
     Fills ``scores[0..M]`` (option -1 at index 0) with the lower-bound cost of each option of
-    user ``order[first_user]`` when ``first_user >= 0``.
+    user ``order[first_user]`` when ``first_user >= 0``. ``pair`` (1 or 2) is the number of
+    newcomers whose comm grows with each pair of forced newcomers on one server (2 is valid and
+    tighter; 1, the weaker bound, serves as an independent check in the tests).
     """
     n_users, n_servers = signal_w.shape
     fixed_lb = 0.0
@@ -243,7 +245,12 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
                 n_old = loads[j] + k
                 dg = max(1.0 / cap_flops[j], (n_old + 1.0) / flops[j]) \
                     - max(1.0 / cap_flops[j], n_old / flops[j])
-                inc = comm_per_load[j] + c_min[j] * k + (work_sum[j] + w_min * k) * dg
+                # k newcomers already on j: the one added now raises each of their comm delays
+                # by at least c_min_j, and its own comm exceeds its own_sum estimate (counted at
+                # load n_j + 1) by at least k c_min_j, as its load is at least n_j + 1 + k: so
+                # 2 k c_min_j per step is valid (summed over k = 0..K-1: K (K - 1) c_min_j, the
+                # growth of K newcomers' comm from load n_j + 1 to n_j + K)
+                inc = comm_per_load[j] + pair * c_min[j] * k + (work_sum[j] + w_min * k) * dg
                 if inc < pick_inc:
                     pick, pick_inc = j, inc
             steps[pick] += 1.0
@@ -285,11 +292,11 @@ def _order_options(d, u, scores, forced, opts, n_opts, ptr):
 
 @nb.njit(cache=True)
 def bnb_root(order, assign, loads, interference, opts, n_opts, ptr, forced, local_s,
-             prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops):
+             prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops, pair):
     """Open the root (nothing fixed); returns its bound."""
     scores = np.empty(signal_w.shape[1] + 1)
     lb = _node_bound(0, order, assign, loads[0], interference[0], forced, local_s, prompt_bits,
-                     work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops, scores, 0)
+                     work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops, scores, 0, pair)
     _order_options(0, order[0], scores, forced, opts, n_opts, ptr)
     return lb
 
@@ -297,7 +304,7 @@ def bnb_root(order, assign, loads, interference, opts, n_opts, ptr, forced, loca
 @nb.njit(cache=True)
 def bnb_run(state, budget, order, assign, loads, interference, opts, n_opts, ptr, best_val,
             best_assign, forced, local_s, prompt_bits, work_flop, signal_w, noise_w,
-            bandwidth_hz, cap_flops, flops, full):
+            bandwidth_hz, cap_flops, flops, full, pair):
     """Run the depth-first search for at most ``budget`` nodes; resumable.
 
     ``state[0]`` is the current depth d (the node whose options are being tried; -1 when the
@@ -329,7 +336,7 @@ def bnb_run(state, budget, order, assign, loads, interference, opts, n_opts, ptr
             continue
         lb = _node_bound(d + 1, order, assign, loads[d + 1], interference[d + 1], forced,
                          local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz,
-                         cap_flops, flops, scores, d + 1)
+                         cap_flops, flops, scores, d + 1, pair)
         if lb >= best_val[0] * (1.0 - PRUNE_RTOL):
             continue
         d += 1
@@ -342,7 +349,7 @@ def bnb_run(state, budget, order, assign, loads, interference, opts, n_opts, ptr
 @nb.njit(cache=True)
 def bnb_open_bound(state, order, assign, loads, interference, opts, n_opts, ptr, best_val,
                    forced, local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz,
-                   cap_flops, flops, full):
+                   cap_flops, flops, full, pair):
     """A valid lower bound on the optimum when the search stopped early: the smallest bound of
     the subtrees still open on the stack, or the incumbent if smaller."""
     n_users = order.size
@@ -363,7 +370,7 @@ def bnb_open_bound(state, order, assign, loads, interference, opts, n_opts, ptr,
             else:
                 lb = _node_bound(d + 1, order, a, lds[d + 1], itf[d + 1], forced, local_s,
                                  prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz,
-                                 cap_flops, flops, scratch, -1)
+                                 cap_flops, flops, scratch, -1, pair)
             if lb < bound:
                 bound = lb
         # restore the path's choice at this depth for the deeper levels

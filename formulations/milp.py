@@ -24,6 +24,8 @@ from .outcome import Outcome
 DEFAULT_MIP_GAP = 1e-7
 # CP-SAT works on integers: costs are floored to multiples of this (1 ns, in seconds).
 DEFAULT_RESOLUTION_S = 1e-9
+# CBC is killed this long after its time limit (it reads its clock only between phases).
+_GRACE_S = 0.4
 
 
 def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
@@ -31,8 +33,11 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
                 highs_options: dict | None = None) -> Outcome:
     """HiGHS (highspy): the model passed row-wise in one call; ``setSolution`` for a warm start.
     ``highs_options``: further HiGHS options by name (e.g. heuristics off)."""
+    import time
+
     import highspy
 
+    entered = time.perf_counter()  # building the model counts against the limit
     h = new_highs()
     lp = highspy.HighsLp()
     starts, cols, coefs, lo, hi = model.csr()
@@ -52,7 +57,8 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     lp.a_matrix_.num_row_ = model.n_rows
     lp.integrality_ = [highspy.HighsVarType.kInteger] * model.n_cols
     h.passModel(lp)
-    for name, value in (("time_limit", max(time_limit, 1e-3)), ("mip_rel_gap", mip_gap),
+    time_limit = max(time_limit - (time.perf_counter() - entered), 1e-3)
+    for name, value in (("time_limit", time_limit), ("mip_rel_gap", mip_gap),
                         ("threads", int(threads)), ("random_seed", int(seed)),
                         ("mip_abs_gap", 0.0), *(highs_options or {}).items()):
         h.setOptionValue(name, value)
@@ -69,14 +75,20 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
     if status == highspy.HighsModelStatus.kInfeasible:
         return Outcome(None, Status.INFEASIBLE, info=facts)
+    stopped = _stopped_status(status == highspy.HighsModelStatus.kTimeLimit)
     if not has_solution:
-        ok = status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt)
-        return Outcome(None, Status.TIME_LIMIT if ok else Status.ERROR, bound_ms=bound,
+        return Outcome(None, stopped, bound_ms=bound,
                        info={**facts, "error": f"HiGHS: {h.modelStatusToString(status)}"})
     values = np.asarray(h.getSolution().col_value)
     optimal = status == highspy.HighsModelStatus.kOptimal
-    return Outcome(model.assignment(values), Status.OPTIMAL if optimal else Status.TIME_LIMIT,
+    return Outcome(model.assignment(values), Status.OPTIMAL if optimal else stopped,
                    objective_ms=float(info.objective_function_value), bound_ms=bound, info=facts)
+
+
+def _stopped_status(by_time: bool) -> Status:
+    """A solve that ended without a proof: TIME_LIMIT when the time limit stopped it, else
+    UNKNOWN (any other limit or an early stop; the solution and bound are still returned)."""
+    return Status.TIME_LIMIT if by_time else Status.UNKNOWN
 
 
 def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
@@ -87,13 +99,16 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     seconds, and PuLP waits for CBC without a timeout, while CBC reads its clock only between
     phases (its root LP on a large model can overrun ``-sec`` by many seconds). So the MPS file
     is written from the sparse matrix, CBC runs under a watchdog (killed at the time limit plus
-    a grace second; the result is then TIME_LIMIT without a solution), and its best bound is
+    a grace of 0.4 s; the result is then TIME_LIMIT without a solution), and its best bound is
     read from its log.
     """
     import subprocess
+    import time
     import warnings
 
     import pulp
+
+    entered = time.perf_counter()  # writing the MPS file counts against the limit
 
     with warnings.catch_warnings():  # PuLP 3 deprecates PULP_CBC_CMD, still the bundled binary
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -106,12 +121,12 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
         if warm is not None:
             _write_cbc_solution(model.values(warm), mst)
             args += ["-mips", mst]
-        limit = max(time_limit, 0.01)
+        limit = max(time_limit - (time.perf_counter() - entered), 0.01)
         args += ["-sec", f"{limit:.3f}", "-timeMode", "elapsed", "-ratio", f"{mip_gap:g}",
                  "-allow", "0", "-threads", str(int(threads)), "-solve",
                  "-printingOptions", "all", "-solution", sol]
         try:
-            run = subprocess.run(args, capture_output=True, text=True, timeout=limit + 1.0,
+            run = subprocess.run(args, capture_output=True, text=True, timeout=limit + _GRACE_S,
                                  stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return Outcome(None, Status.TIME_LIMIT,
@@ -134,17 +149,24 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     bound = float(found.group(1)) + model.offset_ms if found else None
     word = header.split()[0] if header.split() else ""
     if word in ("Infeasible", "Integer"):
-        return Outcome(None, Status.INFEASIBLE, info=facts)
-    has_solution = word == "Optimal" or "objective value" in header
+        # measured: CBC 2.10 says "Integer infeasible" when its time limit cuts preprocessing
+        # short, on models with a feasible point; the caller turns a claim of infeasibility of
+        # (P), which always has a solution, into an error
+        return Outcome(None, Status.INFEASIBLE, info={**facts, "cbc_header": header.strip()})
+    # "Stopped on time (no integer solution - continuous used)": the file holds the LP solution
+    has_solution = (word == "Optimal" or "objective value" in header) \
+        and "no integer solution" not in header
+    # CBC's header: "Optimal - ...", "Stopped on time - ...", "Stopped on iterations - ..."
+    stopped = _stopped_status(word == "Stopped" and "on time" in header)
     if not has_solution:
-        status = Status.TIME_LIMIT if word == "Stopped" else Status.ERROR
+        status = stopped if word == "Stopped" else Status.ERROR
         return Outcome(None, status, bound_ms=bound,
                        info={**facts, "error": f"CBC: {header.strip()}"})
     objective = float(model.cost_ms @ values + model.offset_ms)
     optimal = word == "Optimal"
     if bound is None and optimal:
         bound = objective - mip_gap * abs(objective)  # proven to the gap it was given
-    return Outcome(model.assignment(values), Status.OPTIMAL if optimal else Status.TIME_LIMIT,
+    return Outcome(model.assignment(values), Status.OPTIMAL if optimal else stopped,
                    objective_ms=objective, bound_ms=bound, info=facts)
 
 
@@ -193,8 +215,11 @@ def _write_cbc_solution(values: np.ndarray, path: str) -> None:
 def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
                mip_gap: float = DEFAULT_MIP_GAP) -> Outcome:
     """SCIP through OR-Tools' pywraplp; ``SetHint`` for a warm start."""
+    import time
+
     from ortools.linear_solver import pywraplp
 
+    entered = time.perf_counter()  # building the model counts against the limit
     solver = pywraplp.Solver.CreateSolver("SCIP")
     if solver is None:
         return Outcome(None, Status.ERROR, info={"error": "SCIP is not available in OR-Tools"})
@@ -211,7 +236,8 @@ def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
             row.SetCoefficient(variables[c], float(a))
     if warm is not None:
         solver.SetHint(variables, [float(v) for v in model.values(warm)])
-    solver.SetTimeLimit(int(max(time_limit, 0.01) * 1000))
+    limit_ms = int(max(time_limit - (time.perf_counter() - entered), 0.01) * 1000)
+    solver.SetTimeLimit(limit_ms)
     solver.SetNumThreads(int(threads))
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(params.RELATIVE_MIP_GAP, mip_gap)
@@ -219,17 +245,20 @@ def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     facts = {"nodes": int(solver.nodes()), "n_cols": model.n_cols, "n_rows": model.n_rows}
     if code == pywraplp.Solver.INFEASIBLE:
         return Outcome(None, Status.INFEASIBLE, info=facts)
+    # pywraplp reports no reason for a stop: the only limit set is the time limit, so a stop
+    # that used (nearly) all of it is TIME_LIMIT, any other UNKNOWN
+    stopped = _stopped_status(solver.wall_time() >= 0.95 * limit_ms)
     if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        status = Status.TIME_LIMIT if code == pywraplp.Solver.NOT_SOLVED else Status.ERROR
+        status = stopped if code == pywraplp.Solver.NOT_SOLVED else Status.ERROR
         return Outcome(None, status, info={**facts, "error": f"SCIP: result code {code}"})
     values = np.array([v.solution_value() for v in variables])
     return Outcome(model.assignment(values),
-                   Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else Status.TIME_LIMIT,
+                   Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else stopped,
                    objective_ms=float(objective.Value()), bound_ms=float(objective.BestBound()),
                    info=facts)
 
 
-def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 2,
+def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 1,
                 resolution_s: float = DEFAULT_RESOLUTION_S, seed: int = 0) -> Outcome:
     """OR-Tools CP-SAT on integer costs: each cost (and the constant) floored to a multiple of
     ``resolution_s`` (default 1 ns).
@@ -239,8 +268,11 @@ def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 2,
     optimal up to (2N + 1) x resolution (each of its at most 2N + 1 costed terms lost less than
     one unit). The objective reported is re-evaluated exactly by the evaluator.
     """
+    import time
+
     from ortools.sat.python import cp_model
 
+    entered = time.perf_counter()  # building the model counts against the limit
     scale = 1.0 / (resolution_s * MS_PER_S)  # integer units per millisecond
     costs = np.floor(model.cost_ms * scale).astype(np.int64)
     offset = int(math.floor(model.offset_ms * scale))
@@ -263,21 +295,26 @@ def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 2,
         for var, value in zip(variables, model.values(warm)):
             cp.AddHint(var, int(value))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(time_limit, 0.01)
+    time_limit = max(time_limit - (time.perf_counter() - entered), 0.01)
+    solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = int(threads)
     solver.parameters.random_seed = int(seed)
+    # several workers interleaved in one deterministic schedule: the same answer on every run
+    # (up to where the time limit stops it)
+    solver.parameters.interleave_search = int(threads) > 1
     code = solver.Solve(cp)
     facts = {"nodes": int(solver.NumBranches()), "n_cols": model.n_cols, "n_rows": model.n_rows,
              "resolution_s": resolution_s}
     if code == cp_model.INFEASIBLE:
         return Outcome(None, Status.INFEASIBLE, info=facts)
     bound = float(solver.BestObjectiveBound()) / scale
+    stopped = _stopped_status(solver.WallTime() >= 0.95 * max(time_limit, 0.01))
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        status = Status.TIME_LIMIT if code == cp_model.UNKNOWN else Status.ERROR
+        status = stopped if code == cp_model.UNKNOWN else Status.ERROR
         return Outcome(None, status, bound_ms=bound,
                        info={**facts, "error": f"CP-SAT: {solver.StatusName(code)}"})
     values = np.array([solver.Value(v) for v in variables], dtype=float)
     return Outcome(model.assignment(values),
-                   Status.OPTIMAL if code == cp_model.OPTIMAL else Status.TIME_LIMIT,
+                   Status.OPTIMAL if code == cp_model.OPTIMAL else stopped,
                    objective_ms=float(solver.ObjectiveValue()) / scale, bound_ms=bound,
                    info=facts)

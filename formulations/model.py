@@ -16,25 +16,34 @@ ES one load; the load counts its users; z picks x's load; and the tightening
 hull of its integer points (a disjunction over n of cardinality polytopes).
 
 The model is a plain sparse matrix so that every backend (CBC, HiGHS, SCIP, CP-SAT) reads the same
-rows. Two optional extras serve :mod:`formulations.loads`: a :class:`Fixing` that drops variables a
+rows. Two optional extras serve :mod:`formulations.loadvec`: a :class:`Fixing` that drops variables a
 Lagrangian bound rules out, and ``vub`` rows ``z[i, j, n] <= y[j, n]`` (which make each server's
 LP block the convex hull of its integer points, at one row per z; off by default).
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import NoneData
+from .data import OrthogonalDelays
 
 MS_PER_S = 1e3
 
 
+class Column(enum.IntEnum):
+    """What a column of the count-indexed model stands for (``CountModel.kind``)."""
+
+    X = 0  # x[i, j]: user i offloads to ES j
+    Y = 1  # y[j, n]: ES j holds exactly n users
+    Z = 2  # z[i, j, n]: user i on ES j, which holds n users
+
+
 @dataclass
 class Fixing:
-    """Variables a bound has ruled out (see :mod:`formulations.loads`): ``keep_y[j, n]`` and
+    """Variables a bound has ruled out (see :mod:`formulations.loadvec`): ``keep_y[j, n]`` and
     ``keep_z[i, j, n]`` (False: fixed to 0) and ``offload[i]`` (True: user i may not stay home)."""
 
     keep_y: np.ndarray
@@ -46,13 +55,13 @@ class Fixing:
 class CountModel:
     """The count-indexed model: columns (binary), rows ``lo <= A x <= hi``, objective in ms.
 
-    ``kind[c]`` is 0 for x, 1 for y, 2 for z; ``user``, ``server``, ``load`` give each column's
+    ``kind[c]`` is a :class:`Column` code (X, Y or Z); ``user``, ``server``, ``load`` give each column's
     indices (-1 where not applicable). ``offset_ms`` is the objective's constant. ``fixing``
     optionally removes variables (a smaller model with the same optimum when the fixing is
     valid).
     """
 
-    data: NoneData
+    data: OrthogonalDelays
     fixing: Fixing | None = None
     vub: bool = False
     kind: np.ndarray = field(init=False)
@@ -98,8 +107,8 @@ class CountModel:
         xi, xj = np.nonzero(z_ok.any(axis=2))
         yj, yn = np.nonzero(y_ok)
         zi, zj, zn = np.nonzero(z_ok)
-        self.kind = np.concatenate([np.zeros(xi.size), np.ones(yj.size),
-                                    np.full(zi.size, 2)]).astype(np.int64)
+        self.kind = np.concatenate([np.full(xi.size, Column.X), np.full(yj.size, Column.Y),
+                                    np.full(zi.size, Column.Z)]).astype(np.int64)
         self.user = np.concatenate([xi, np.full(yj.size, -1), zi]).astype(np.int64)
         self.server = np.concatenate([xj, yj, zj]).astype(np.int64)
         self.load = np.concatenate([np.full(xi.size, -1), yn, zn]).astype(np.int64)
@@ -112,10 +121,10 @@ class CountModel:
         d = self.data
         free = ~d.forced
         cost = np.zeros(self.kind.size)
-        x = self.kind == 0
+        x = self.kind == Column.X
         # t^L_i (1 - sum_j x_ij) for free users: a constant and -t^L_i on each x_ij
         cost[x] = np.where(free[self.user[x]], -d.local_s[self.user[x]], 0.0)
-        z = self.kind == 2
+        z = self.kind == Column.Z
         cost[z] = d.delay(self.user[z], self.server[z], self.load[z])
         self.cost_ms = cost * MS_PER_S
         self.offset_ms = float(d.local_s[free].sum() * MS_PER_S)
@@ -140,7 +149,7 @@ class CountModel:
         self.row_hi.append(float(hi))
         self.row_names.append(name)
 
-    def _groups(self, kind: int, *keys: str) -> dict:
+    def _groups(self, kind: Column, *keys: str) -> dict:
         """Columns of one kind grouped by the values of some index arrays."""
         cols = np.flatnonzero(self.kind == kind)
         groups: dict = {}
@@ -157,7 +166,7 @@ class CountModel:
     def _assign_once(self) -> None:
         """sum_j x[i, j] <= 1, and = 1 for a forced user (alpha_i > tau) or one a fixing sends
         to the edge."""
-        x = self._groups(0, "user")
+        x = self._groups(Column.X, "user")
         for i in range(self.data.n_users):
             cols = x.get((i,), np.zeros(0, np.int64))
             self._row(f"once_{i}", cols, np.ones(cols.size), 1.0 if self.offload[i] else 0.0,
@@ -165,14 +174,14 @@ class CountModel:
 
     def _one_load(self) -> None:
         """sum_n y[j, n] = 1: each ES holds exactly one number of users."""
-        y = self._groups(1, "server")
+        y = self._groups(Column.Y, "server")
         for j in range(self.data.n_servers):
             cols = y.get((j,), np.zeros(0, np.int64))
             self._row(f"load_{j}", cols, np.ones(cols.size), 1.0, 1.0)
 
     def _load_counts_users(self) -> None:
         """sum_i x[i, j] = sum_n n y[j, n]: the load is the number of users on j."""
-        x, y = self._groups(0, "server"), self._groups(1, "server")
+        x, y = self._groups(Column.X, "server"), self._groups(Column.Y, "server")
         for j in range(self.data.n_servers):
             xs = x.get((j,), np.zeros(0, np.int64))
             ys = y.get((j,), np.zeros(0, np.int64))
@@ -181,7 +190,7 @@ class CountModel:
 
     def _z_picks_load(self) -> None:
         """sum_n z[i, j, n] = x[i, j]: an offloaded user sees exactly one load."""
-        for (i, j), group in self._groups(2, "user", "server").items():
+        for (i, j), group in self._groups(Column.Z, "user", "server").items():
             self._row(f"pick_{i}_{j}", np.append(group, self.x(i, j)),
                       np.append(np.ones(group.size), -1.0), 0.0, 0.0)
 
@@ -191,8 +200,8 @@ class CountModel:
         For n = 0 this reads 0 = 0 and is skipped. A y[j, n] with fewer than n candidate users is
         fixed to 0 by its own row.
         """
-        z = self._groups(2, "server", "load")
-        for c in np.flatnonzero((self.kind == 1) & (self.load >= 1)):
+        z = self._groups(Column.Z, "server", "load")
+        for c in np.flatnonzero((self.kind == Column.Y) & (self.load >= 1)):
             j, n = int(self.server[c]), int(self.load[c])
             cols = z.get((j, n), np.zeros(0, np.int64))
             self._row(f"tight_{j}_{n}", np.append(cols, c),
@@ -200,9 +209,9 @@ class CountModel:
 
     def _z_below_y(self) -> None:
         """z[i, j, n] <= y[j, n] (optional): with the tightening, each server's LP block becomes
-        the convex hull of its integer points (the Lagrangian bound of formulations.loads), at
+        the convex hull of its integer points (the Lagrangian bound of formulations.loadvec), at
         the price of one row per z."""
-        for c in np.flatnonzero(self.kind == 2):
+        for c in np.flatnonzero(self.kind == Column.Z):
             j, n = int(self.server[c]), int(self.load[c])
             self._row(f"vub_{c}", [c, self.y(j, n)], [1.0, -1.0], -np.inf, 0.0)
 
@@ -226,22 +235,34 @@ class CountModel:
         return starts, cols, coefs, np.array(self.row_lo), np.array(self.row_hi)
 
     def values(self, assignment) -> np.ndarray:
-        """The 0/1 column values encoding an assignment (which must lie inside the model)."""
+        """The 0/1 column values encoding an assignment.
+
+        Raises
+        ------
+        ValueError
+            If the assignment needs a column the (reduced) model does not have.
+        """
         a = np.asarray(assignment, dtype=np.int64)
         loads = np.bincount(a[a >= 0], minlength=self.data.n_servers)
         v = np.zeros(self.n_cols)
+
+        def put(column: int, what: str) -> None:
+            if column < 0:
+                raise ValueError(f"assignment: outside the model (no column for {what})")
+            v[column] = 1.0
+
         for j in range(self.data.n_servers):
-            v[self.y(j, int(loads[j]))] = 1.0
+            put(self.y(j, int(loads[j])), f"y[{j}, {int(loads[j])}]")
         for i in np.flatnonzero(a >= 0):
             j = int(a[i])
-            v[self.x(i, j)] = 1.0
-            v[self.z(i, j, int(loads[j]))] = 1.0
+            put(self.x(i, j), f"x[{i}, {j}]")
+            put(self.z(i, j, int(loads[j])), f"z[{i}, {j}, {int(loads[j])}]")
         return v
 
     def assignment(self, values) -> np.ndarray:
         """The assignment encoded by (near-0/1) column values: a_i = j where x[i, j] > 0.5."""
         a = np.full(self.data.n_users, -1, dtype=np.int64)
-        x = np.flatnonzero(self.kind == 0)
+        x = np.flatnonzero(self.kind == Column.X)
         on = x[np.asarray(values)[x] > 0.5]
         a[self.user[on]] = self.server[on]
         return a

@@ -152,24 +152,26 @@ def _decode(number: int, radix: np.ndarray, forced: np.ndarray) -> np.ndarray:
     return a
 
 
-def branch_order(instance: Instance, tau: float) -> np.ndarray:
-    """Users in index order: on M = 4, N = 8..14, neither forced-first nor largest-W^E-first
-    orders beat it clearly."""
-    return np.arange(instance.n_users, dtype=np.int64)
-
-
-def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent) -> Outcome:
+def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent, *,
+              max_nodes: int | None = None, pair: int = 2, reverse: bool = False) -> Outcome:
     """Depth-first branch-and-bound (see :mod:`formulations.kernels` for the bound).
 
     The incumbent (a feasible assignment, required) seeds the search after a local search.
-    Stops at the clock's limit with the best assignment and the smallest bound of the open
-    subtrees. Deterministic: the node order does not depend on timing (only where it stops).
+    Users are branched on in index order (``reverse``: the opposite order; on M = 4, N = 8..14
+    neither forced-first nor largest-W^E-first orders beat index order clearly). Stops at the
+    clock's limit (TIME_LIMIT) or after ``max_nodes`` nodes (UNKNOWN) with the best assignment
+    and the smallest bound of the open subtrees. ``pair`` selects the node bound's growth among
+    forced newcomers (2, or the weaker 1: see :func:`formulations.kernels._node_bound`).
+    Deterministic: the node order does not depend on timing (only where it stops).
     """
     arrays = kernel_arrays(instance, tau)
     n, m = instance.n_users, instance.n_servers
     problem = [arrays[k] for k in _PROBLEM]
     start, start_val = improve(arrays, incumbent, clock)
-    order = branch_order(instance, tau)
+    order = np.arange(n, dtype=np.int64)
+    if reverse:
+        order = order[::-1].copy()
+    pair = float(pair)
     assign = np.full(n, -1, dtype=np.int64)
     loads = np.zeros((n + 1, m))
     interference = np.zeros((n + 1, m))
@@ -178,13 +180,17 @@ def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent) -> Outcom
     ptr = np.zeros(n, dtype=np.int64)
     best_val = np.array([start_val])
     best_assign = start.copy()
-    root_bound = kernels.bnb_root(order, assign, loads, interference, opts, n_opts, ptr, *problem)
+    root_bound = kernels.bnb_root(order, assign, loads, interference, opts, n_opts, ptr, *problem,
+                                  pair)
     state = np.zeros(2, dtype=np.int64)
     budget, done = 20_000, False
-    while not done and clock.remaining() > 0.0:
+    node_limit = math.inf if max_nodes is None else max_nodes
+    while not done and clock.remaining() > 0.0 and state[1] < node_limit:
         started = clock.elapsed()
+        if state[1] + budget > node_limit:
+            budget = max(int(node_limit - state[1]), 1)
         done = kernels.bnb_run(state, budget, order, assign, loads, interference, opts, n_opts,
-                               ptr, best_val, best_assign, *problem, arrays["full"])
+                               ptr, best_val, best_assign, *problem, arrays["full"], pair)
         took = max(clock.elapsed() - started, 1e-6)
         # aim the next slice at _SLICE_S or the time left, whichever is shorter
         target = min(_SLICE_S, max(clock.remaining(), 0.01))
@@ -197,6 +203,7 @@ def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent) -> Outcom
         return Outcome(best_assign, Status.OPTIMAL, objective_ms=value * 1e3,
                        bound_ms=value * (1.0 - kernels.PRUNE_RTOL) * 1e3, info=info)
     bound = kernels.bnb_open_bound(state, order, assign, loads, interference, opts, n_opts, ptr,
-                                   best_val, *problem, arrays["full"])
-    return Outcome(best_assign, Status.TIME_LIMIT, objective_ms=value * 1e3,
-                   bound_ms=float(bound) * 1e3, info=info)
+                                   best_val, *problem, arrays["full"], pair)
+    status = Status.UNKNOWN if state[1] >= node_limit else Status.TIME_LIMIT
+    return Outcome(best_assign, status, objective_ms=value * 1e3, bound_ms=float(bound) * 1e3,
+                   info=info)

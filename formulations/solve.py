@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import numbers
 
 import numpy as np
@@ -11,35 +12,49 @@ from instances.result import Result, Status
 from instances import Instance, check_tau, evaluate
 from instances.evaluate import check_assignment
 
-from . import loads, milp, search
-from .data import none_data
-from .model import CountModel
 from .outcome import Clock, Outcome
 
-#: Backend names. "auto" picks by interference model (see :func:`auto_backend`).
-BACKENDS = ("auto", "loads", "highs", "cbc", "scip", "cpsat", "bnb", "enumerate")
+# The backends' modules are imported when used, so that ``import formulations`` loads neither
+# numba nor scipy nor the MILP solvers.
+
+#: Backend names. "auto" picks by interference model and size (see :func:`auto_backend`).
+BACKENDS = ("auto", "loadvec", "highs", "cbc", "scip", "cpsat", "bnb", "loadbox", "enumerate")
 #: Backends that need interference "none" (a MILP, or assignment problems per load vector).
-NONE_ONLY = ("loads", "highs", "cbc", "scip", "cpsat")
+NONE_ONLY = ("loadvec", "highs", "cbc", "scip", "cpsat")
+#: Backends that need interference "full" (bounds on the interference).
+FULL_ONLY = ("loadbox",)
 #: Options each backend accepts (``**options`` of :func:`solve`).
 OPTIONS = {
-    "loads": ("gap_tol", "max_load_vectors"),
+    "loadvec": ("gap_tol", "max_load_vectors"),
     "highs": ("threads", "mip_gap", "seed", "vub"),
     "cbc": ("threads", "mip_gap", "vub"),
     "scip": ("threads", "mip_gap", "vub"),
     "cpsat": ("threads", "resolution_s", "seed", "vub"),
-    "bnb": (),
+    "bnb": ("max_nodes",),
+    "loadbox": ("max_boxes",),
     "enumerate": ("max_assignments",),
 }
 #: Relative tolerance for the solver's own objective against the evaluator's.
 OBJECTIVE_RTOL = 1e-6
+#: How far (relative) a backend's bound may exceed the objective before it is an error rather
+#: than rounding: the MILP solvers' bounds carry their feasibility tolerances (1e-9 relative on
+#: objectives of order 1e3 ms); every other backend builds its bound below its incumbent.
+BOUND_RTOL = {"highs": 1e-9, "cbc": 1e-9, "scip": 1e-9, "cpsat": 1e-9}
+_BOUND_RTOL_DEFAULT = 1e-12
+#: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
+#: there within seconds) and the load-vector boxes above (a certified bound at any N).
+AUTO_BNB_MAX_USERS = 20
 # Time limits beyond this are treated as "no limit" by the solvers.
 _FOREVER_S = 1e7
 
 
 def auto_backend(instance: Instance) -> str:
-    """The backend "auto" uses: "loads" for interference "none", "bnb" for "full" (the fastest
-    by our measurements, formulations/BENCHMARKS.md)."""
-    return "bnb" if instance.interference == "full" else "loads"
+    """The backend "auto" uses: "loadvec" for interference "none" (the fastest by our
+    measurements, formulations/BENCHMARKS.md); for "full", "bnb" up to ``AUTO_BNB_MAX_USERS``
+    users and "loadbox" above (docs/bounds.md)."""
+    if instance.interference == "none":
+        return "loadvec"
+    return "bnb" if instance.n_users <= AUTO_BNB_MAX_USERS else "loadbox"
 
 
 def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
@@ -56,14 +71,19 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
     backend
         One of ``BACKENDS``:
 
-        - ``"loads"`` (interference "none"): Lagrangian bounds over load vectors, each solved as
-          an assignment problem (:mod:`formulations.loads`); HiGHS solves the LP (and, when many
+        - ``"loadvec"`` (interference "none"): Lagrangian bounds over load vectors, each solved as
+          an assignment problem (:mod:`formulations.loadvec`); HiGHS solves the LP (and, when many
           load vectors tie, a MILP reduced by the bound).
         - ``"highs"``, ``"cbc"`` (PuLP's bundled CBC binary), ``"scip"`` (OR-Tools),
           ``"cpsat"`` (OR-Tools; costs floored to integer multiples of ``resolution_s``, so the
           bound stays valid): the count-indexed MILP (:mod:`formulations.model`), interference
           "none" only.
-        - ``"bnb"``: depth-first branch-and-bound in numba, either interference model.
+        - ``"bnb"``: depth-first branch-and-bound over users in numba, either interference
+          model; proves optima under "full" up to N of about 25 (M = 4).
+        - ``"loadbox"`` (interference "full"): best-first search over boxes of load vectors
+          and then over users, each box bounded by an assignment problem with interference
+          bounds (:mod:`formulations.loadbox`): exact, and a certified lower bound at any N
+          when stopped; the assignment problems' solutions serve as incumbents.
         - ``"enumerate"``: every assignment, in numba, either model; refuses more than
           ``max_assignments`` (default 1e10).
         - ``"auto"``: :func:`auto_backend`.
@@ -71,10 +91,11 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         Wall-clock limit in seconds (> 0; ``math.inf`` for none), counted from the call and
         covering model building and any warm start.
     warm_start
-        ``None``, an assignment vector satisfying the guard, or ``"auto"`` (GOA's assignment when
-        ``goa.solve`` exists, else a greedy local search). MILP backends use it as a MIP start /
-        hint; "loads" and "bnb" always start from a local-search incumbent and take the warm
-        start if it is better; "enumerate" ignores it unless stopped by the time limit.
+        ``None``, an assignment vector satisfying the guard, or ``"auto"`` (the assignment of
+        ``goa.solve`` with its local search "goa_ls" where available, else GOA's). MILP backends
+        use it as a MIP start / hint; "loadvec", "bnb" and "loadbox" always start from a
+        local-search incumbent and take the warm start if it is better; "enumerate" ignores it
+        unless stopped by the time limit.
     min_accuracy
         If given: solve problem (P_A) instead (docs/model.md section 8.2), minimise T(a) subject
         to an expected accuracy >= ``min_accuracy`` percent (and the guard, unless ``tau`` is
@@ -83,11 +104,13 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         A feasible warm start is always used (the given one, else goa's acc_greedy): its delay
         caps the loads the model has to consider.
     **options
-        Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT 2), ``mip_gap`` (relative,
-        default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loads",
-        default 1e-9), ``max_load_vectors`` ("loads", default 5000: assignment problems before
+        Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT with more than one
+        worker interleaves them deterministically, and is slower), ``mip_gap`` (relative,
+        default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loadvec",
+        default 1e-9), ``max_load_vectors`` ("loadvec", default 5000: assignment problems before
         the rest goes to HiGHS on the MILP reduced by the Lagrangian bound),
-        ``max_assignments`` ("enumerate"), ``vub`` (MILPs, default False: add the rows
+        ``max_assignments`` ("enumerate"), ``max_nodes`` ("bnb": stop after this many nodes,
+        status UNKNOWN), ``max_boxes`` ("loadbox": stop after this many boxes, UNKNOWN), ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
     Returns
@@ -95,12 +118,16 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
     Result
         ``method="exact"``, ``backend`` the backend used, ``status`` OPTIMAL (proven, to the
         backend's tolerance), TIME_LIMIT (the best assignment found and the best bound),
-        INFEASIBLE (a solver declared the model infeasible: (P) always has a solution, so this
-        signals a bug) or ERROR (solver failure, or its objective disagreeing with the
-        evaluator; ``info["error"]`` says why). A backend that ends without any solution
+        UNKNOWN (stopped without a proof for another reason: a node or box limit, an LP that
+        ended non-optimal; the best assignment and a valid bound) or ERROR
+        (solver failure, a claim that the model is infeasible - (P) always has a solution -,
+        its objective disagreeing with the evaluator or its bound above the objective beyond
+        ``BOUND_RTOL``; ``info["error"]`` says why, and ``bound_ms`` is None). A backend that ends without any solution
         returns the warm start, else a local-search assignment (``info["fallback"]``).
         ``bound_ms`` is a valid lower bound on the optimum. ``runtime_s`` is the wall time of
-        the whole solve, model building and warm start included, final evaluation excluded.
+        the whole solve, model building and warm start included, final evaluation and the
+        one-time loading of numba kernels excluded (the first call in a process that needs
+        them loads them before its clock starts and reports ``info["kernel_load_s"]``).
         ``info["solver_objective_ms"]`` is the backend's own objective, checked against the
         evaluator to ``OBJECTIVE_RTOL``.
 
@@ -128,6 +155,8 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
     options = _check_options(backend, options)
     warm = _check_warm_start(instance, tau, warm_start)
     if backend == "enumerate":
+        from . import search
+
         size = search.enumeration_size(instance, tau)
         limit = options.get("max_assignments", search.MAX_ENUMERATION)
         if size > limit:
@@ -135,9 +164,12 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
                 f"instance: too large for backend 'enumerate' ({size:.3g} assignments > "
                 f"max_assignments = {limit:.3g}); use backend='bnb'")
 
+    kernel_load_s = load_kernels(backend)
     clock = Clock(time_limit)
     warm_a, warm_source = _warm_assignment(instance, tau, warm, clock)
     outcome = _run(instance, tau, backend, clock, warm_a, options)
+    if kernel_load_s is not None:
+        outcome.info["kernel_load_s"] = kernel_load_s
     assignment = outcome.assignment
     if assignment is None:
         # no solution from the backend: the best we know, never a violation of the guard
@@ -149,19 +181,69 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
     return _result(instance, tau, backend, outcome, assignment, runtime, params)
 
 
+# --- numba kernels, loaded before the clock starts -------------------------------------------------
+
+_LOADED: set = set()
+
+
+def load_kernels(backend: str) -> float | None:
+    """Compile (or load from numba's on-disk cache) the search kernels a backend runs, once per
+    process, before its clock starts: a first call must not spend its time limit compiling
+    (seconds in a fresh clone). Returns the seconds it took, or ``None`` if nothing was left to
+    load. The MILP backends use no numba kernel; "loadvec" and "loadbox" use the local search."""
+    if backend not in ("bnb", "enumerate", "loadvec", "loadbox"):
+        return None
+    group = "enumerate" if backend == "enumerate" else "search"
+    if group in _LOADED:
+        return None
+    import instances
+
+    from . import search
+
+    started = time.perf_counter()
+    tiny = instances.generate(4, 2, seed=0)  # "full": the kernels take the model as a flag
+    clock = Clock(math.inf)
+    start = _heuristic(tiny, 1.0, clock)
+    if group == "enumerate":
+        search.solve_enumeration(tiny, 1.0, clock, start)
+    else:
+        # one node, so that the search stops early and also loads the open-node bound
+        search.solve_bnb(tiny, 1.0, clock, start, max_nodes=1)
+    _LOADED.add(group)
+    return time.perf_counter() - started
+
+
 # --- dispatch ------------------------------------------------------------------------------------
 
 def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
+    from . import search
+
     options = dict(options)
     if backend == "enumerate":
         incumbent = warm_a if warm_a is not None else _heuristic(instance, tau, clock)
         return search.solve_enumeration(instance, tau, clock, incumbent, **options)
     if backend == "bnb":
-        return search.solve_bnb(instance, tau, clock, _best_start(instance, tau, warm_a, clock))
-    data = none_data(instance, tau)
-    if backend == "loads":
+        return search.solve_bnb(instance, tau, clock, _best_start(instance, tau, warm_a, clock),
+                                **options)
+    from .data import orthogonal_delays
+
+    data = orthogonal_delays(instance, tau)
+    if backend == "loadbox":
+        from . import loadbox
+
+        arrays = search.kernel_arrays(instance, tau)
+        return loadbox.solve_loadbox(
+            loadbox.LoadBoxes(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
+            lambda a: search.total_delay_s(arrays, a),
+            lambda a: search.improve(arrays, a, clock), **options)
+    if backend == "loadvec":
+        from . import loadvec
+
         start = data.repair(_best_start(instance, tau, warm_a, clock))
-        return loads.solve_loads(data, clock, start, **options)
+        return loadvec.solve_loadvec(data, clock, start, **options)
+    from . import milp
+    from .model import CountModel
+
     vub = options.pop("vub", False)
     model = CountModel(data, vub=vub)
     warm_in = None if warm_a is None else data.repair(warm_a)
@@ -178,6 +260,8 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
 def _heuristic(instance: Instance, tau: float, clock: Clock | None = None) -> np.ndarray:
     """A feasible start: forced users on their best server alone, free users home, then
     sweeps of single-user moves while they improve and the clock allows (deterministic)."""
+    from . import search
+
     arrays = search.kernel_arrays(instance, tau)
     sig, noise = arrays["signal_w"], arrays["noise_w"]
     alone = (arrays["prompt_bits"][:, None]
@@ -190,6 +274,8 @@ def _heuristic(instance: Instance, tau: float, clock: Clock | None = None) -> np
 
 def _best_start(instance: Instance, tau: float, warm_a, clock: Clock) -> np.ndarray:
     """The better (by T) of the greedy local search and the warm start."""
+    from . import search
+
     start = _heuristic(instance, tau, clock)
     if warm_a is None:
         return start
@@ -202,14 +288,13 @@ def _warm_assignment(instance, tau, warm, clock):
     """(assignment or None, a description for ``params``)."""
     if warm is None:
         return None, None
-    if isinstance(warm, str):  # "auto"
-        try:
-            import goa
+    if isinstance(warm, str):  # "auto": the best heuristic of goa (a lazy import: goa is optional
+        # for formulations, and formulations must not import it at module level)
+        import goa
 
-            return np.asarray(goa.solve(instance, tau=tau, method="goa").assignment,
-                              dtype=np.int64), "goa"
-        except (ImportError, AttributeError):
-            return _heuristic(instance, tau, clock), "local_search"
+        method = "goa_ls" if "goa_ls" in goa.METHODS else "goa"
+        return np.asarray(goa.solve(instance, tau=tau, method=method).assignment,
+                          dtype=np.int64), method
     return warm, "given"
 
 
@@ -229,18 +314,29 @@ def _result(instance, tau, backend, outcome: Outcome, assignment, runtime, param
                         f"{evaluation.violators.tolist()} left local)")
     if outcome.objective_ms is not None and outcome.assignment is not None:
         gap = abs(outcome.objective_ms - objective) / max(abs(objective), 1e-300)
-        if gap > OBJECTIVE_RTOL:
+        # CP-SAT's objective is on floored costs: each of at most 2N + 1 terms lost less than
+        # one resolution unit
+        floor_ms = (2 * instance.n_users + 1) * info.get("resolution_s", 0.0) * 1e3
+        if gap > OBJECTIVE_RTOL and abs(outcome.objective_ms - objective) > floor_ms:
             problems.append(f"the solver's objective {outcome.objective_ms!r} ms disagrees with "
                             f"the evaluator's {objective!r} ms (relative {gap:.3g} > "
                             f"{OBJECTIVE_RTOL:g})")
     bound = outcome.bound_ms
-    if bound is not None and bound > objective * (1.0 + OBJECTIVE_RTOL):
-        problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms")
-    if problems and status not in (Status.ERROR, Status.INFEASIBLE):
+    slack = BOUND_RTOL.get(backend, _BOUND_RTOL_DEFAULT)
+    if bound is not None and bound > objective * (1.0 + slack):
+        problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms by more "
+                        f"than the backend's tolerance ({slack:g} relative)")
+    if status == Status.INFEASIBLE:
+        # (P) always has a solution (every forced user offloaded, the rest local), and so does
+        # every model the backends build: a claim of infeasibility is the solver's failure
+        problems.append("the solver declared the model infeasible")
+    if problems and status != Status.ERROR:
         status = Status.ERROR
         info["error"] = f"{backend}: " + "; ".join(problems)
-    if bound is not None:
-        bound = min(bound, objective)
+    if status == Status.ERROR:
+        bound = None  # a failed solver's bound is not trusted
+    elif bound is not None:
+        bound = min(bound, objective)  # within the backend's tolerance (checked above)
     return Result(method="exact", assignment=assignment, evaluation=evaluation,
                   runtime_s=runtime, tau=tau, params=params, status=status, bound_ms=bound,
                   backend=backend, info=info)
@@ -256,8 +352,12 @@ def _check_backend(instance: Instance, backend) -> str:
     if backend in NONE_ONLY and instance.interference != "none":
         raise ValueError(
             f"backend: {backend!r} needs interference 'none' (its delays are constants given the "
-            f"loads); this instance has interference {instance.interference!r}: use 'bnb' or "
-            f"'enumerate'")
+            f"loads); this instance has interference {instance.interference!r}: use 'bnb', "
+            f"'loadbox' or 'enumerate'")
+    if backend in FULL_ONLY and instance.interference != "full":
+        raise ValueError(
+            f"backend: {backend!r} needs interference 'full' (it bounds the interference); this "
+            f"instance has interference {instance.interference!r}: use 'loadvec'")
     return backend
 
 
@@ -281,7 +381,8 @@ def _check_options(backend: str, options: dict) -> dict:
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"vub: must be True or False, got {value!r}")
             checked[name] = bool(value)
-        elif name in ("threads", "max_assignments", "seed", "max_load_vectors"):
+        elif name in ("threads", "max_assignments", "seed", "max_load_vectors", "max_nodes",
+                      "max_boxes"):
             low = 0 if name in ("seed", "max_load_vectors") else 1
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")

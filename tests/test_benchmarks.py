@@ -233,7 +233,7 @@ def test_exact_bench_quick_run(tmp_path, capsys):
     """benchmarks.exact --quick on one backend per model: CSV rows, every solve optimal, the
     summary table, and the size estimate on stderr before the run."""
     out = tmp_path / "exact"
-    assert exact.main(["--quick", "--methods", "loads", "bnb", "--no-plots", "--out",
+    assert exact.main(["--quick", "--methods", "loadvec", "bnb", "--no-plots", "--out",
                        str(out)]) == 0
     rows = read_csv(out / "bench.csv")
     assert list(rows[0]) == exact.COLUMNS
@@ -241,7 +241,7 @@ def test_exact_bench_quick_run(tmp_path, capsys):
     assert {r["status"] for r in rows} == {"optimal"}
     captured = capsys.readouterr()
     assert "8 solves" in captured.err and "min" in captured.err
-    assert "| none | 20 | 4 | loads | 2/2 |" in captured.out
+    assert "| none | 20 | 4 | loadvec | 2/2 |" in captured.out
     assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "bench.md"]
 
 
@@ -264,7 +264,7 @@ def test_exact_bench_interrupt_leaves_no_folder(tmp_path, monkeypatch, capsys):
     (["--seeds", "0"], "--seeds"),
     (["--time-limit", "-1"], "--time-limit"),
     (["--methods", "gurobi"], "--methods"),
-    (["--models", "full", "--methods", "loads"], "--methods"),
+    (["--models", "full", "--methods", "loadvec"], "--methods"),
 ])
 def test_exact_bench_bad_options(tmp_path, capsys, argv, message):
     """Bad options: one line on stderr naming the option, exit code 2, no output folder."""

@@ -1,0 +1,217 @@
+"""``python -m benchmarks.certified``: certified gaps of the heuristics under "full" interference.
+
+For every instance and tau: each heuristic (goa, edge_all, dmin, ga, and goa_ls where
+``goa.METHODS`` has it) and then ``formulations.solve`` with backend "auto" (the load-vector
+boxes above 20 users, the user-level B&B up to 20), warm-started from the best heuristic plan. A
+heuristic's certified gap is ``(T - LB) / LB x 100`` with LB the exact solver's lower bound: an
+upper bound on how far the plan is from the optimum ("<= x %"), exact when the solver proved its
+optimum. The exact solver's own plan is listed too (method ``exact``).
+
+Outputs in ``--out`` (default ``results/certified``): ``certified.csv`` (one row per instance,
+tau and method), ``certified.png`` (mean certified gap per method and N, one panel per tau) and
+``summary.txt`` (the tables printed to the terminal).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import (
+    Parser, machine_line, matplotlib_pyplot, non_negative_int, parallel_map, positive_float,
+    positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+
+PROG = "python -m benchmarks.certified"
+DEFAULT_SIZES = (50, 80, 120)
+DEFAULT_TAUS = (0.6, 0.8, 1.0)
+DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_SERVERS = 4
+QUICK_SIZES = (20, 30)
+QUICK_TAUS = (0.8,)
+QUICK_SEEDS = (0,)
+HEURISTICS = ("goa", "edge_all", "dmin", "ga", "goa_ls")
+
+COLUMNS = [
+    "instance", "n_users", "n_servers", "seed", "tau", "method", "status", "feasible",
+    "objective_ms", "runtime_s", "bound_ms", "gap_upper_pct", "bound_status", "bound_backend",
+    "bound_time_s", "boxes", "open_boxes",
+]
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    parser.add_argument("--sizes", nargs="+", type=positive_int, metavar="N",
+                        help=f"numbers of users (default {DEFAULT_SIZES})")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, metavar="S",
+                        help=f"instance seeds (default {DEFAULT_SEEDS})")
+    parser.add_argument("--tau", nargs="+", type=unit_float, metavar="T",
+                        help=f"accuracy-guard thresholds (default {DEFAULT_TAUS})")
+    parser.add_argument("--servers", type=positive_int, default=DEFAULT_SERVERS,
+                        help="M (4)")
+    parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
+                        help="time limit of each bound computation (60)")
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="parallel processes (bounds reached within the limit do not depend "
+                             "on it; 1)")
+    parser.add_argument("--out", default="results/certified",
+                        help="output folder (results/certified)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small set: N 20, 30; tau 0.8; seed 0")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return run_cli(PROG, lambda: _run(args))
+
+
+def make_tasks(args) -> list[tuple]:
+    """The (N, M, seed, tau, time limit) tasks of a run, in a fixed order."""
+    sizes = tuple(args.sizes) if args.sizes else (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    seeds = tuple(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
+    taus = tuple(args.tau) if args.tau else (QUICK_TAUS if args.quick else DEFAULT_TAUS)
+    return [(n, args.servers, seed, tau, args.time_limit)
+            for n in sizes for tau in taus for seed in seeds]
+
+
+def solve_task(task: tuple) -> list[dict]:
+    """Every heuristic and the bound on one instance at one tau: CSV rows."""
+    import formulations
+    import goa
+    import instances
+
+    n, m, seed, tau, time_limit = task
+    warm_up(exact=True)
+    inst = instances.generate(n, m, seed=seed, interference="full")
+    name = f"full_N{n}_M{m}_seed{seed}"
+    methods = [method for method in HEURISTICS if method in goa.METHODS]
+    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in methods]
+    feasible = [r for r in heuristics if r.is_feasible()]
+    warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
+    exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm)
+    bound = exact.bound_ms
+    rows = []
+    for result in heuristics + [exact]:
+        gap = result.gap_to(bound) if bound is not None and bound > 0 else None
+        rows.append({
+            "instance": name, "n_users": n, "n_servers": m, "seed": seed, "tau": tau,
+            "method": result.method, "status": str(result.status),
+            "feasible": result.is_feasible(), "objective_ms": result.objective_ms,
+            "runtime_s": result.runtime_s, "bound_ms": bound,
+            "gap_upper_pct": max(gap, 0.0) if gap is not None else None,
+            "bound_status": str(exact.status), "bound_backend": exact.backend,
+            "bound_time_s": exact.runtime_s, "boxes": exact.info.get("boxes"),
+            "open_boxes": exact.info.get("open_boxes"),
+        })
+    return rows
+
+
+def _run(args) -> int:
+    tasks = make_tasks(args)
+    started = time.perf_counter()
+    print(f"{PROG}: {len(tasks)} (instance, tau) tasks, time limit {args.time_limit:g} s per "
+          f"bound, {args.jobs} job(s); {machine_line()}", file=sys.stderr)
+    with staged_output(args.out) as stage:
+        rows = [row for rows in parallel_map(solve_task, tasks, args.jobs, "certified")
+                for row in rows]
+        report = summarise(rows)
+        report += f"\n\nwall time {time.perf_counter() - started:.1f} s; {machine_line()}"
+        write_csv(stage / "certified.csv", rows, COLUMNS)
+        (stage / "summary.txt").write_text(report + "\n", encoding="utf-8")
+        if not args.no_plots:
+            plot(rows, stage)
+    print(report)
+    print(f"\nwrote {Path(args.out) / 'certified.csv'}, summary.txt"
+          + ("" if args.no_plots else ", certified.png"))
+    return 0
+
+
+HEADERS = ["method", "feasible", "mean T ms", "mean gap <= %", "worst gap <= %", "mean s"]
+
+
+def _stats(rows: list[dict]) -> list:
+    """[feasible n, mean T, mean and worst certified gap of the feasible runs, mean runtime]."""
+    feasible = [r for r in rows if r["feasible"]]
+    gaps = np.array([r["gap_upper_pct"] for r in feasible if r["gap_upper_pct"] is not None])
+    objective = np.mean([r["objective_ms"] for r in rows])
+    runtime = np.mean([r["runtime_s"] for r in rows])
+    if gaps.size == 0:
+        return [f"{len(feasible)}/{len(rows)}", objective, None, None, runtime]
+    return [f"{len(feasible)}/{len(rows)}", objective, gaps.mean(), gaps.max(), runtime]
+
+
+def summarise(rows: list[dict]) -> str:
+    """One table per (N, tau) and a summary per N, as text."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["n_users"], row["tau"])].append(row)
+    blocks = []
+    for (n, tau), members in sorted(groups.items()):
+        by_method: dict[str, list[dict]] = defaultdict(list)
+        for row in members:
+            by_method[row["method"]].append(row)
+        exact = by_method["exact"]
+        statuses = defaultdict(int)
+        for r in exact:
+            statuses[r["bound_status"]] += 1
+        title = (f"N={n}  M={members[0]['n_servers']}  tau={tau:g}  instances={len(exact)}  "
+                 f"bound by {exact[0]['bound_backend']}: "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+                 + f"  mean bound time {np.mean([r['bound_time_s'] for r in exact]):.1f} s")
+        lines = [[method] + _stats(rs) for method, rs in by_method.items()]
+        blocks.append(table(HEADERS, lines, title=title))
+    best_lines = []
+    for n in sorted({r["n_users"] for r in rows}):
+        per_instance = defaultdict(list)
+        for r in rows:
+            if r["n_users"] == n and r["feasible"] and r["gap_upper_pct"] is not None \
+                    and r["method"] != "exact":
+                per_instance[(r["instance"], r["tau"])].append(r["gap_upper_pct"])
+        best = np.array([min(v) for v in per_instance.values()])
+        exact = [r for r in rows if r["n_users"] == n and r["method"] == "exact"]
+        exact_gaps = np.array([r["gap_upper_pct"] for r in exact])
+        best_lines.append([n, len(exact), best.mean() if best.size else None,
+                           best.max() if best.size else None, exact_gaps.mean(),
+                           exact_gaps.max(), np.mean([r["bound_time_s"] for r in exact])])
+    blocks.append(table(["N", "pairs", "best heuristic mean <= %", "worst <= %",
+                         "exact plan mean <= %", "worst <= %", "bound s"], best_lines,
+                        title="SUMMARY: certified gap of the best heuristic plan and of the "
+                              "exact solver's plan, per N"))
+    return "\n\n".join(blocks)
+
+
+def plot(rows: list[dict], folder: Path) -> None:
+    """certified.png: mean certified gap (upper bound) per method and N, one panel per tau."""
+    plt = matplotlib_pyplot()
+    taus = sorted({r["tau"] for r in rows})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, len(taus), figsize=(5 * len(taus), 4.2), squeeze=False)
+    for ax, tau in zip(axes[0], taus):
+        for method in methods:
+            points = defaultdict(list)
+            for r in rows:
+                if r["tau"] == tau and r["method"] == method and r["feasible"] \
+                        and r["gap_upper_pct"] is not None:
+                    points[r["n_users"]].append(r["gap_upper_pct"])
+            if points:
+                ns = sorted(points)
+                ax.plot(ns, [np.mean(points[n]) for n in ns], marker="o", label=method)
+        ax.set_title(f"tau = {tau:g}")
+        ax.set_xlabel("users N")
+        ax.set_ylabel("certified gap <= [%]")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "certified.png", dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

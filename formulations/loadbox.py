@@ -1,0 +1,408 @@
+"""Exact search and lower bounds under interference "full" at any N: best-first search over
+boxes of load vectors, then over users.
+
+A box fixes a range ``lo_j <= n_j <= hi_j`` for the load of every ES j, and possibly the option
+of some users (home or a server). For every assignment in the box, the total delay is bounded
+below by the value of one assignment problem (rows: users; columns: slots on the servers and at
+home) plus a constant, both computed from the box alone (:func:`box_bound`). The search takes
+the box with the smallest bound and splits the widest load range; once the loads are a single
+vector, it fixes one user to each of its options (point 5). The smallest bound over the open
+boxes is a valid lower bound on the optimum at every moment; when it reaches the incumbent, the
+incumbent is optimal. Every assignment problem's own solution is a feasible assignment:
+evaluated exactly, it feeds the incumbent.
+
+The bound of a box (docs/model.md sections 3, 4 and 8.3), for an assignment with server sets
+S_j, loads n_j = |S_j| in the box, K = sum_j n_j offloaded users and interference
+I_j = sum over offloaded users k not on j of s_kj (s_kj = P_k g_kj):
+
+1. *Interference range.* |O \\ S_j| = K - n_j = sum_{j' != j} n_j' >= sum_{j' != j} lo_j', and
+   at least |F| - hi_j of those users are forced (every forced user is offloaded and at most n_j
+   of them sit on j). So I_j >= Ilb_j, the smallest sum of that many received powers at j with
+   that many forced ones; and I_j <= Iub_j, the sum of the sum_{j' != j} hi_j' largest.
+2. *Chord.* The comm delay per unit of load, c_ij(I) = D_i / (B_j log2(1 + s_ij / (sigma_j + I))),
+   is increasing and concave in I: with u = sigma_j + I and x = s_ij / u, d/du [1/ln(1 + s/u)] =
+   1 / (u (u + s) ln^2(1 + s/u)), whose denominator grows with u because its derivative has
+   the sign of (2u + s) ln(1 + s/u) - 2s >= 0 (ln(1 + x) >= 2x / (2 + x) for x >= 0). A
+   concave function lies above its chord: c_ij(I) >= c_ij(Ilb_j) + rho_ij (I - Ilb_j) on
+   [Ilb_j, Iub_j], rho_ij >= 0 the chord's slope.
+3. *Server j's delay.* sum_{i in S_j} [n_j c_ij(I_j) + W_i g_j(n_j)] (g_j(n) = max(1/C^max_j,
+   n/C_j)) is at least, with L_j = max(lo_j, 1):
+   - per user: L_j c_ij(Ilb_j) + W_i g_j(L_j) (n_j >= L_j whenever S_j is not empty);
+   - per server: E_j(n_j) = (n_j - L_j) Csm_j(n_j) + (g_j(n_j) - g_j(L_j)) Wsm_j(n_j), where
+     Csm_j(n) and Wsm_j(n) are the sums of the n smallest c_ij(Ilb_j) and W_i over the users that
+     may sit on j at load n: the load's growth above L_j, charged to the slots beyond lo_j
+     (increments made nondecreasing by a running minimum from the right, so the assignment
+     problem fills them in order and their sum never exceeds E_j);
+   - interference: n_j (sum_{i in S_j} rho_ij) (I_j - Ilb_j) >= theta_j (I_j - Ilb_j) with
+     theta_j = lo_j x (the sum of the lo_j smallest rho_ij) (0 when lo_j = 0: then S_j may be
+     empty and I_j need not exceed Ilb_j). Since I_j is a sum over the other servers' users,
+     theta_j I_j is paid by the polluters: a user k on server p pays sum_{j != p} theta_j s_kj,
+     and the constant -sum_j theta_j Ilb_j is added once.
+4. *Who may sit where.* A free user whose delay exceeds its local delay would go home, which
+   lowers T (its own delay falls; the load and the interference of everyone else fall too); so
+   in an optimum a free user sits on j only at loads n with f_ij(n) <= t^L_i, f_ij the delay
+   without interference (the "none" reductions of :mod:`formulations.data` hold under "full"),
+   and, in a box, only where n c_ij(Ilb_j) + W_i g_j(n) <= t^L_i. Both conditions only get
+   harder as n grows, so the slots of a server can be filled in order.
+
+5. *Fixed users.* In a box where some users are fixed, a user fixed on another server always
+   interferes at j (its s_kj joins Ilb_j and Iub_j as a known part), a user fixed on j or at
+   home never does, and the unfixed forced users beyond hi_j minus the users fixed on j
+   interfere; theta_j = max(lo_j, f_j) x (the slopes of the f_j users fixed on j + the
+   lo_j - f_j smallest of the others), and a fixed user takes only its own columns. With every
+   user fixed, Ilb_j is the true interference and the bound is T of that assignment.
+
+So T(a) >= AP(box) + const for every assignment a in the box, and min over the open boxes is a
+lower bound on the optimum; the tree is finite and its leaves are exact, so the search is
+complete. The bound is multiplied by ``1 - 1e-9`` against rounding.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from instances.result import Status
+
+from .data import OrthogonalDelays
+from .outcome import Clock, Outcome
+
+# Relative safety margin on every bound (rounding in the chord and the assignment sums).
+BOUND_SAFETY = 1e-9
+# A box whose bound is within this relative margin of the incumbent is closed.
+PRUNE_RTOL = 1e-9
+_BIG = 1e30  # forbidden cell of an assignment problem (finite: scipy needs a feasible matrix)
+
+
+class LoadBoxes:
+    """The constants of (P) under "full" for the box bounds (seconds, watts).
+
+    ``signal_w`` (N, M) s_ij; ``delays`` the orthogonal-cell constants (their ``nmax`` and
+    ``load_max`` are the reductions of point 4 of the module docstring).
+    """
+
+    def __init__(self, arrays: dict, delays: OrthogonalDelays) -> None:
+        self.forced = np.asarray(arrays["forced"], dtype=bool)
+        self.local_s = arrays["local_s"]
+        self.prompt_bits = arrays["prompt_bits"]
+        self.work_flop = arrays["work_flop"]
+        self.signal_w = arrays["signal_w"]
+        self.noise_w = arrays["noise_w"]
+        self.bandwidth_hz = arrays["bandwidth_hz"]
+        self.inv_cap = 1.0 / arrays["cap_flops"]
+        self.inv_flops = 1.0 / arrays["flops"]
+        self.nmax = delays.nmax
+        self.load_max = np.asarray(delays.load_max, dtype=np.int64)
+        n, m = self.signal_w.shape
+        self.n_users, self.n_servers = n, m
+        self.n_forced = int(self.forced.sum())
+        self.n_free = n - self.n_forced
+        # cumulative sums of the received powers at each server, ascending, forced and free apart
+        s = self.signal_w
+        self._cum_forced = np.vstack([np.zeros(m), np.cumsum(np.sort(s[self.forced], axis=0),
+                                                             axis=0)])
+        self._cum_free = np.vstack([np.zeros(m), np.cumsum(np.sort(s[~self.forced], axis=0),
+                                                           axis=0)])
+        self._cum_desc = np.vstack([np.zeros(m), np.cumsum(-np.sort(-s, axis=0), axis=0)])
+        self.home = np.where(self.forced, _BIG, self.local_s)
+
+    def g(self, j: int, n) -> np.ndarray:
+        """Compute time per FLOP of one user at load n on server j: max(1/C^max_j, n/C_j)."""
+        return np.maximum(self.inv_cap[j], np.asarray(n, dtype=np.float64) * self.inv_flops[j])
+
+    def comm_per_load(self, j: int, interference_w: float) -> np.ndarray:
+        """c_ij(I) for every user i: the comm delay per unit of load on j under interference I."""
+        sinr = self.signal_w[:, j] / (self.noise_w[j] + interference_w)
+        return self.prompt_bits / (self.bandwidth_hz[j] * np.log2(1.0 + sinr))
+
+    def interference_low(self, j: int, others: int, forced_others: int) -> float:
+        """The smallest sum of ``others`` received powers at j among users of which at least
+        ``forced_others`` are forced (point 1)."""
+        t = np.arange(max(forced_others, 0), min(self.n_forced, others) + 1)
+        t = t[others - t <= self.n_free]
+        if t.size == 0:
+            return math.inf
+        return float(np.min(self._cum_forced[t, j] + self._cum_free[others - t, j]))
+
+    def interference_high(self, j: int, others: int) -> float:
+        """The largest sum of ``others`` received powers at j."""
+        return float(self._cum_desc[min(others, self.n_users), j])
+
+    def interference_range(self, j: int, others_lo: int, others_hi: int, forced_max_on_j: int,
+                           fix: np.ndarray | None) -> tuple[float, float]:
+        """(Ilb_j, Iub_j) of point 1, with users fixed by a branch (``fix[i]``: -2 free, -1
+        home, else the server): users fixed on another server always interfere at j, users
+        fixed on j or at home never do; ``forced_max_on_j`` bounds the unfixed forced users on
+        j. ``(inf, inf)`` if no assignment fits."""
+        if fix is None or not np.any(fix >= -1):
+            forced_others = max(0, self.n_forced - forced_max_on_j)
+            low = self.interference_low(j, max(others_lo, forced_others), forced_others)
+            return low, max(self.interference_high(j, others_hi), low)
+        s = self.signal_w[:, j]
+        fixed_other = (fix >= 0) & (fix != j)
+        unfixed = fix == -2
+        known = float(s[fixed_other].sum())
+        n_other = int(fixed_other.sum())
+        need = max(others_lo - n_other, 0)
+        forced_need = max(0, int((unfixed & self.forced).sum()) - forced_max_on_j)
+        need = max(need, forced_need)
+        small_forced = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & self.forced]))])
+        small_free = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & ~self.forced]))])
+        t = np.arange(forced_need, min(small_forced.size - 1, need) + 1)
+        t = t[need - t <= small_free.size - 1]
+        if t.size == 0:
+            return math.inf, math.inf
+        low = known + float(np.min(small_forced[t] + small_free[need - t]))
+        top = np.sort(s[unfixed])[::-1][:max(others_hi - n_other, 0)].sum()
+        return low, max(known + float(top), low)
+
+    def root(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box of every load vector an optimum may have."""
+        return np.zeros(self.n_servers, dtype=np.int64), self.load_max.copy()
+
+    def home_range(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int]:
+        """Users at home: N - K with K in [sum lo, sum hi], K >= |F| (forced never home)."""
+        return (max(0, self.n_users - int(hi.sum())),
+                min(self.n_free, self.n_users - int(lo.sum())))
+
+
+def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
+              details: dict | None = None):
+    """A lower bound (seconds) on T over all assignments with loads in the box (and, if given,
+    the users fixed as ``fix`` says: -2 free, -1 home, else the server), and the assignment
+    solving the box's assignment problem (``None`` if the box is empty). ``details``, if given,
+    receives the chord slopes ``rho`` (N, M).
+
+    See the module docstring for the argument.
+    """
+    n, m = data.n_users, data.n_servers
+    h_lo, h_hi = data.home_range(lo, hi)
+    if h_lo > h_hi or int(lo.sum()) + h_lo > n:
+        return math.inf, None
+    fixed_on = np.zeros(m, dtype=np.int64)
+    if fix is not None:
+        fixed_on = np.bincount(fix[fix >= 0], minlength=m)
+        if np.any(fixed_on > hi) or int(np.count_nonzero(fix == -1)) > h_hi:
+            return math.inf, None
+    rhos = np.zeros((n, m))
+    i_low = np.zeros(m)
+    theta = np.zeros(m)
+    base = np.empty((n, m))
+    extras = []
+    allowed_all = []
+    for j in range(m):
+        others_lo = int(lo.sum() - lo[j])
+        others_hi = int(hi.sum() - hi[j])
+        if fix is None:
+            low, high = data.interference_range(j, others_lo, others_hi, int(hi[j]), None)
+        else:
+            unfixed_forced_max = int(hi[j]) - int(fixed_on[j])
+            low, high = data.interference_range(j, others_lo, others_hi, unfixed_forced_max, fix)
+        if not math.isfinite(low):
+            return math.inf, None
+        c_low = data.comm_per_load(j, low)
+        if high > low:
+            rho = (data.comm_per_load(j, high) - c_low) / (high - low)
+            rho = np.maximum(rho, 0.0)
+        else:
+            rho = np.zeros(n)
+        loads = np.arange(int(lo[j]), int(hi[j]) + 1)
+        # allowed[i, t]: user i may sit on j at load lo_j + t (point 4, with the interference
+        # at least Ilb_j: a free user slower there than at home is never on j in an optimum)
+        loads1 = np.maximum(loads, 1)
+        own = loads1[None, :] * c_low[:, None] + data.work_flop[:, None] * data.g(j, loads1)[None, :]
+        allowed = (data.nmax[:, j][:, None] >= loads1[None, :]) \
+            & (data.forced[:, None] | (own <= data.local_s[:, None]))
+        if fix is not None:  # users fixed elsewhere never sit on j; users fixed on j do
+            allowed &= ((fix == -2) | (fix == j))[:, None]
+            allowed[fix == j, :] = True
+        rhos[:, j] = rho
+        ell = max(int(lo[j]), 1)
+        i_low[j] = low
+        if lo[j] >= 1 or fixed_on[j] >= 1:
+            # sum over S_j of rho >= the fixed users' slopes + the smallest of the others
+            ok = allowed[:, 0]
+            mine = np.zeros(n, dtype=bool) if fix is None else fix == j
+            rest = max(int(lo[j]) - int(fixed_on[j]), 0)
+            pool = np.sort(rho[ok & ~mine])
+            if pool.size < rest:
+                return math.inf, None
+            theta[j] = max(int(lo[j]), int(fixed_on[j])) * (rho[mine].sum() + pool[:rest].sum())
+        base[:, j] = np.where(allowed[:, 0],
+                              ell * c_low + data.work_flop * data.g(j, ell), _BIG)
+        # E_j(n) for n = lo..hi, increments to the optional slots (point 3)
+        energy = np.zeros(loads.size)
+        for t, load in enumerate(loads):
+            if load <= ell:
+                continue
+            ok = allowed[:, t]
+            if ok.sum() < load:  # no assignment has this load (hi <= load_max prevents it)
+                energy[t:] = energy[t - 1]
+                break
+            c_small = np.sort(c_low[ok])[:load].sum()
+            w_small = np.sort(data.work_flop[ok])[:load].sum()
+            energy[t] = (load - ell) * c_small + (data.g(j, load) - data.g(j, ell)) * w_small
+        steps = np.diff(energy)
+        steps = np.minimum.accumulate(steps[::-1])[::-1] if steps.size else steps
+        extras.append(steps)
+        allowed_all.append(allowed)
+    # pollution: a user on p pays sum_{j != p} theta_j s_kj
+    pollution = data.signal_w @ theta
+    cost_on = base + pollution[:, None] - data.signal_w * theta[None, :]
+
+    # columns: per server lo_j mandatory + (hi_j - lo_j) optional slots, then home slots
+    columns, mandatory, slot_extra = [], [], []
+    for j in range(m):
+        k_lo, k_hi = int(lo[j]), int(hi[j])
+        columns += [j] * k_hi
+        mandatory += [True] * k_lo + [False] * (k_hi - k_lo)
+        slot_extra += [0.0] * k_lo + list(extras[j])
+    columns += [-1] * h_hi
+    mandatory += [True] * h_lo + [False] * (h_hi - h_lo)
+    slot_extra += [0.0] * h_hi
+    columns = np.asarray(columns, dtype=np.int64)
+    mandatory = np.asarray(mandatory, dtype=bool)
+    slot_extra = np.asarray(slot_extra)
+    n_cols = columns.size
+    n_dummies = n_cols - n
+    if n_dummies < 0 or n_dummies > int((~mandatory).sum()):
+        return math.inf, None
+    cost = np.empty((n + n_dummies, n_cols))
+    on_server = columns >= 0
+    cost[:n, on_server] = cost_on[:, columns[on_server]] + slot_extra[on_server][None, :]
+    cost[:n, ~on_server] = data.home[:, None]
+    # slot loads: user i may fill the t-th slot of j only if allowed at that load
+    start = 0
+    for j in range(m):
+        k_hi = int(hi[j])
+        if k_hi:
+            allowed = allowed_all[j]
+            # slot q (0-based) of j carries load max(lo_j, q + 1)
+            q = np.arange(k_hi)
+            t = np.maximum(q + 1 - int(lo[j]), 0)
+            cost[:n, start:start + k_hi][~allowed[:, t]] = _BIG
+        start += k_hi
+    if fix is not None:  # a fixed user takes only its own columns
+        for i in np.flatnonzero(fix >= -1):
+            cost[i, columns != fix[i]] = _BIG
+    cost[:n] = np.minimum(cost[:n], _BIG)
+    cost[n:] = np.where(mandatory, _BIG, 0.0)[None, :]
+    rows, cols = linear_sum_assignment(cost)
+    value = float(cost[rows, cols].sum())
+    if value >= _BIG:
+        return math.inf, None
+    assignment = np.full(n, -1, dtype=np.int64)
+    users = rows < n
+    assignment[rows[users]] = columns[cols[users]]
+    if details is not None:
+        details["rho"] = rhos
+    return value - float(theta @ i_low), assignment
+
+
+def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate_s,
+                  improve, *, max_boxes: int | None = None) -> Outcome:
+    """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
+
+    ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
+    (assignment, T). Returns OPTIMAL when every open box's bound reaches the incumbent (to
+    ``PRUNE_RTOL``), UNKNOWN after ``max_boxes`` boxes, else TIME_LIMIT; the bound is the
+    smallest over the open boxes either way. Deterministic up to where the clock stops it.
+    """
+    best_a = np.asarray(incumbent, dtype=np.int64)
+    best = evaluate_s(best_a)
+    lo, hi = data.root()
+    free = np.full(data.n_users, -2, dtype=np.int64)
+    bound, a = box_bound(data, lo, hi)
+    heap = [(bound, 0, lo, hi, free, a)]
+    counter, boxes = 1, 1
+    tried = set()
+
+    def offer(assignment):
+        nonlocal best, best_a
+        if assignment is None:
+            return
+        key = assignment.tobytes()
+        if key in tried:
+            return
+        tried.add(key)
+        value = evaluate_s(assignment)
+        if value < best * (1.0 - 1e-3):  # clearly better: polish it
+            assignment, value = improve(assignment)
+        if value < best:
+            best, best_a = value, np.asarray(assignment, dtype=np.int64)
+
+    offer(a)
+    status = Status.TIME_LIMIT
+    while heap:
+        bound, _, lo, hi, fix, a = heap[0]
+        if bound >= best * (1.0 - PRUNE_RTOL):
+            status = Status.OPTIMAL
+            break
+        if clock.remaining() <= 0.0:
+            break
+        if max_boxes is not None and boxes >= max_boxes:
+            status = Status.UNKNOWN
+            break
+        heapq.heappop(heap)
+        children = _split(data, lo, hi, fix, a)
+        if not children:  # every user fixed: the bound is T of that one assignment
+            offer(fix.copy())
+            continue
+        for child in children:
+            child_bound, child_a = box_bound(data, *child)
+            boxes += 1
+            offer(child_a)
+            if child_bound < best * (1.0 - PRUNE_RTOL):
+                heapq.heappush(heap, (max(child_bound, bound), counter, *child, child_a))
+                counter += 1
+    if not heap and status == Status.TIME_LIMIT:
+        status = Status.OPTIMAL
+    open_bound = heap[0][0] if heap else best
+    lower = min(open_bound, best) * (1.0 - BOUND_SAFETY)
+    info = {"boxes": boxes, "open_boxes": len(heap),
+            "fixed_users": int(np.count_nonzero(heap[0][4] >= -1)) if heap else None}
+    if status == Status.OPTIMAL:
+        lower = best * (1.0 - max(PRUNE_RTOL, BOUND_SAFETY))
+    return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=lower * 1e3, info=info)
+
+
+def _split(data: LoadBoxes, lo, hi, fix, a):
+    """The children of a box: while some load range is open, its widest range in two (next to
+    the assignment problem's own load when the range is short); then one user fixed to each of
+    its options (home if free, each server): the user the assignment problem put on a server
+    with the largest load-weighted chord slope (the term the McCormick step 3 bounds
+    loosest), else any unfixed user. No children when every user is fixed."""
+    if not np.array_equal(lo, hi):
+        j = int(np.argmax(hi - lo))
+        if a is not None and hi[j] - lo[j] <= 8:
+            mid = min(max(int(np.count_nonzero(a == j)), int(lo[j])), int(hi[j]) - 1)
+        else:
+            mid = (int(lo[j]) + int(hi[j])) // 2
+        children = []
+        for c_lo, c_hi in ((lo[j], mid), (mid + 1, hi[j])):
+            child_lo, child_hi = lo.copy(), hi.copy()
+            child_lo[j], child_hi[j] = c_lo, c_hi
+            children.append((child_lo, child_hi, fix))
+        return children
+    unfixed = np.flatnonzero(fix == -2)
+    if unfixed.size == 0:
+        return []
+    details: dict = {}
+    box_bound(data, lo, hi, fix, details)
+    rho = details.get("rho")
+    on = unfixed[a[unfixed] >= 0] if a is not None else np.zeros(0, dtype=np.int64)
+    if on.size and rho is not None:
+        weight = rho[on, a[on]] * hi[a[on]]
+        user = int(on[np.argmax(weight)])
+    else:
+        user = int(unfixed[0])
+    options = range(0 if data.forced[user] else -1, data.n_servers)
+    children = []
+    for option in options:
+        child = fix.copy()
+        child[user] = option
+        children.append((lo, hi, child))
+    return children

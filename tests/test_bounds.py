@@ -1,0 +1,330 @@
+"""Lower bounds never exceed a true optimum: the load-vector boxes under "full" (every box, every
+leaf, the search stopped anywhere), B&B and the MILP backends stopped early, and golden optima of
+20-22-user "full" drops proven by two differently bounded B&B runs."""
+
+import functools
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_less
+
+import formulations
+import instances
+from formulations import loadbox, search
+from formulations.data import orthogonal_delays
+from formulations.outcome import Clock
+from instances.io import from_dict
+from instances.result import Status
+
+DATA = Path(__file__).parent / "data"
+GOLDEN = sorted(DATA.glob("golden_full_*.json"))
+SLACK = 1e-12  # rounding allowed between a bound and the optimum
+
+# Families of tiny "full" drops that stress the interference bounds: the paper's preset (users
+# pile on one server), servers without spare compute (users spread over cells), strong
+# interference (tiny noise), high transmit power, comm-bound (narrow bands), a small area.
+FAMILIES = {
+    "paper": {},
+    "spread": {"server_flops": 1.6e15},
+    "strong_interference": {"server_flops": 1.6e15, "noise_psd_w_hz": 4e-25,
+                            "bandwidth_hz": 2e6},
+    "loud": {"server_flops": 1.6e15, "tx_power_w": 20.0},
+    "narrow": {"server_flops": 2e15, "bandwidth_hz": 1e6},
+    "small_area": {"server_flops": 1.6e15, "area_m": 60.0, "bandwidth_hz": 3e6},
+}
+# (N, M): brute force over at most 5^6 assignments
+SIZES = [(6, 1), (7, 2), (6, 3), (6, 4)]
+TAUS = [0.0, 0.6, 1.0]  # every user forced, some, none
+
+
+@functools.lru_cache(maxsize=None)
+def drop(family, n, m, seed):
+    """A tiny "full" drop of one family."""
+    return instances.generate(n, m, seed=seed, interference="full", **FAMILIES[family])
+
+
+@functools.lru_cache(maxsize=None)
+def optimum_ms(family, n, m, seed, tau):
+    """The optimum by exhaustive enumeration (checked against the evaluator's brute force in
+    test_formulations.py)."""
+    result = formulations.solve(drop(family, n, m, seed), tau=tau, backend="enumerate")
+    assert result.status == Status.OPTIMAL
+    return result.objective_ms
+
+
+def boxes(inst, tau):
+    """The box-bound constants of a drop."""
+    return loadbox.LoadBoxes(search.kernel_arrays(inst, tau), orthogonal_delays(inst, tau))
+
+
+CASES = [(family, n, m, seed, tau) for family in FAMILIES for (n, m), seed in
+         zip(SIZES, range(len(SIZES))) for tau in TAUS]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_every_box_bound_is_below_the_optimum(case):
+    """The root box and every single load vector (leaf) bound the brute-force optimum from
+    below; the bound of a leaf (and of a box around it) is also below the best assignment with
+    exactly those loads among the assignments where no free user is slower on its server than
+    at home (every optimum is one of them: sending such a user home lowers T)."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    optimum = optimum_ms(family, n, m, seed, tau)
+    data = boxes(inst, tau)
+    lo, hi = data.root()
+    root, _ = loadbox.box_bound(data, lo, hi)
+    assert root * 1e3 <= optimum * (1 + SLACK)
+    # the best T per load vector, by brute force
+    arrays = search.kernel_arrays(inst, tau)
+    by_loads = {}
+    for a in itertools.product(range(-1, m), repeat=n):
+        a = np.array(a)
+        if np.any(arrays["forced"] & (a < 0)):
+            continue
+        key = tuple(np.bincount(a[a >= 0], minlength=m).tolist())
+        by_loads.setdefault(key, []).append((search.total_delay_s(arrays, a), tuple(a)))
+    best_per_loads = {}
+    for key, members in by_loads.items():
+        for value, a in sorted(members):  # the best one no single move home improves
+            delays = instances.evaluate(inst, a).delay_s
+            a = np.array(a)
+            free_off = (a >= 0) & ~arrays["forced"]
+            if np.all(delays[free_off] <= inst.local_delay_s[free_off]):
+                best_per_loads[key] = value
+                break
+    for key, best in best_per_loads.items():
+        loads = np.array(key)
+        if np.any(loads > hi):
+            continue  # no optimum has these loads (the reductions of formulations.data)
+        leaf, _ = loadbox.box_bound(data, loads, loads)
+        assert leaf <= best * (1 + SLACK), key
+        # a box around it holds it too
+        wide, _ = loadbox.box_bound(data, np.maximum(loads - 1, 0), np.minimum(loads + 1, hi))
+        assert wide <= best * (1 + SLACK), key
+    assert min(best_per_loads.values()) * 1e3 == pytest.approx(optimum, rel=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES[1::3], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_bounds_with_fixed_users_are_below_the_best_consistent_assignment(case):
+    """With some users fixed (home, or on a server) at a single load vector, the box bound is
+    at most T of every assignment with those loads that agrees with the fixings and that no
+    move of one free user home improves; with every user fixed it is T itself (to 1e-9)."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    data = boxes(inst, tau)
+    arrays = search.kernel_arrays(inst, tau)
+    rng = np.random.default_rng(seed)
+    candidates = []
+    for a in itertools.product(range(-1, m), repeat=n):
+        a = np.array(a)
+        if np.any(arrays["forced"] & (a < 0)):
+            continue
+        delays = instances.evaluate(inst, a).delay_s
+        free_off = (a >= 0) & ~arrays["forced"]
+        if np.all(delays[free_off] <= inst.local_delay_s[free_off]):
+            candidates.append((search.total_delay_s(arrays, a), a))
+    for _ in range(12):
+        value, a = candidates[int(rng.integers(len(candidates)))]
+        loads = np.bincount(a[a >= 0], minlength=m)
+        if np.any(loads > data.root()[1]):
+            continue
+        fix = np.where(rng.random(n) < 0.5, a, -2)
+        bound, _ = loadbox.box_bound(data, loads, loads, fix)
+        consistent = [v for v, b in candidates if np.array_equal(
+            np.bincount(b[b >= 0], minlength=m), loads) and np.all((fix == -2) | (fix == b))]
+        assert bound <= min(consistent) * (1 + SLACK)
+        exact, _ = loadbox.box_bound(data, loads, loads, a.copy())
+        assert exact == pytest.approx(value, rel=1e-9)
+
+
+@pytest.mark.parametrize("case", CASES[::3], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_stopped_searches_bound_the_optimum(case):
+    """loadbox stopped after 1, 3 or 30 boxes or run to its end (a proof: it reaches the
+    brute-force optimum), and B&B (either node bound) stopped after 1, 10 or 100 nodes: the
+    bound is at most the optimum, the objective at least, and the status says why the search
+    stopped."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    optimum = optimum_ms(family, n, m, seed, tau)
+    runs = [formulations.solve(inst, tau=tau, backend="loadbox", max_boxes=k)
+            for k in (1, 3, 30)]
+    proof = formulations.solve(inst, tau=tau, backend="loadbox")
+    assert proof.status == Status.OPTIMAL  # the search over users is complete
+    assert_allclose(proof.objective_ms, optimum, rtol=1e-9)
+    runs.append(proof)
+    for k in (1, 10, 100):
+        runs.append(formulations.solve(inst, tau=tau, backend="bnb", max_nodes=k))
+    arrays = search.kernel_arrays(inst, tau)
+    start = np.where(arrays["forced"], 0, -1)
+    weak = search.solve_bnb(inst, tau, Clock(60), start, pair=1, reverse=True, max_nodes=10)
+    for result in runs:
+        assert result.status in (Status.OPTIMAL, Status.UNKNOWN), result.info.get("error")
+        assert result.bound_ms <= optimum * (1 + SLACK), result.backend
+        assert result.objective_ms >= optimum * (1 - SLACK)
+    assert weak.bound_ms <= optimum * (1 + SLACK)
+
+
+def test_loadbox_certifies_a_small_gap_at_the_papers_scale():
+    """On a 50-user paper drop (tau = 0.8) the load-vector boxes stopped after 3 s leave a
+    certified gap under 5 % (docs/bounds.md has the measured figures)."""
+    inst = instances.generate(50, 4, seed=0, interference="full")
+    result = formulations.solve(inst, tau=0.8, backend="loadbox", time_limit=3)
+    assert result.status in (Status.TIME_LIMIT, Status.OPTIMAL)
+    assert 0.0 <= result.gap_pct < 5.0
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_golden_optimum_is_reproduced(path):
+    """The stored optimum of a 20-22-user "full" drop (proven by B&B with two different node
+    bounds and branching orders when the file was written) is reproduced by the B&B and,
+    independently, proven by the load-vector boxes."""
+    doc = json.loads(path.read_text())
+    inst = from_dict(doc["instance"])
+    tau = doc["tau"]
+    stored = np.array(doc["assignment"])
+    assert_allclose(instances.evaluate(inst, stored, tau).total_delay_ms, doc["optimum_ms"],
+                    rtol=1e-12)
+    result = formulations.solve(inst, tau=tau, backend="bnb", time_limit=60)
+    assert result.status == Status.OPTIMAL
+    assert_allclose(result.objective_ms, doc["optimum_ms"], rtol=1e-9)
+    boxes_result = formulations.solve(inst, tau=tau, backend="loadbox", time_limit=30)
+    assert boxes_result.bound_ms <= doc["optimum_ms"] * (1 + SLACK)
+    assert boxes_result.status == Status.OPTIMAL
+    assert_allclose(boxes_result.objective_ms, doc["optimum_ms"], rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def none60():
+    """60 users, 4 servers, interference "none", and its optimum by the load vectors (and the
+    same by HiGHS)."""
+    inst = instances.generate(60, 4, seed=0, interference="none")
+    optimum = formulations.solve(inst, tau=0.8, backend="loadvec")
+    assert optimum.status == Status.OPTIMAL
+    return inst, optimum.objective_ms
+
+
+@pytest.mark.parametrize("backend", ["highs", "cbc", "scip", "cpsat", "loadvec", "bnb"])
+def test_early_stopped_none_backends_bound_the_optimum(none60, backend):
+    """Every backend that returns a bound, stopped early on a 60-user "none" drop (0.2 and
+    0.4 s; B&B after 1000 nodes), returns a bound at most the optimum and an objective at least
+    it. (CBC cut short in its preprocessing may claim infeasibility: that is an ERROR without
+    a bound, never a bound.)"""
+    inst, optimum = none60
+    options = {"max_nodes": 1000} if backend == "bnb" else {}
+    for limit in (0.2, 0.4):
+        result = formulations.solve(inst, tau=0.8, backend=backend, time_limit=limit, **options)
+        check_stopped(result, optimum, backend)
+
+
+def check_stopped(result, optimum, backend):
+    """A stopped solve: feasible, objective >= optimum, and bound <= optimum when given; an
+    error (CBC only) carries no bound."""
+    if result.status == Status.ERROR:
+        assert backend == "cbc" and "infeasible" in result.info["error"], result.info["error"]
+        assert result.bound_ms is None
+    assert result.is_feasible()
+    if result.bound_ms is not None:
+        assert result.bound_ms <= optimum * (1 + 1e-9)
+    assert result.objective_ms >= optimum * (1 - 1e-9)
+
+
+def test_cbc_without_an_integer_solution_returns_its_bound_only(none60):
+    """CBC stopped before any integer solution writes its LP solution: it is not taken for an
+    assignment (the warm start is returned), and its LP bound is valid."""
+    inst, optimum = none60
+    result = formulations.solve(inst, tau=0.8, backend="cbc", time_limit=0.25)
+    check_stopped(result, optimum, "cbc")
+    if result.status != Status.ERROR:
+        assert result.status == Status.TIME_LIMIT
+
+
+def test_interference_range_brackets_every_assignment():
+    """The interference of every assignment in a box lies within the box's range at every
+    server (point 1 of formulations.loadbox), on random assignments of a 30-user drop."""
+    rng = np.random.default_rng(3)
+    inst = instances.generate(30, 4, seed=5, interference="full")
+    tau = 0.7
+    data = boxes(inst, tau)
+    forced = inst.alpha > tau
+    s = data.signal_w
+    for _ in range(200):
+        a = rng.integers(-1, 4, 30)
+        a[forced & (a < 0)] = rng.integers(0, 4, int(np.count_nonzero(forced & (a < 0))))
+        loads = np.bincount(a[a >= 0], minlength=4)
+        lo = np.maximum(loads - rng.integers(0, 3, 4), 0)
+        hi = loads + rng.integers(0, 3, 4)
+        for j in range(4):
+            actual = s[(a >= 0) & (a != j), j].sum()
+            others_lo = int(lo.sum() - lo[j])
+            forced_others = max(0, data.n_forced - int(hi[j]))
+            low = data.interference_low(j, max(others_lo, forced_others), forced_others)
+            high = data.interference_high(j, int(hi.sum() - hi[j]))
+            assert_array_less(low, actual * (1 + SLACK) + 1e-300)
+            assert actual <= high * (1 + SLACK)
+
+
+def test_comm_delay_is_concave_in_the_interference():
+    """The chord argument of formulations.loadbox: c_ij(I) lies above every chord on random
+    intervals, for SINR from 1e-3 to 1e6."""
+    rng = np.random.default_rng(4)
+    inst = instances.generate(40, 4, seed=1, interference="full")
+    data = boxes(inst, 1.0)
+    for _ in range(50):
+        j = int(rng.integers(4))
+        low, high = np.sort(10 ** rng.uniform(-16, -6, 2))
+        middle = rng.uniform(low, high)
+        c_low, c_high, c_mid = (data.comm_per_load(j, v) for v in (low, high, middle))
+        chord = c_low + (c_high - c_low) * (middle - low) / (high - low)
+        assert np.all(c_mid >= chord * (1 - 1e-12))
+
+
+def test_certified_benchmark_tiny_run(tmp_path, capsys):
+    """python -m benchmarks.certified on two tiny drops: CSV columns, every certified gap >= 0,
+    the B&B's proven optimum (N = 8) makes the exact plan's gap 0, outputs in place."""
+    from benchmarks import certified
+    from benchmarks.common import read_csv
+
+    out = tmp_path / "certified"
+    code = certified.main(["--sizes", "8", "30", "--seeds", "0", "--tau", "0.8",
+                           "--time-limit", "5", "--out", str(out)])
+    assert code == 0
+    rows = read_csv(out / "certified.csv")
+    assert list(rows[0]) == certified.COLUMNS
+    assert {"goa", "edge_all", "dmin", "ga", "exact"} <= {r["method"] for r in rows}
+    for r in rows:
+        if r["feasible"] == "1":
+            assert float(r["gap_upper_pct"]) >= 0.0
+        if r["n_users"] == "8":
+            assert r["bound_status"] == "optimal" and r["bound_backend"] == "bnb"
+        else:
+            assert r["bound_backend"] == "loadbox"
+    exact8 = [r for r in rows if r["n_users"] == "8" and r["method"] == "exact"]
+    assert float(exact8[0]["gap_upper_pct"]) < 1e-6
+    for name in ("certified.png", "summary.txt"):
+        assert (out / name).stat().st_size > 0
+    assert "SUMMARY" in capsys.readouterr().out
+    assert not any(p.name.startswith(".staging") for p in out.iterdir())
+
+
+def test_certified_benchmark_bad_option():
+    """A bad option is one line on stderr and exit code 2."""
+    from benchmarks import certified
+
+    with pytest.raises(SystemExit) as stop:
+        certified.main(["--sizes", "0"])
+    assert stop.value.code == 2
+
+
+def test_loadbox_is_deterministic():
+    """The same drop solved twice with a box limit (not a time limit) gives the same
+    assignment, bound and box count."""
+    inst = instances.generate(30, 4, seed=4, interference="full")
+    first, second = (formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=300)
+                     for _ in range(2))
+    np.testing.assert_array_equal(first.assignment, second.assignment)
+    assert first.bound_ms == second.bound_ms
+    assert first.info["boxes"] == second.info["boxes"]
