@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    Parser, machine_line, matplotlib_pyplot, non_negative_int, parallel_map, positive_float,
-    positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+    Parser, machine_line, matplotlib_pyplot, non_negative_int, positive_float, positive_int,
+    run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.certified"
 DEFAULT_SIZES = (50, 80, 120)
@@ -45,23 +46,22 @@ COLUMNS = [
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--sizes", nargs="+", type=positive_int, metavar="N",
-                        help=f"numbers of users (default {DEFAULT_SIZES})")
+                        help=f"numbers of users (default {' '.join(map(str, DEFAULT_SIZES))})")
     parser.add_argument("--seeds", nargs="+", type=non_negative_int, metavar="S",
-                        help=f"instance seeds (default {DEFAULT_SEEDS})")
+                        help=f"instance seeds (default {' '.join(map(str, DEFAULT_SEEDS))})")
     parser.add_argument("--tau", nargs="+", type=unit_float, metavar="T",
-                        help=f"accuracy-guard thresholds (default {DEFAULT_TAUS})")
+                        help=f"accuracy-guard thresholds (default {' '.join(map(str, DEFAULT_TAUS))})")
     parser.add_argument("--servers", type=positive_int, default=DEFAULT_SERVERS,
                         help="M (4)")
     parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
                         help="time limit of each bound computation (60)")
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="parallel processes (bounds reached within the limit do not depend "
-                             "on it; 1)")
-    parser.add_argument("--out", default="results/certified",
-                        help="output folder (results/certified)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (results/certified; with --quick "
+                             "results/certified-quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a small set: N 20, 30; tau 0.8; seed 0")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -113,12 +113,16 @@ def solve_task(task: tuple) -> list[dict]:
 
 
 def _run(args) -> int:
+    if args.out is None:
+        args.out = "results/certified-quick" if args.quick else "results/certified"
     tasks = make_tasks(args)
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, time limit {args.time_limit:g} s per "
-          f"bound, {args.jobs} job(s); {machine_line()}", file=sys.stderr)
+          f"bound (bounds reached by a time limit depend on the machine's speed), "
+          f"{describe_executor(args)}; {machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
-        rows = [row for rows in parallel_map(solve_task, tasks, args.jobs, "certified")
+        rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,
+                                          desc="certified")
                 for row in rows]
         report = summarise(rows)
         report += f"\n\nwall time {time.perf_counter() - started:.1f} s; {machine_line()}"
