@@ -1,4 +1,4 @@
-"""What every exact method reads from an instance: the delay constants of MODEL.md sections 3-4.
+"""What every exact method reads from an instance: the delay constants of docs/model.md sections 3-4.
 
 Under interference ``"none"`` an offloaded user's delay depends only on its server's load n:
 

@@ -1,6 +1,6 @@
 """Numba kernels for exact search over assignments under either interference model.
 
-The delay formulas are MODEL.md section 3 written the way :func:`instances.evaluate` writes them
+The delay formulas are docs/model.md section 3 written the way :func:`instances.evaluate` writes them
 (rate = B_j / n_j * log2(1 + SINR), comm = D_i / rate, comp = W^E_i / min(C^max_j, C_j / n_j)), so
 the kernels' totals agree with the evaluator to rounding; the tests prove it. A user is
 "-1" (local) or a server index, as in an assignment vector.

@@ -1,4 +1,4 @@
-"""The count-indexed MILP of (P) under interference "none" (MODEL.md section 4), solver-neutral.
+"""The count-indexed MILP of (P) under interference "none" (docs/model.md section 4), solver-neutral.
 
 Variables (all binary), over the pairs the reductions of :mod:`formulations.data` keep:
 

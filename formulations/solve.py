@@ -1,4 +1,4 @@
-"""``formulations.solve``: the exact optimum of (P) (MODEL.md section 4), by several backends."""
+"""``formulations.solve``: the exact optimum of (P) (docs/model.md section 4), by several backends."""
 
 from __future__ import annotations
 

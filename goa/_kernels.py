@@ -1,4 +1,4 @@
-"""Numba kernels: the greedy of MODEL.md section 5 (two ways) and the GA of section 6.
+"""Numba kernels: the greedy of docs/model.md section 5 (two ways) and the GA of section 6.
 
 The readable twins are in :mod:`goa.reference`; the tests prove that the greedy kernels take
 exactly the same decisions. Floating point: ``_delta`` evaluates delta_ij with the shared
@@ -170,7 +170,7 @@ def _scan_phase(users, stop_at_nonneg, pg, bits, work, t_local, weight, bandwidt
 @njit(cache=True, error_model="numpy")
 def greedy(forced, optional, lazy, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise,
            full):
-    """The two-phase greedy of MODEL.md section 5; returns the assignment (int64, -1 local).
+    """The two-phase greedy of docs/model.md section 5; returns the assignment (int64, -1 local).
 
     Phase 1 places every user of ``forced`` (bool, N) whatever the sign of its delta; phase 2
     places users of ``optional & ~forced`` while the smallest delta is negative. ``lazy`` selects

@@ -35,7 +35,7 @@ _IMPROVE_RTOL = 1e-12
 
 def batch_total_delay_s(instance: Instance, assignments: np.ndarray) -> np.ndarray:
     """T(a) in seconds for each row of ``assignments`` (K, N), by the formulas of
-    ``instances.evaluate`` (MODEL.md section 3), vectorised over the rows.
+    ``instances.evaluate`` (docs/model.md section 3), vectorised over the rows.
 
     The interference at ES j is summed as (all offloaded users' power at j) minus (j's own
     users' power at j), so it may differ from the evaluator's in the last bits.

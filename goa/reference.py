@@ -1,4 +1,4 @@
-"""Readable references of GOA and the greedy baselines (MODEL.md sections 5 and 6).
+"""Readable references of GOA and the greedy baselines (docs/model.md sections 5 and 6).
 
 Plain Python, one step of the greedy at a time, every (user, ES) pair rescanned each step:
 O(N^2 M) in all. These are the oracles of the fast kernels in :mod:`goa._kernels`, which must
@@ -28,7 +28,7 @@ from instances import Instance
 
 def reference_greedy(instance: Instance, weight, forced, optional,
                      trace: list | None = None) -> np.ndarray:
-    """The greedy of MODEL.md section 5 with weights and user sets as parameters.
+    """The greedy of docs/model.md section 5 with weights and user sets as parameters.
 
     For a user i not yet placed and an ES j, ``delta_ij = w_i * (e_ij - t^L_i)``, where e_ij is
     i's delay on j if it joined j now: n_j + 1 users on j, and (model "full") the interference
@@ -127,7 +127,7 @@ def reference_greedy(instance: Instance, weight, forced, optional,
 
 
 def reference_goa(instance: Instance, tau: float = 0.8) -> np.ndarray:
-    """GOA (MODEL.md section 5): weights alpha_i, forced set alpha_i > tau, then the rest."""
+    """GOA (docs/model.md section 5): weights alpha_i, forced set alpha_i > tau, then the rest."""
     forced = instance.forced(tau)
     return reference_greedy(instance, instance.alpha, forced, np.ones(instance.n_users, bool))
 

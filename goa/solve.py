@@ -1,4 +1,4 @@
-"""``goa.solve``: GOA and the paper's baselines behind one entry point (MODEL.md sections 5, 6)."""
+"""``goa.solve``: GOA and the paper's baselines behind one entry point (docs/model.md sections 5, 6)."""
 
 from __future__ import annotations
 
@@ -327,7 +327,7 @@ def _arrays(instance: Instance) -> dict[str, Any]:
 
 def _greedy(instance: Instance, weight: np.ndarray, forced: np.ndarray, optional: np.ndarray,
             kernel: str) -> np.ndarray:
-    """The greedy of MODEL.md section 5 (see ``reference_greedy``) with the chosen kernel."""
+    """The greedy of docs/model.md section 5 (see ``reference_greedy``) with the chosen kernel."""
     if kernel == "reference":
         return reference_greedy(instance, weight, forced, optional)
     from . import _kernels  # numba is imported on first use, not with the package

@@ -1,4 +1,4 @@
-"""The delay of one offloaded user (MODEL.md section 3), jitted: the one copy of the formula that
+"""The delay of one offloaded user (docs/model.md section 3), jitted: the one copy of the formula that
 every numba kernel uses (``goa._kernels``, ``formulations.kernels``).
 
 :func:`instances.evaluate` computes the same formula vectorised, with the same operations in the

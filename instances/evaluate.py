@@ -1,4 +1,4 @@
-"""The one evaluator: delay and accuracy of an assignment (MODEL.md sections 2 and 3).
+"""The one evaluator: delay and accuracy of an assignment (docs/model.md sections 2 and 3).
 
 Every delay and accuracy that the project reports comes from :func:`evaluate`. Fast kernels
 elsewhere may specialise these formulas, and their tests prove that they agree with this one.
@@ -96,7 +96,7 @@ def check_assignment(instance: Instance, assignment) -> np.ndarray:
 
 
 def evaluate(instance: Instance, assignment, tau: float | None = None) -> Evaluation:
-    """Evaluate an assignment under the instance's interference model (MODEL.md section 3).
+    """Evaluate an assignment under the instance's interference model (docs/model.md section 3).
 
     Parameters
     ----------

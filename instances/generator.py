@@ -1,4 +1,4 @@
-"""The instance generator: the paper's preset (MODEL.md section 7), seeded and overridable."""
+"""The instance generator: the paper's preset (docs/model.md section 7), seeded and overridable."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ _PAPER_SYSTEM = {
     "server_flops_spread_lo": 0.6,
     "server_flops_spread_hi": 1.4,
     "server_cap_flops": 1513e12,
-    # D_i = bits_per_byte x prompt bytes. 8 is right (MODEL.md); 1 reproduces the authors' code,
-    # which counts prompt bytes as bits (the slip MODEL.md section 7 fixes).
+    # D_i = bits_per_byte x prompt bytes. 8 is right (docs/model.md section 1); 1 reproduces
+    # the authors' code, which counts prompt bytes as bits (docs/model.md section 9).
     "bits_per_byte": 8.0,
 }
 
@@ -73,7 +73,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         Seed of the single ``numpy.random.Generator`` behind every random draw: the same seed
         (and arguments) gives the same instance, bit for bit.
     preset
-        Name of a preset in ``PRESETS`` (``"paper"``, MODEL.md section 7).
+        Name of a preset in ``PRESETS`` (``"paper"``, docs/model.md section 7).
     interference
         ``"full"`` (the paper's, full spectrum reuse) or ``"none"`` (orthogonal cells).
     profile

@@ -1,4 +1,4 @@
-"""The data model of one problem instance (MODEL.md section 1), validated on construction."""
+"""The data model of one problem instance (docs/model.md section 1), validated on construction."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ _UNIT_INTERVAL = ("topk_probs", "alpha", "slm_correct", "llm_correct")
 
 @dataclass(frozen=True, eq=False)
 class Instance:
-    """One drop of N users and M edge servers, in SI units (MODEL.md section 1).
+    """One drop of N users and M edge servers, in SI units (docs/model.md section 1).
 
     Every array is a read-only float64 numpy array. Per user (length N): position ``user_xy_m``
     (N, 2), query size ``prompt_bits`` (bits, not bytes), ``tx_power_w``, device compute

@@ -4,7 +4,7 @@ the SLM's and the LLM's answers are correct.
 Two profiles:
 
 * ``synthetic`` (the embedded default): a small generative model of query difficulty shared by the
-  SLM and the LLM, calibrated to the paper's measurements (MODEL.md section 7).
+  SLM and the LLM, calibrated to the paper's measurements (docs/model.md section 7).
 * a measured trace: a JSONL file, one record per query (format below); the generator draws an
   instance's queries from it i.i.d. with replacement.
 
@@ -84,7 +84,7 @@ class Queries:
 
 
 def margin_uncertainty(topk_probs: np.ndarray) -> np.ndarray:
-    """alpha = 1 - (p1 - p2) of sorted top-k probabilities (MODEL.md section 1)."""
+    """alpha = 1 - (p1 - p2) of sorted top-k probabilities (docs/model.md section 1)."""
     return 1.0 - (topk_probs[:, 0] - topk_probs[:, 1])
 
 

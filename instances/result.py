@@ -101,7 +101,7 @@ class Result:
 
     @property
     def gap_pct(self) -> float | None:
-        """Certified gap ``(objective - bound) / bound x 100`` (MODEL.md's definition: an upper
+        """Certified gap ``(objective - bound) / bound x 100`` (docs/model.md section 8.3: an upper
         bound on how far the objective is above the optimum), or ``None`` without a bound.
         0 when the bound meets the objective."""
         if self.bound_ms is None:

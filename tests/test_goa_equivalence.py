@@ -1,4 +1,4 @@
-"""The fast greedy kernels take exactly the reference's decisions (MODEL.md sections 5 and 6).
+"""The fast greedy kernels take exactly the reference's decisions (docs/model.md sections 5 and 6).
 
 Over a thousand random small instances, both interference models, several tau, and instances
 built to tie: duplicated users, equal alphas, alpha = 0 and alpha = 1, servers identical and

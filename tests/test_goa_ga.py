@@ -1,4 +1,4 @@
-"""The GA baseline (MODEL.md section 6) and its jitted fitness."""
+"""The GA baseline (docs/model.md section 6) and its jitted fitness."""
 
 import numpy as np
 import pytest

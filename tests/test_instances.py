@@ -1,4 +1,4 @@
-"""The instance data model, the generator and the one evaluator (MODEL.md sections 1-3, 7)."""
+"""The instance data model, the generator and the one evaluator (docs/model.md sections 1-3, 7)."""
 
 import math
 
@@ -100,7 +100,7 @@ def test_accuracy_guard_reports_violators(hand):
 
 
 def test_evaluator_on_generated_instance_matches_direct_loops():
-    """A slow per-user loop of MODEL.md section 3 agrees with the vectorised evaluator."""
+    """A slow per-user loop of docs/model.md section 3 agrees with the vectorised evaluator."""
     inst = generate(30, 3, seed=5)
     rng = np.random.default_rng(0)
     for interference in ("full", "none"):
@@ -187,7 +187,7 @@ def test_same_seed_same_instance_bit_for_bit():
 
 
 def test_paper_preset_values():
-    """MODEL.md section 7: ES positions, B, P, N0, compute ranges, free-space gain scale."""
+    """docs/model.md section 7: ES positions, B, P, N0, compute ranges, free-space gain scale."""
     inst = generate(2000, 4, seed=3)
     assert_array_equal(inst.server_xy_m, [[125, 125], [125, 375], [375, 125], [375, 375]])
     assert_array_equal(inst.bandwidth_hz, 100e6)

@@ -1,4 +1,4 @@
-"""Query profiles: the synthetic model's calibration (MODEL.md section 7) and measured traces."""
+"""Query profiles: the synthetic model's calibration (docs/model.md section 7) and measured traces."""
 
 import json
 
