@@ -24,6 +24,7 @@ import numpy as np
 from benchmarks.common import (
     Parser, machine_line, matplotlib_pyplot, non_negative_int, positive_float, positive_int,
     run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.style import plot_style
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.certified"
@@ -205,7 +206,7 @@ def plot(rows: list[dict], folder: Path) -> None:
                     points[r["n_users"]].append(r["gap_upper_pct"])
             if points:
                 ns = sorted(points)
-                ax.plot(ns, [np.mean(points[n]) for n in ns], marker="o", label=method)
+                ax.plot(ns, [np.mean(points[n]) for n in ns], **plot_style(method))
         ax.set_title(f"tau = {tau:g}")
         ax.set_xlabel("users N")
         ax.set_ylabel("certified gap <= [%]")

@@ -14,7 +14,8 @@ Outputs in ``--out`` (default ``results/paper``, or ``results/paper_as_published
 ``paper_drops.csv`` (one row per drop, tau and method), ``paper.csv`` (mean and 95 % confidence
 half-width of every metric per N, tau and method; columns in docs/csv.md),
 ``accuracy_vs_n.png``, ``delay_vs_n.png``, ``accuracy_vs_tau.png``, ``uncertainty.png`` (the
-SLM's accuracy per alpha bin, with the AUROC of alpha for an SLM error) and ``summary.txt``,
+SLM's accuracy per alpha bin, with the AUROC of alpha for an SLM error, and the reliability
+diagram of the expected-accuracy probabilities with their ECE) and ``summary.txt``,
 written only when the run completes (an interrupted run leaves no files, and no folder it
 created).
 """
@@ -31,6 +32,7 @@ import numpy as np
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.style import plot_style
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.paper"
@@ -105,8 +107,10 @@ def published_view(instance):
         provenance={**instance.provenance, "edge_workload": "published estimate 8 x W^L"})
 
 
-def run_drop(task: tuple) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    """All methods and taus on one drop: (rows, alpha, SLM correctness) of the drop.
+def run_drop(task: tuple) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                   np.ndarray]:
+    """All methods and taus on one drop: (rows, alpha, SLM correctness, LLM correctness,
+    calibrated p_slm_correct, calibrated p_llm_correct) of the drop.
 
     Each method plans on ``published_view(drop)`` when ``as_published`` is set, else on the drop
     itself; its assignment is always scored by ``instances.evaluate`` on the drop.
@@ -130,7 +134,8 @@ def run_drop(task: tuple) -> tuple[list[dict], np.ndarray, np.ndarray]:
                 "total_delay_ms": ev.total_delay_ms, "local_ms": ev.total_local_ms,
                 "comm_ms": ev.total_comm_ms, "comp_ms": ev.total_comp_ms,
                 "n_offloaded": ev.n_offloaded, "runtime_s": result.runtime_s})
-    return rows, inst.alpha, inst.slm_correct
+    p_slm, p_llm = inst.correct_probabilities()
+    return rows, inst.alpha, inst.slm_correct, inst.llm_correct, p_slm, p_llm
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
@@ -172,20 +177,21 @@ def _run(args) -> int:
           file=sys.stderr)
     with staged_output(out_dir) as stage:
         results = run_tasks(run_drop, tasks, out=out_dir, args=args, desc="drops")
-        rows = [row for drop_rows, _, _ in results for row in drop_rows]
-        alpha = np.concatenate([a for _, a, _ in results])
-        slm = np.concatenate([c for _, _, c in results])
+        rows = [row for drop_rows, *_ in results for row in drop_rows]
+        alpha, slm, llm, p_slm, p_llm = (np.concatenate([r[k] for r in results])
+                                         for k in range(1, 6))
+        calibration = _calibration(p_slm, slm, p_llm, llm)
         summary = aggregate(rows)
         write_csv(stage / "paper_drops.csv", rows, DROP_COLUMNS)
         write_csv(stage / "paper.csv", summary, SUMMARY_COLUMNS)
         auc = instances.auroc(alpha, 1.0 - slm)
         edges, acc, counts = instances.accuracy_by_alpha(alpha, slm, bins=10)
         report = f"mode: {mode}\n\n" + _report(summary, users, taus, methods, auc, edges, acc,
-                                                 counts)
+                                                 counts, calibration)
         report += f"\n\nwall time {time.perf_counter() - started:.1f} s"
         (stage / "summary.txt").write_text(report + "\n", encoding="utf-8")
         if not args.no_plots:
-            plot(summary, users, taus, methods, stage, edges, acc, counts, auc)
+            plot(summary, users, taus, methods, stage, edges, acc, counts, auc, calibration)
     print(report)
     print(f"\nwrote {out_dir}/paper.csv, paper_drops.csv, summary.txt"
           + ("" if args.no_plots else " and plots"))
@@ -197,7 +203,21 @@ def _pm(record: dict, metric: str, digits: int) -> str:
     return f"{record[metric]:.{digits}f} +- {record[f'{metric}_ci95']:.{digits}f}"
 
 
-def _report(summary, users, taus, methods, auc, edges, acc, counts) -> str:
+def _calibration(p_slm, slm, p_llm, llm, bins: int = 10) -> dict:
+    """Out-of-sample calibration of the expected-accuracy probabilities on the drops' queries
+    (the maps were fitted on a separate calibration sample, docs/model.md section 8.1): per
+    model, the reliability diagram and the expected calibration error."""
+    from instances.calibration import expected_calibration_error, reliability
+
+    out = {}
+    for name, p, outcome in (("SLM", p_slm, slm), ("LLM", p_llm, llm)):
+        edges, predicted, observed, counts = reliability(p, outcome, bins)
+        out[name] = {"edges": edges, "predicted": predicted, "observed": observed,
+                     "counts": counts, "ece": expected_calibration_error(p, outcome, bins)}
+    return out
+
+
+def _report(summary, users, taus, methods, auc, edges, acc, counts, calibration) -> str:
     index = {(r["n_users"], r["tau"], r["method"]): r for r in summary}
     blocks = []
     for tau in taus:
@@ -238,11 +258,27 @@ def _report(summary, users, taus, methods, auc, edges, acc, counts) -> str:
             for lo, hi, a, c in zip(edges[:-1], edges[1:], acc, counts)]
     blocks.append(table(["alpha bin", "queries", "SLM accuracy %"], bins,
                         title=f"Uncertainty check: AUROC of alpha for an SLM error = {auc:.3f}"))
+    slm_c, llm_c = calibration["SLM"], calibration["LLM"]
+    lines = [[f"{lo:.1f}-{hi:.1f}", int(c_s), _pct(ps), _pct(os_), int(c_l), _pct(pl), _pct(ol)]
+             for lo, hi, c_s, ps, os_, c_l, pl, ol in zip(
+                 slm_c["edges"][:-1], slm_c["edges"][1:], slm_c["counts"], slm_c["predicted"],
+                 slm_c["observed"], llm_c["counts"], llm_c["predicted"], llm_c["observed"])]
+    blocks.append(table(["p bin", "SLM n", "SLM predicted %", "SLM observed %", "LLM n",
+                         "LLM predicted %", "LLM observed %"], lines,
+                        title=f"Calibration of the expected accuracy on these drops (out of "
+                              f"sample): ECE SLM {slm_c['ece']:.4f}, LLM {llm_c['ece']:.4f}"))
     return "\n\n".join(blocks)
 
 
-def plot(summary, users, taus, methods, folder, edges, acc, counts, auc) -> None:
-    """accuracy_vs_n.png, delay_vs_n.png, accuracy_vs_tau.png and uncertainty.png."""
+def _pct(value) -> float | None:
+    """A probability as a percentage, or None (shown as '-') for an empty bin."""
+    return None if not np.isfinite(value) else float(value) * 100.0
+
+
+def plot(summary, users, taus, methods, folder, edges, acc, counts, auc, calibration) -> None:
+    """accuracy_vs_n.png, delay_vs_n.png, accuracy_vs_tau.png and uncertainty.png (the SLM's
+    accuracy per alpha bin, and the reliability diagram of the expected-accuracy probabilities
+    with their ECE)."""
     plt = matplotlib_pyplot()
     index = {(r["n_users"], r["tau"], r["method"]): r for r in summary}
     for name, metric, ylabel in (("accuracy_vs_n.png", "accuracy_pct", "accuracy [%]"),
@@ -253,7 +289,7 @@ def plot(summary, users, taus, methods, folder, edges, acc, counts, auc) -> None
             for method in methods:
                 mean = [index[(n, tau, method)][metric] for n in users]
                 half = [index[(n, tau, method)][f"{metric}_ci95"] for n in users]
-                ax.errorbar(users, mean, yerr=half, marker="o", ms=3, capsize=2, label=method)
+                ax.errorbar(users, mean, yerr=half, ms=3, capsize=2, **plot_style(method))
             ax.set_title(f"tau = {tau:g}")
             ax.set_xlabel("users N")
             ax.grid(True, alpha=0.3)
@@ -269,7 +305,7 @@ def plot(summary, users, taus, methods, folder, edges, acc, counts, auc) -> None
         for method in methods:
             ax.errorbar(taus, [index[(n, t, method)]["accuracy_pct"] for t in taus],
                         yerr=[index[(n, t, method)]["accuracy_pct_ci95"] for t in taus],
-                        marker="o", ms=3, capsize=2, label=method)
+                        ms=3, capsize=2, **plot_style(method))
         ax.set_title(f"N = {n}")
         ax.set_xlabel("tau")
         ax.grid(True, alpha=0.3)
@@ -279,7 +315,7 @@ def plot(summary, users, taus, methods, folder, edges, acc, counts, auc) -> None
     fig.savefig(folder / "accuracy_vs_tau.png", dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, (ax, ax_rel) = plt.subplots(1, 2, figsize=(10.5, 3.9))
     centres = (edges[:-1] + edges[1:]) / 2
     ax.bar(centres, np.nan_to_num(acc) * 100, width=np.diff(edges) * 0.9)
     for x, c in zip(centres, counts):
@@ -288,6 +324,18 @@ def plot(summary, users, taus, methods, folder, edges, acc, counts, auc) -> None
     ax.set_ylabel("SLM accuracy [%]")
     ax.set_title(f"SLM accuracy per alpha bin (AUROC of alpha for an error = {auc:.3f})",
                  fontsize=9)
+    ax_rel.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="perfect calibration")
+    for (name, data), marker in zip(calibration.items(), ("o", "s")):
+        used = data["counts"] > 0
+        ax_rel.plot(data["predicted"][used], data["observed"][used], marker=marker, ms=4,
+                    label=f"{name}: ECE {data['ece']:.3f}")
+    ax_rel.set_xlabel("predicted P(correct), mean per bin")
+    ax_rel.set_ylabel("observed frequency of a correct answer")
+    ax_rel.set_title("Reliability of p_slm_correct / p_llm_correct (out of sample)", fontsize=9)
+    ax_rel.set_xlim(0, 1)
+    ax_rel.set_ylim(0, 1)
+    ax_rel.grid(True, alpha=0.3)
+    ax_rel.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "uncertainty.png", dpi=120)
     plt.close(fig)

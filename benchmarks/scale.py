@@ -20,15 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.style import plot_style
 from benchmarks.common import (
     Parser, machine_line, matplotlib_pyplot, non_negative_int, positive_float, positive_int,
     run_cli, staged_output, table, unit_float, write_csv)
 
 PROG = "python -m benchmarks.scale"
-METHODS = ("goa", "goa_reference", "dmin", "ga", "exact_none", "exact_full")
+METHODS = ("goa", "goa_reference", "goa_ls", "dmin", "ga", "exact_none", "exact_full")
 DEFAULT_SIZES = {
     "goa": (50, 100, 200, 500, 1000, 2000, 5000, 10000),
     "goa_reference": (50, 100, 200, 500, 1000, 2000),
+    "goa_ls": (50, 100, 200, 500, 1000, 2000, 5000),
     "dmin": (50, 100, 200, 500, 1000, 2000, 5000, 10000),
     "ga": (25, 50, 100, 200, 500),
     "exact_none": (10, 20, 40, 60, 100, 200, 300),
@@ -171,7 +173,7 @@ def plot(rows, plan, slopes, folder: Path) -> None:
         if points:
             slope = slopes[method]
             label = method + ("" if slope is None else f" (slope {slope:.2f})")
-            ax.plot(*zip(*points), marker="o", label=label)
+            ax.plot(*zip(*points), **plot_style(method, label=label))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("users N")

@@ -129,7 +129,8 @@ def test_paper_tiny_run(tmp_path, capsys):
     for name in ("accuracy_vs_n.png", "delay_vs_n.png", "accuracy_vs_tau.png", "uncertainty.png",
                  "summary.txt"):
         assert (out / name).stat().st_size > 0
-    assert "AUROC" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "AUROC" in out and "ECE SLM" in out
 
 
 def test_paper_bad_option(capsys):
@@ -220,13 +221,18 @@ def test_paper_report_puts_offloads_in_their_own_column():
             record[metric], record[f"{metric}_ci95"] = 1.0, 0.5
         record.update(accuracy_pct=acc, total_delay_ms=float(delay), n_offloaded=48.0)
         summary.append(record)
+    calibration = paper._calibration(np.array([0.2, 0.9]), np.array([0.0, 1.0]),
+                                     np.array([0.6, 0.7]), np.array([1.0, 0.0]))
     text = paper._report(summary, (50,), (0.8,), tuple(paper.PAPER[(50, 0.8)]), 0.7,
-                         np.linspace(0, 1, 3), np.array([0.5, 0.5]), np.array([1, 1]))
+                         np.linspace(0, 1, 3), np.array([0.5, 0.5]), np.array([1, 1]),
+                         calibration)
     header = next(line for line in text.splitlines() if line.strip().startswith("point"))
     assert header.index("offloaded (paper)") > header.index("delay ms (paper)")
     goa_line = next(line for line in text.splitlines() if "N=50 tau=0.8" in line and " goa " in line)
     assert goa_line.rstrip().endswith("49.2")
     assert "48.0 +- 0.5" in goa_line and "56.1 +- 0.5" in goa_line
+    # ECE by hand: SLM bins (0.2 -> 0) and (0.9 -> 1): (0.2 + 0.1) / 2; LLM (0.6 -> 1), (0.7 -> 0)
+    assert "ECE SLM 0.1500, LLM 0.5500" in text
 
 
 def test_exact_bench_quick_run(tmp_path, capsys):
