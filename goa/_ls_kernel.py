@@ -11,7 +11,8 @@ users the same way; ``W[j]`` = sum of W^E_i, ``I[j]`` = interference
 power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users of the
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
 ``weak[j, 0]`` = the smallest ``log2(1 + SINR)`` among its users and ``weak[j, 1]`` = the part
-of F_j from its *weak* users, those with ``log2(1 + SINR) < 1`` (model "full"; for the bounds),
+of F_j from its *weak* users, those with ``log2(1 + SINR) < 1``, ``weak[j, 2]`` = the smallest
+``log2(1 + SINR)`` among the others, the *strong* users (model "full"; for the bounds),
 ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the cell's total delay. Scalars in
 ``acc``: ``[0]`` the local users' total t^L, ``[1]`` the side-constraint sum of q_i over the
 offloaded users. T(a) = acc[0] + sum_j cost[j].
@@ -114,13 +115,17 @@ def _shrunk(k, strong, weak_part, i_new, i_old, weak, noise):
 
     Exact when the interference does not fall. Else, with r = (sigma^2 + i_old) /
     (sigma^2 + i_new) > 1, log2(1 + SINR r) <= log2(1 + SINR) + log2 r, so u_ik falls at most
-    by the factor 1 / (1 + log2(r) / log2(1 + SINR)): at most 1 / (1 + log2 r) for a strong
-    user, 1 / (1 + log2(r) / weak[k, 0]) for a weak one.
+    by the factor 1 / (1 + log2(r) / log2(1 + SINR)): at most 1 / (1 + log2(r) / weak[k, 2])
+    for a strong user, 1 / (1 + log2(r) / weak[k, 0]) for a weak one; and, log2(1 + x) being
+    concave and 0 at 0, log2(1 + SINR r) <= r log2(1 + SINR): u_ik falls at most by 1 / r
+    (the better bound for the weakest users, whose rate grows almost linearly with the SINR).
     """
     if i_new >= i_old:
         return strong + weak_part
-    ell = math.log2((noise[k] + i_old) / (noise[k] + i_new))
-    return strong / (1.0 + ell) + weak_part / (1.0 + ell / weak[k, 0])
+    r = (noise[k] + i_old) / (noise[k] + i_new)
+    ell = math.log2(r)
+    return max(strong / r, strong / (1.0 + ell / weak[k, 2])) \
+        + max(weak_part / r, weak_part / (1.0 + ell / weak[k, 0]))
 
 
 # -- state --------------------------------------------------------------------------------------
@@ -133,6 +138,7 @@ def _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flo
     if full:
         total = 0.0
         low = np.inf
+        low_strong = np.inf
         part = 0.0
         for idx in range(n[k]):
             x = mem[k, idx]
@@ -141,11 +147,14 @@ def _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flo
             total += unit
             if lg < 1.0:
                 part += unit
+            elif lg < low_strong:
+                low_strong = lg
             if lg < low:
                 low = lg
         f[k] = total
         weak[k, 0] = low
         weak[k, 1] = part
+        weak[k, 2] = low_strong
     cost[k] = _cell_cost(n[k], f[k], w[k], flops[k], cap[k])
 
 
@@ -359,6 +368,22 @@ def _credit(u, a, n, f, interf, weak, pg, noise):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
+def _pair_credit(u, v, a, n, f, interf, weak, pg, noise):
+    """Model "full", an exchange (u: o -> local, v: local -> o): an upper bound of how much
+    the other cells' delays fall, sum over k != o of n_k (F_k - its ``_shrunk`` bound at the
+    new I_k = I_k - P_u g_uk + P_v g_vk). Tighter than ``_credit`` (which ignores v's
+    interference), it is computed only for the exchanges that pass ``_credit``'s bound."""
+    total = 0.0
+    o = a[u]
+    for k in range(pg.shape[1]):
+        if k != o and n[k] > 0:
+            i_new = _new_interference(k, u, -1, v, o, a, True, interf, pg)
+            total += n[k] * (f[k] - _shrunk(k, f[k] - weak[k, 1], weak[k, 1], i_new,
+                                            interf[k], weak, noise))
+    return total
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _exact_full(u, p, v, q, a, mem, n, w, interf, cost, pg, bits, work, t_local, bandwidth,
                 flops, cap, noise):
     """Model "full": the exact change of T, every cell whose users or interference change
@@ -492,6 +517,10 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
                 d = _bound(u, -1, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
                 if d < best and full:
+                    d = _bound(u, -1, v, o, _pair_credit(u, v, a, n, f, interf, weak, pg, noise),
+                               a, full, n, f, w, interf, weak, cost, pg, bits, work, t_local,
+                               bandwidth, flops, cap, noise)
+                if d < best and full:
                     d = _exact_full(u, -1, v, o, a, mem, n, w, interf, cost, pg, bits, work,
                                     t_local, bandwidth, flops, cap, noise)
                 if d < best:
@@ -579,8 +608,9 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     f = np.zeros(m)
     w = np.zeros(m)
     interf = np.zeros(m)
-    weak = np.zeros((m, 2))
+    weak = np.zeros((m, 3))
     weak[:, 0] = np.inf
+    weak[:, 2] = np.inf
     cost = np.zeros(m)
     acc = np.zeros(2)
     rng = np.array([seed], np.uint64)

@@ -118,7 +118,8 @@ def test_move_gains_match_the_evaluator(model):
 
 def test_bounds_never_exceed_exact_changes():
     """Model "full": the cheap lower bound of every candidate move (add, relocate, drop, swap,
-    exchange; the credit included) never exceeds its exact change, on random assignments."""
+    exchange; the credit included, and for exchanges also with the pair credit, which is
+    never above the credit) never exceeds its exact change, on random assignments."""
     from goa.solve import _arrays as arrays
 
     checked = 0
@@ -139,7 +140,12 @@ def test_bounds_never_exceed_exact_changes():
                 moves += [(p, v, o) for p in range(m) if p != o for v in state.mem[p]]
                 moves += [(-1, v, o) for v in range(n) if state.a[v] < 0]
             for p, v, q in moves:
-                assert state.bound(u, p, v, q, credit) <= state.exact_full(u, p, v, q) + scale
+                exact = state.exact_full(u, p, v, q)
+                assert state.bound(u, p, v, q, credit) <= exact + scale
+                if v >= 0 and p < 0:  # an exchange: the tighter pair credit
+                    pair = state.pair_credit(u, v)
+                    assert pair <= credit + scale
+                    assert state.bound(u, p, v, q, pair) <= exact + scale
                 checked += 1
     assert checked > 1000
 
