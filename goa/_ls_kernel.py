@@ -35,6 +35,11 @@ from numba import njit, objmode
 # float noise in the incremental sums from ever making the descent cycle.
 REL_TOL = 1e-10
 CHECK_EVERY = 16  # users scanned between two clock reads when a deadline is set
+# A log-free floor (``_swap_floor``) skips a swap only if it is above the best change so far by
+# more than this fraction of T: far more than the floor's and the bound's rounding errors, so
+# the skipped swaps are exactly those ``_bound`` would reject.
+FLOOR_SLACK = 1e-12
+LN2 = math.log(2.0)
 
 # The helpers allocate nothing and are compiled without numba's reference counting
 # (``_nrt=False``): with it, every call that passes arrays pays atomic increments and
@@ -132,7 +137,7 @@ def _shrunk(k, strong, weak_part, i_new, i_old, weak, noise):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
+def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
              noise):
     """Recompute cell k's F and weak (model "full": from its users, in list order) and cost."""
     if full:
@@ -144,6 +149,7 @@ def _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flo
             x = mem[k, idx]
             lg = _log_sinr(x, k, interf[k], pg, noise)
             unit = bits[x] / (bandwidth[k] * lg)
+            unit_now[x] = unit
             total += unit
             if lg < 1.0:
                 part += unit
@@ -159,7 +165,7 @@ def _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flo
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits, work,
+def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work,
              t_local, bandwidth, flops, cap, noise):
     """Every cache from scratch (users in index order); returns T(a)."""
     nu, m = pg.shape
@@ -187,8 +193,10 @@ def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bi
     for k in range(m):
         if not full:
             for idx in range(n[k]):
-                f[k] += _unit(mem[k, idx], k, 0.0, pg, bits, bandwidth, noise)
-        _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
+                x = mem[k, idx]
+                unit_now[x] = _unit(x, k, 0.0, pg, bits, bandwidth, noise)
+                f[k] += unit_now[x]
+        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
                  noise)
     return _total(acc, cost)
 
@@ -202,7 +210,7 @@ def _total(acc, cost):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, work, t_local,
+def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work, t_local,
                bandwidth, noise):
     """Move user x to p (-1 local): membership, n, W, I, the local total and the side sum;
     under "none" F is updated incrementally (under "full" the caller refreshes F)."""
@@ -230,7 +238,8 @@ def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, 
     if p >= 0:
         w[p] += work[x]
         if not full:
-            f[p] += _unit(x, p, 0.0, pg, bits, bandwidth, noise)
+            unit_now[x] = _unit(x, p, 0.0, pg, bits, bandwidth, noise)
+            f[p] += unit_now[x]
         acc[1] += side_q[x]
     else:
         acc[0] += t_local[x]
@@ -241,22 +250,22 @@ def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, 
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _apply(u, p, v, q, a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
+def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
            work, t_local, bandwidth, flops, cap, noise):
     """Apply the move (u -> p, then v -> q if v >= 0) and refresh the cells it changed (every
     cell under "full" when a user enters or leaves local); returns the new tracked T."""
     m = pg.shape[1]
     ou = a[u]
     ov = a[v] if v >= 0 else -1
-    _move_user(u, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, work, t_local,
+    _move_user(u, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work, t_local,
                bandwidth, noise)
     if v >= 0:
-        _move_user(v, q, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, work,
+        _move_user(v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
                    t_local, bandwidth, noise)
     local_involved = ou < 0 or p < 0 or (v >= 0 and (ov < 0 or q < 0))
     for k in range(m):
         if (full and local_involved) or k == ou or k == p or (v >= 0 and (k == ov or k == q)):
-            _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
+            _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
                      cap, noise)
     return _total(acc, cost)
 
@@ -441,14 +450,14 @@ def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _merge(src, dst, a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
+def _merge(src, dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
            work, t_local, bandwidth, flops, cap, noise):
     """Move every user of src to dst (the last of src's list first); returns the tracked T."""
     while n[src] > 0:
-        _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, n, f, w, interf, acc,
+        _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc,
                    pg, bits, work, t_local, bandwidth, noise)
     for k in (src, dst):
-        _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
+        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
                  noise)
     return _total(acc, cost)
 
@@ -476,12 +485,61 @@ def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, f
     return best if found else 0.0
 
 
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, bits, work,
+                bandwidth, flops, cap, noise, lg0):
+    """A lower bound of the swap's change (u: o -> p, v: p -> o) computed without a logarithm,
+    never above ``_bound``'s (a filter in front of it: it changes no decision). In each of the
+    two cells the staying users fall at most by 1 / r (see ``_shrunk``) and the arriving user's
+    log2(1 + SINR) is at most both its value without interference (``lg0``, by target slot:
+    ``cu`` the slot of p among u's targets, ``cv`` that of o among v's) and SINR / ln 2."""
+    o = a[u]
+    d = 0.0
+    for side in range(2):
+        if side == 0:
+            k, x, y, c = o, u, v, cv
+        else:
+            k, x, y, c = p, v, u, cu
+        i_new = _new_interference(k, u, p, v, o, a, full, interf, pg)
+        stay = f[k] - unit_now[x]
+        if i_new < interf[k]:
+            stay = stay * ((noise[k] + i_new) / (noise[k] + interf[k]))
+        lg = lg0[y, c]
+        if full:
+            linear = pg[y, k] / (noise[k] + i_new) / LN2
+            if linear < lg:
+                lg = linear
+        d += _cell_cost(n[k], stay + bits[y] / (bandwidth[k] * lg), w[k] - work[x] + work[y],
+                        flops[k], cap[k]) - cost[k]
+    return d
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost, pg, bits,
+                    work, t_local, bandwidth, flops, cap, noise, lg0):
+    """A lower bound of the exchange's change (u: o -> local, v: local -> o) computed without
+    a logarithm, never above ``_bound``'s (a filter in front of it): I_o does not change, the
+    users staying on o keep their u_io, v's log2(1 + SINR) on o is at most its value without
+    interference (``lg0[v, cv]``, cv the slot of o among v's targets) and SINR / ln 2; the
+    other cells gain at most ``credit``."""
+    o = a[u]
+    lg = lg0[v, cv]
+    if full:
+        linear = pg[v, o] / (noise[o] + interf[o]) / LN2
+        if linear < lg:
+            lg = linear
+    d = t_local[u] - t_local[v] - cost[o] + _cell_cost(
+        n[o], f[o] - unit_now[u] + bits[v] / (bandwidth[o] * lg), w[o] - work[u] + work[v],
+        flops[o], cap[o])
+    return d - credit if full else d
+
+
 # -- the search ---------------------------------------------------------------------------------
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_min, full, mem,
-               pos, n, f, w, interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
+def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, side_min, full, mem,
+               pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
                flops, cap, noise, best_move):
     """Find user u's best improving move, in this order: u local: add to each target ES; u on
     ES o: relocate to each other target ES, drop to local (if not forced), swap with every user
@@ -513,6 +571,13 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
                 if not is_target[o, v]:
                     continue
                 if use_side and acc[1] - side_q[u] + side_q[v] < side_min:
+                    continue
+                cv = 0
+                while targets[v, cv] != o:
+                    cv += 1
+                if _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost,
+                                   pg, bits, work, t_local, bandwidth, flops, cap, noise, lg0) \
+                        >= best + FLOOR_SLACK * total:
                     continue
                 d = _bound(u, -1, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
@@ -552,6 +617,13 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
             for idx in range(n[p]):
                 v = mem[p, idx]
                 if not is_target[o, v]:
+                    continue
+                cv = 0
+                while targets[v, cv] != o:
+                    cv += 1
+                if _swap_floor(u, p, v, c, cv, a, full, unit_now, n, f, w, interf, cost, pg,
+                               bits, work, bandwidth, flops, cap, noise, lg0) \
+                        >= best + FLOOR_SLACK * total:
                     continue
                 d = _bound(u, p, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
@@ -620,7 +692,12 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     moves = 0
     traced = 0
 
-    start_total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg,
+    unit_now = np.zeros(nu)  # each offloaded user's u_ij on its ES (for _swap_floor)
+    lg0 = np.empty(targets.shape)  # log2(1 + SINR) without interference, per target slot
+    for i in range(nu):
+        for c in range(targets.shape[1]):
+            lg0[i, c] = _log_sinr(i, targets[i, c], 0.0, pg, noise)
+    start_total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
                            bits, work, t_local, bandwidth, flops, cap, noise)
     best = a.copy()
     best_total = start_total
@@ -638,7 +715,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 if use_side and acc[1] - (side_q[x] if a[x] >= 0 else 0.0) \
                         + (side_q[x] if p >= 0 else 0.0) < side_min:
                     continue
-                _apply(x, p, -1, -1, a, full, side_q, mem, pos, n, f, w, interf, weak, cost,
+                _apply(x, p, -1, -1, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost,
                        acc, pg, bits, work, t_local, bandwidth, flops, cap, noise)
                 traced = _record(trace_int, trace_delta, traced, KICK, x, p, -1, -1, 0.0)
         total = _total(acc, cost)
@@ -649,12 +726,12 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 if timed and u % CHECK_EVERY == 0 and _now() >= deadline:
                     stop = 2
                     break
-                d = _scan_user(u, total, a, forced, targets, is_target, use_side, side_q,
-                               side_min, full, mem, pos, n, f, w, interf, weak, cost, acc, pg,
+                d = _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q,
+                               side_min, full, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
                                bits, work, t_local, bandwidth, flops, cap, noise, move)
                 if d < 0.0:
                     total = _apply(move[0], move[1], move[2], move[3], a, full, side_q, mem,
-                                   pos, n, f, w, interf, weak, cost, acc, pg, bits, work,
+                                   pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work,
                                    t_local, bandwidth, flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MOVE, move[0], move[1],
                                      move[2], move[3], d)
@@ -664,14 +741,14 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 d = _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth,
                                  flops, cap, noise, move)
                 if d < 0.0:
-                    total = _merge(move[0], move[1], a, full, side_q, mem, pos, n, f, w, interf,
+                    total = _merge(move[0], move[1], a, full, side_q, mem, pos, unit_now, n, f, w, interf,
                                    weak, cost, acc, pg, bits, work, t_local, bandwidth, flops,
                                    cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MERGE, move[0], move[1],
                                      -1, -1, d)
                     moves += 1
                     improved = True
-        total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
+        total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
                          work, t_local, bandwidth, flops, cap, noise)
         if total < best_total:
             best[:] = a
@@ -682,7 +759,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
             if rounds >= 0:  # the first descent is no round: it cannot stall
                 stall += 1
             a[:] = best
-            _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
+            _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
                      work, t_local, bandwidth, flops, cap, noise)
             traced = _record(trace_int, trace_delta, traced, ROUND, 0, -1, -1, -1, 0.0)
         rounds += 1
