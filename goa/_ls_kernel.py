@@ -15,7 +15,9 @@ of F_j from its *weak* users, those with ``log2(1 + SINR) < 1``, ``weak[j, 2]`` 
 ``log2(1 + SINR)`` among the others, the *strong* users (model "full"; for the bounds),
 ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the cell's total delay. Scalars in
 ``acc``: ``[0]`` the local users' total t^L, ``[1]`` the side-constraint sum of q_i over the
-offloaded users. T(a) = acc[0] + sum_j cost[j].
+offloaded users. T(a) = acc[0] + sum_j cost[j]. ``unit_now[i]`` = u_ij of an offloaded user i
+on its ES j at the current I_j, and ``lg0[i, c]`` = log2(1 + SINR) of user i on its c-th
+target ES without interference (both for the log-free floors).
 
 A move changes at most two users: ``u -> p`` and (if ``v >= 0``) ``v -> q``; -1 is local.
 
@@ -196,8 +198,8 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
                 x = mem[k, idx]
                 unit_now[x] = _unit(x, k, 0.0, pg, bits, bandwidth, noise)
                 f[k] += unit_now[x]
-        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
-                 noise)
+        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
+                 cap, noise)
     return _total(acc, cost)
 
 
@@ -210,8 +212,8 @@ def _total(acc, cost):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work, t_local,
-               bandwidth, noise):
+def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
+               t_local, bandwidth, noise):
     """Move user x to p (-1 local): membership, n, W, I, the local total and the side sum;
     under "none" F is updated incrementally (under "full" the caller refreshes F)."""
     o = a[x]
@@ -250,23 +252,23 @@ def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, 
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
-           work, t_local, bandwidth, flops, cap, noise):
+def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+           bits, work, t_local, bandwidth, flops, cap, noise):
     """Apply the move (u -> p, then v -> q if v >= 0) and refresh the cells it changed (every
     cell under "full" when a user enters or leaves local); returns the new tracked T."""
     m = pg.shape[1]
     ou = a[u]
     ov = a[v] if v >= 0 else -1
-    _move_user(u, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work, t_local,
-               bandwidth, noise)
+    _move_user(u, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
+               t_local, bandwidth, noise)
     if v >= 0:
         _move_user(v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
                    t_local, bandwidth, noise)
     local_involved = ou < 0 or p < 0 or (v >= 0 and (ov < 0 or q < 0))
     for k in range(m):
         if (full and local_involved) or k == ou or k == p or (v >= 0 and (k == ov or k == q)):
-            _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
-                     cap, noise)
+            _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth,
+                     flops, cap, noise)
     return _total(acc, cost)
 
 
@@ -450,15 +452,15 @@ def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _merge(src, dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
-           work, t_local, bandwidth, flops, cap, noise):
+def _merge(src, dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+           bits, work, t_local, bandwidth, flops, cap, noise):
     """Move every user of src to dst (the last of src's list first); returns the tracked T."""
     while n[src] > 0:
-        _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc,
-                   pg, bits, work, t_local, bandwidth, noise)
+        _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf,
+                   acc, pg, bits, work, t_local, bandwidth, noise)
     for k in (src, dst):
-        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
-                 noise)
+        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
+                 cap, noise)
     return _total(acc, cost)
 
 
@@ -548,8 +550,10 @@ def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, s
     forced). ``is_target[j, i]``: j is among user i's targets.
     A candidate must lower T by more than REL_TOL T and beat the best so far strictly (so the
     first of equal moves wins); its bound is checked first, the exact change only if the bound
-    passes (under "none" the bound is exact). Returns the best change (0.0 if none) and writes
-    (u, p, v, q) into ``best_move``."""
+    passes (under "none" the bound is exact). Swaps and exchanges first pass a log-free floor
+    (``_swap_floor``, ``_exchange_floor``), exchanges then ``_bound`` with ``_credit`` and with
+    ``_pair_credit``: filters that change no decision, only how many logarithms are taken.
+    Returns the best change (0.0 if none) and writes (u, p, v, q) into ``best_move``."""
     m = pg.shape[1]
     best = -REL_TOL * total
     found = False
@@ -697,8 +701,8 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     for i in range(nu):
         for c in range(targets.shape[1]):
             lg0[i, c] = _log_sinr(i, targets[i, c], 0.0, pg, noise)
-    start_total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
-                           bits, work, t_local, bandwidth, flops, cap, noise)
+    start_total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc,
+                           pg, bits, work, t_local, bandwidth, flops, cap, noise)
     best = a.copy()
     best_total = start_total
     rounds = -1  # round -1 is the first descent, from the start
@@ -715,8 +719,8 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 if use_side and acc[1] - (side_q[x] if a[x] >= 0 else 0.0) \
                         + (side_q[x] if p >= 0 else 0.0) < side_min:
                     continue
-                _apply(x, p, -1, -1, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost,
-                       acc, pg, bits, work, t_local, bandwidth, flops, cap, noise)
+                _apply(x, p, -1, -1, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak,
+                       cost, acc, pg, bits, work, t_local, bandwidth, flops, cap, noise)
                 traced = _record(trace_int, trace_delta, traced, KICK, x, p, -1, -1, 0.0)
         total = _total(acc, cost)
         improved = True
@@ -727,8 +731,8 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                     stop = 2
                     break
                 d = _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q,
-                               side_min, full, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
-                               bits, work, t_local, bandwidth, flops, cap, noise, move)
+                               side_min, full, mem, pos, unit_now, n, f, w, interf, weak, cost,
+                               acc, pg, bits, work, t_local, bandwidth, flops, cap, noise, move)
                 if d < 0.0:
                     total = _apply(move[0], move[1], move[2], move[3], a, full, side_q, mem,
                                    pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work,
@@ -741,15 +745,15 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 d = _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth,
                                  flops, cap, noise, move)
                 if d < 0.0:
-                    total = _merge(move[0], move[1], a, full, side_q, mem, pos, unit_now, n, f, w, interf,
-                                   weak, cost, acc, pg, bits, work, t_local, bandwidth, flops,
-                                   cap, noise)
+                    total = _merge(move[0], move[1], a, full, side_q, mem, pos, unit_now, n, f, w,
+                                   interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
+                                   flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MERGE, move[0], move[1],
                                      -1, -1, d)
                     moves += 1
                     improved = True
-        total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
-                         work, t_local, bandwidth, flops, cap, noise)
+        total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+                         bits, work, t_local, bandwidth, flops, cap, noise)
         if total < best_total:
             best[:] = a
             best_total = total
@@ -759,8 +763,8 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
             if rounds >= 0:  # the first descent is no round: it cannot stall
                 stall += 1
             a[:] = best
-            _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits,
-                     work, t_local, bandwidth, flops, cap, noise)
+            _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+                     bits, work, t_local, bandwidth, flops, cap, noise)
             traced = _record(trace_int, trace_delta, traced, ROUND, 0, -1, -1, -1, 0.0)
         rounds += 1
         if stop == 0 and timed and _now() >= deadline:
