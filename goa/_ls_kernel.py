@@ -12,7 +12,8 @@ power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users o
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
 ``weak[j, 0]`` = the smallest ``log2(1 + SINR)`` among its users and ``weak[j, 1]`` = the part
 of F_j from its *weak* users, those with ``log2(1 + SINR) < 1``, ``weak[j, 2]`` = the smallest
-``log2(1 + SINR)`` among the others, the *strong* users (model "full"; for the bounds),
+``log2(1 + SINR)`` among the others, the *strong* users, ``weak[j, 3]`` the largest
+``log2(1 + SINR)`` and ``weak[j, 4]`` that user's SINR (model "full"; for the bounds),
 ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the cell's total delay. Scalars in
 ``acc``: ``[0]`` the local users' total t^L, ``[1]`` the side-constraint sum of q_i over the
 offloaded users. T(a) = acc[0] + sum_j cost[j]. ``unit_now[i]`` = u_ij of an offloaded user i
@@ -42,6 +43,7 @@ CHECK_EVERY = 16  # users scanned between two clock reads when a deadline is set
 # the skipped swaps are exactly those ``_bound`` would reject.
 FLOOR_SLACK = 1e-12
 LN2 = math.log(2.0)
+WEAK_COLUMNS = 5  # the columns of ``weak`` (see the module docstring)
 
 # The helpers allocate nothing and are compiled without numba's reference counting
 # (``_nrt=False``): with it, every call that passes arrays pays atomic increments and
@@ -120,15 +122,24 @@ def _shrunk(k, strong, weak_part, i_new, i_old, weak, noise):
     """A lower bound of the sum of u_ik at interference i_new over some users of k, given that
     sum at i_old split into the users with log2(1 + SINR) >= 1 (``strong``) and the others.
 
-    Exact when the interference does not fall. Else, with r = (sigma^2 + i_old) /
+    When the interference rises, r = (sigma^2 + i_new) / (sigma^2 + i_old) > 1 and
+    log2(1 + SINR) / log2(1 + SINR / r) falls with the SINR: every u_ik grows at least by that
+    ratio at the cell's largest SINR (strong users), at SINR 1 (weak users). When it falls, with r = (sigma^2 + i_old) /
     (sigma^2 + i_new) > 1, log2(1 + SINR r) <= log2(1 + SINR) + log2 r, so u_ik falls at most
     by the factor 1 / (1 + log2(r) / log2(1 + SINR)): at most 1 / (1 + log2(r) / weak[k, 2])
     for a strong user, 1 / (1 + log2(r) / weak[k, 0]) for a weak one; and, log2(1 + x) being
     concave and 0 at 0, log2(1 + SINR r) <= r log2(1 + SINR): u_ik falls at most by 1 / r
     (the better bound for the weakest users, whose rate grows almost linearly with the SINR).
     """
-    if i_new >= i_old:
+    if i_new == i_old:
         return strong + weak_part
+    if i_new > i_old:
+        # SINR s becomes s / r with r > 1; log2(1 + s) / log2(1 + s / r) falls with s, so
+        # u_ik grows at least by its value at the cell's largest SINR (weak[k, 4]; weak[k, 3]
+        # = its log2(1 + s)) for the strong users and at s = 1 for the weak ones
+        r = (noise[k] + i_new) / (noise[k] + i_old)
+        grow = weak[k, 3] / math.log2(1.0 + weak[k, 4] / r) if weak[k, 4] > 0.0 else 1.0
+        return strong * grow + weak_part / math.log2(1.0 + 1.0 / r)
     r = (noise[k] + i_old) / (noise[k] + i_new)
     ell = math.log2(r)
     return max(strong / r, strong / (1.0 + ell / weak[k, 2])) \
@@ -146,6 +157,8 @@ def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, band
         total = 0.0
         low = np.inf
         low_strong = np.inf
+        high = 0.0
+        top = 0.0
         part = 0.0
         for idx in range(n[k]):
             x = mem[k, idx]
@@ -159,10 +172,15 @@ def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, band
                 low_strong = lg
             if lg < low:
                 low = lg
+            if lg > high:
+                high = lg
+                top = pg[x, k] / (noise[k] + interf[k])
         f[k] = total
         weak[k, 0] = low
         weak[k, 1] = part
         weak[k, 2] = low_strong
+        weak[k, 3] = high
+        weak[k, 4] = top
     cost[k] = _cell_cost(n[k], f[k], w[k], flops[k], cap[k])
 
 
@@ -684,7 +702,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     f = np.zeros(m)
     w = np.zeros(m)
     interf = np.zeros(m)
-    weak = np.zeros((m, 3))
+    weak = np.zeros((m, WEAK_COLUMNS))
     weak[:, 0] = np.inf
     weak[:, 2] = np.inf
     cost = np.zeros(m)

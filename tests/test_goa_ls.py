@@ -348,7 +348,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
         mem = np.empty((m + 1, n), np.int64)
         pos, unit_now, count = np.empty(n, np.int64), np.zeros(n), np.zeros(m + 1, np.int64)
         f, w, interf, cost, acc = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(2)
-        weak = np.zeros((m, 3))
+        weak = np.zeros((m, k.WEAK_COLUMNS))
         common = (a["pg"], a["bits"], a["work"], a["t_local"], a["bandwidth"], a["flops"],
                   a["cap"], a["noise"])
         total = k._rebuild(assign, a["full"], np.zeros(n), mem, pos, unit_now, count, f, w,
