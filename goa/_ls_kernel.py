@@ -514,23 +514,28 @@ def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, b
     log2(1 + SINR) is at most both its value without interference (``lg0``, by target slot:
     ``cu`` the slot of p among u's targets, ``cv`` that of o among v's) and SINR / ln 2."""
     o = a[u]
-    d = 0.0
-    for side in range(2):
-        if side == 0:
-            k, x, y, c = o, u, v, cv
-        else:
-            k, x, y, c = p, v, u, cu
-        i_new = _new_interference(k, u, p, v, o, a, full, interf, pg)
-        stay = f[k] - unit_now[x]
-        if i_new < interf[k]:
-            stay = stay * ((noise[k] + i_new) / (noise[k] + interf[k]))
-        lg = lg0[y, c]
-        if full:
-            linear = pg[y, k] / (noise[k] + i_new) / LN2
-            if linear < lg:
-                lg = linear
-        d += _cell_cost(n[k], stay + bits[y] / (bandwidth[k] * lg), w[k] - work[x] + work[y],
-                        flops[k], cap[k]) - cost[k]
+    i_o = interf[o]
+    i_p = interf[p]
+    if full:  # u becomes audible at o, v at p; v stops being heard at o, u at p
+        i_o += pg[u, o] - pg[v, o]
+        i_p += pg[v, p] - pg[u, p]
+    s_o = noise[o] + i_o
+    s_p = noise[p] + i_p
+    stay_o = f[o] - unit_now[u]
+    if i_o < interf[o]:
+        stay_o *= s_o / (noise[o] + interf[o])
+    stay_p = f[p] - unit_now[v]
+    if i_p < interf[p]:
+        stay_p *= s_p / (noise[p] + interf[p])
+    lg_v = lg0[v, cv]
+    lg_u = lg0[u, cu]
+    if full:
+        lg_v = min(lg_v, pg[v, o] / s_o / LN2)
+        lg_u = min(lg_u, pg[u, p] / s_p / LN2)
+    d = n[o] * (stay_o + bits[v] / (bandwidth[o] * lg_v)) \
+        + (w[o] - work[u] + work[v]) / min(cap[o], flops[o] / n[o]) - cost[o]
+    d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
+        + (w[p] - work[v] + work[u]) / min(cap[p], flops[p] / n[p]) - cost[p]
     return d
 
 
