@@ -11,10 +11,14 @@ users the same way; ``W[j]`` = sum of W^E_i, ``I[j]`` = interference
 power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users of the
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
 ``weak[j, 0]`` = the smallest ``log2(1 + SINR)`` among its users and ``weak[j, 1]`` = the part
-of F_j from its *weak* users, those with ``log2(1 + SINR) < 1`` (model "full"; for the bounds),
+of F_j from its *weak* users, those with ``log2(1 + SINR) < 1``, ``weak[j, 2]`` = the smallest
+``log2(1 + SINR)`` among the others, the *strong* users, ``weak[j, 3]`` the largest
+``log2(1 + SINR)`` and ``weak[j, 4]`` that user's SINR (model "full"; for the bounds),
 ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the cell's total delay. Scalars in
 ``acc``: ``[0]`` the local users' total t^L, ``[1]`` the side-constraint sum of q_i over the
-offloaded users. T(a) = acc[0] + sum_j cost[j].
+offloaded users. T(a) = acc[0] + sum_j cost[j]. ``unit_now[i]`` = u_ij of an offloaded user i
+on its ES j at the current I_j, and ``lg0[i, c]`` = log2(1 + SINR) of user i on its c-th
+target ES without interference (both for the log-free floors).
 
 A move changes at most two users: ``u -> p`` and (if ``v >= 0``) ``v -> q``; -1 is local.
 
@@ -34,6 +38,12 @@ from numba import njit, objmode
 # float noise in the incremental sums from ever making the descent cycle.
 REL_TOL = 1e-10
 CHECK_EVERY = 16  # users scanned between two clock reads when a deadline is set
+# A log-free floor (``_swap_floor``) skips a swap only if it is above the best change so far by
+# more than this fraction of T: far more than the floor's and the bound's rounding errors, so
+# the skipped swaps are exactly those ``_bound`` would reject.
+FLOOR_SLACK = 1e-12
+LN2 = math.log(2.0)
+WEAK_COLUMNS = 5  # the columns of ``weak`` (see the module docstring)
 
 # The helpers allocate nothing and are compiled without numba's reference counting
 # (``_nrt=False``): with it, every call that passes arrays pays atomic increments and
@@ -112,45 +122,70 @@ def _shrunk(k, strong, weak_part, i_new, i_old, weak, noise):
     """A lower bound of the sum of u_ik at interference i_new over some users of k, given that
     sum at i_old split into the users with log2(1 + SINR) >= 1 (``strong``) and the others.
 
-    Exact when the interference does not fall. Else, with r = (sigma^2 + i_old) /
+    When the interference rises, r = (sigma^2 + i_new) / (sigma^2 + i_old) > 1 and
+    log2(1 + SINR) / log2(1 + SINR / r) falls with the SINR: every u_ik grows at least by that
+    ratio at the cell's largest SINR (strong users), at SINR 1 (weak users). When it falls, with r = (sigma^2 + i_old) /
     (sigma^2 + i_new) > 1, log2(1 + SINR r) <= log2(1 + SINR) + log2 r, so u_ik falls at most
-    by the factor 1 / (1 + log2(r) / log2(1 + SINR)): at most 1 / (1 + log2 r) for a strong
-    user, 1 / (1 + log2(r) / weak[k, 0]) for a weak one.
+    by the factor 1 / (1 + log2(r) / log2(1 + SINR)): at most 1 / (1 + log2(r) / weak[k, 2])
+    for a strong user, 1 / (1 + log2(r) / weak[k, 0]) for a weak one; and, log2(1 + x) being
+    concave and 0 at 0, log2(1 + SINR r) <= r log2(1 + SINR): u_ik falls at most by 1 / r
+    (the better bound for the weakest users, whose rate grows almost linearly with the SINR).
     """
-    if i_new >= i_old:
+    if i_new == i_old:
         return strong + weak_part
-    ell = math.log2((noise[k] + i_old) / (noise[k] + i_new))
-    return strong / (1.0 + ell) + weak_part / (1.0 + ell / weak[k, 0])
+    if i_new > i_old:
+        # SINR s becomes s / r with r > 1; log2(1 + s) / log2(1 + s / r) falls with s, so
+        # u_ik grows at least by its value at the cell's largest SINR (weak[k, 4]; weak[k, 3]
+        # = its log2(1 + s)) for the strong users and at s = 1 for the weak ones
+        r = (noise[k] + i_new) / (noise[k] + i_old)
+        grow = weak[k, 3] / math.log2(1.0 + weak[k, 4] / r) if weak[k, 4] > 0.0 else 1.0
+        return strong * grow + weak_part / math.log2(1.0 + 1.0 / r)
+    r = (noise[k] + i_old) / (noise[k] + i_new)
+    ell = math.log2(r)
+    return max(strong / r, strong / (1.0 + ell / weak[k, 2])) \
+        + max(weak_part / r, weak_part / (1.0 + ell / weak[k, 0]))
 
 
 # -- state --------------------------------------------------------------------------------------
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
+def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
              noise):
     """Recompute cell k's F and weak (model "full": from its users, in list order) and cost."""
     if full:
         total = 0.0
         low = np.inf
+        low_strong = np.inf
+        high = 0.0
+        top = 0.0
         part = 0.0
         for idx in range(n[k]):
             x = mem[k, idx]
             lg = _log_sinr(x, k, interf[k], pg, noise)
             unit = bits[x] / (bandwidth[k] * lg)
+            unit_now[x] = unit
             total += unit
             if lg < 1.0:
                 part += unit
+            elif lg < low_strong:
+                low_strong = lg
             if lg < low:
                 low = lg
+            if lg > high:
+                high = lg
+                top = pg[x, k] / (noise[k] + interf[k])
         f[k] = total
         weak[k, 0] = low
         weak[k, 1] = part
+        weak[k, 2] = low_strong
+        weak[k, 3] = high
+        weak[k, 4] = top
     cost[k] = _cell_cost(n[k], f[k], w[k], flops[k], cap[k])
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits, work,
+def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work,
              t_local, bandwidth, flops, cap, noise):
     """Every cache from scratch (users in index order); returns T(a)."""
     nu, m = pg.shape
@@ -178,9 +213,11 @@ def _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bi
     for k in range(m):
         if not full:
             for idx in range(n[k]):
-                f[k] += _unit(mem[k, idx], k, 0.0, pg, bits, bandwidth, noise)
-        _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
-                 noise)
+                x = mem[k, idx]
+                unit_now[x] = _unit(x, k, 0.0, pg, bits, bandwidth, noise)
+                f[k] += unit_now[x]
+        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
+                 cap, noise)
     return _total(acc, cost)
 
 
@@ -193,8 +230,8 @@ def _total(acc, cost):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, work, t_local,
-               bandwidth, noise):
+def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
+               t_local, bandwidth, noise):
     """Move user x to p (-1 local): membership, n, W, I, the local total and the side sum;
     under "none" F is updated incrementally (under "full" the caller refreshes F)."""
     o = a[x]
@@ -221,7 +258,8 @@ def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, 
     if p >= 0:
         w[p] += work[x]
         if not full:
-            f[p] += _unit(x, p, 0.0, pg, bits, bandwidth, noise)
+            unit_now[x] = _unit(x, p, 0.0, pg, bits, bandwidth, noise)
+            f[p] += unit_now[x]
         acc[1] += side_q[x]
     else:
         acc[0] += t_local[x]
@@ -232,23 +270,23 @@ def _move_user(x, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, 
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _apply(u, p, v, q, a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
-           work, t_local, bandwidth, flops, cap, noise):
+def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+           bits, work, t_local, bandwidth, flops, cap, noise):
     """Apply the move (u -> p, then v -> q if v >= 0) and refresh the cells it changed (every
     cell under "full" when a user enters or leaves local); returns the new tracked T."""
     m = pg.shape[1]
     ou = a[u]
     ov = a[v] if v >= 0 else -1
-    _move_user(u, p, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, work, t_local,
-               bandwidth, noise)
+    _move_user(u, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
+               t_local, bandwidth, noise)
     if v >= 0:
-        _move_user(v, q, a, full, side_q, mem, pos, n, f, w, interf, acc, pg, bits, work,
+        _move_user(v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
                    t_local, bandwidth, noise)
     local_involved = ou < 0 or p < 0 or (v >= 0 and (ov < 0 or q < 0))
     for k in range(m):
         if (full and local_involved) or k == ou or k == p or (v >= 0 and (k == ov or k == q)):
-            _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
-                     cap, noise)
+            _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth,
+                     flops, cap, noise)
     return _total(acc, cost)
 
 
@@ -359,6 +397,22 @@ def _credit(u, a, n, f, interf, weak, pg, noise):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
+def _pair_credit(u, v, a, n, f, interf, weak, pg, noise):
+    """Model "full", an exchange (u: o -> local, v: local -> o): an upper bound of how much
+    the other cells' delays fall, sum over k != o of n_k (F_k - its ``_shrunk`` bound at the
+    new I_k = I_k - P_u g_uk + P_v g_vk). Tighter than ``_credit`` (which ignores v's
+    interference), it is computed only for the exchanges that pass ``_credit``'s bound."""
+    total = 0.0
+    o = a[u]
+    for k in range(pg.shape[1]):
+        if k != o and n[k] > 0:
+            i_new = _new_interference(k, u, -1, v, o, a, True, interf, pg)
+            total += n[k] * (f[k] - _shrunk(k, f[k] - weak[k, 1], weak[k, 1], i_new,
+                                            interf[k], weak, noise))
+    return total
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _exact_full(u, p, v, q, a, mem, n, w, interf, cost, pg, bits, work, t_local, bandwidth,
                 flops, cap, noise):
     """Model "full": the exact change of T, every cell whose users or interference change
@@ -416,15 +470,15 @@ def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _merge(src, dst, a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
-           work, t_local, bandwidth, flops, cap, noise):
+def _merge(src, dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+           bits, work, t_local, bandwidth, flops, cap, noise):
     """Move every user of src to dst (the last of src's list first); returns the tracked T."""
     while n[src] > 0:
-        _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, n, f, w, interf, acc,
-                   pg, bits, work, t_local, bandwidth, noise)
+        _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf,
+                   acc, pg, bits, work, t_local, bandwidth, noise)
     for k in (src, dst):
-        _refresh(k, full, mem, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
-                 noise)
+        _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
+                 cap, noise)
     return _total(acc, cost)
 
 
@@ -451,12 +505,66 @@ def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, f
     return best if found else 0.0
 
 
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, bits, work,
+                bandwidth, flops, cap, noise, lg0):
+    """A lower bound of the swap's change (u: o -> p, v: p -> o) computed without a logarithm,
+    never above ``_bound``'s (a filter in front of it: it changes no decision). In each of the
+    two cells the staying users fall at most by 1 / r (see ``_shrunk``) and the arriving user's
+    log2(1 + SINR) is at most both its value without interference (``lg0``, by target slot:
+    ``cu`` the slot of p among u's targets, ``cv`` that of o among v's) and SINR / ln 2."""
+    o = a[u]
+    i_o = interf[o]
+    i_p = interf[p]
+    if full:  # u becomes audible at o, v at p; v stops being heard at o, u at p
+        i_o += pg[u, o] - pg[v, o]
+        i_p += pg[v, p] - pg[u, p]
+    s_o = noise[o] + i_o
+    s_p = noise[p] + i_p
+    stay_o = f[o] - unit_now[u]
+    if i_o < interf[o]:
+        stay_o *= s_o / (noise[o] + interf[o])
+    stay_p = f[p] - unit_now[v]
+    if i_p < interf[p]:
+        stay_p *= s_p / (noise[p] + interf[p])
+    lg_v = lg0[v, cv]
+    lg_u = lg0[u, cu]
+    if full:
+        lg_v = min(lg_v, pg[v, o] / s_o / LN2)
+        lg_u = min(lg_u, pg[u, p] / s_p / LN2)
+    d = n[o] * (stay_o + bits[v] / (bandwidth[o] * lg_v)) \
+        + (w[o] - work[u] + work[v]) / min(cap[o], flops[o] / n[o]) - cost[o]
+    d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
+        + (w[p] - work[v] + work[u]) / min(cap[p], flops[p] / n[p]) - cost[p]
+    return d
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost, pg, bits,
+                    work, t_local, bandwidth, flops, cap, noise, lg0):
+    """A lower bound of the exchange's change (u: o -> local, v: local -> o) computed without
+    a logarithm, never above ``_bound``'s (a filter in front of it): I_o does not change, the
+    users staying on o keep their u_io, v's log2(1 + SINR) on o is at most its value without
+    interference (``lg0[v, cv]``, cv the slot of o among v's targets) and SINR / ln 2; the
+    other cells gain at most ``credit``."""
+    o = a[u]
+    lg = lg0[v, cv]
+    if full:
+        linear = pg[v, o] / (noise[o] + interf[o]) / LN2
+        if linear < lg:
+            lg = linear
+    d = t_local[u] - t_local[v] - cost[o] + _cell_cost(
+        n[o], f[o] - unit_now[u] + bits[v] / (bandwidth[o] * lg), w[o] - work[u] + work[v],
+        flops[o], cap[o])
+    return d - credit if full else d
+
+
 # -- the search ---------------------------------------------------------------------------------
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_min, full, mem,
-               pos, n, f, w, interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
+def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, side_min, full, mem,
+               pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
                flops, cap, noise, best_move):
     """Find user u's best improving move, in this order: u local: add to each target ES; u on
     ES o: relocate to each other target ES, drop to local (if not forced), swap with every user
@@ -465,8 +573,10 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
     forced). ``is_target[j, i]``: j is among user i's targets.
     A candidate must lower T by more than REL_TOL T and beat the best so far strictly (so the
     first of equal moves wins); its bound is checked first, the exact change only if the bound
-    passes (under "none" the bound is exact). Returns the best change (0.0 if none) and writes
-    (u, p, v, q) into ``best_move``."""
+    passes (under "none" the bound is exact). Swaps and exchanges first pass a log-free floor
+    (``_swap_floor``, ``_exchange_floor``), exchanges then ``_bound`` with ``_credit`` and with
+    ``_pair_credit``: filters that change no decision, only how many logarithms are taken.
+    Returns the best change (0.0 if none) and writes (u, p, v, q) into ``best_move``."""
     m = pg.shape[1]
     best = -REL_TOL * total
     found = False
@@ -489,8 +599,19 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
                     continue
                 if use_side and acc[1] - side_q[u] + side_q[v] < side_min:
                     continue
+                cv = 0
+                while targets[v, cv] != o:
+                    cv += 1
+                if _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost,
+                                   pg, bits, work, t_local, bandwidth, flops, cap, noise, lg0) \
+                        >= best + FLOOR_SLACK * total:
+                    continue
                 d = _bound(u, -1, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
+                if d < best and full:
+                    d = _bound(u, -1, v, o, _pair_credit(u, v, a, n, f, interf, weak, pg, noise),
+                               a, full, n, f, w, interf, weak, cost, pg, bits, work, t_local,
+                               bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _exact_full(u, -1, v, o, a, mem, n, w, interf, cost, pg, bits, work,
                                     t_local, bandwidth, flops, cap, noise)
@@ -523,6 +644,13 @@ def _scan_user(u, total, a, forced, targets, is_target, use_side, side_q, side_m
             for idx in range(n[p]):
                 v = mem[p, idx]
                 if not is_target[o, v]:
+                    continue
+                cv = 0
+                while targets[v, cv] != o:
+                    cv += 1
+                if _swap_floor(u, p, v, c, cv, a, full, unit_now, n, f, w, interf, cost, pg,
+                               bits, work, bandwidth, flops, cap, noise, lg0) \
+                        >= best + FLOOR_SLACK * total:
                     continue
                 d = _bound(u, p, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
                            work, t_local, bandwidth, flops, cap, noise)
@@ -579,8 +707,9 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     f = np.zeros(m)
     w = np.zeros(m)
     interf = np.zeros(m)
-    weak = np.zeros((m, 2))
+    weak = np.zeros((m, WEAK_COLUMNS))
     weak[:, 0] = np.inf
+    weak[:, 2] = np.inf
     cost = np.zeros(m)
     acc = np.zeros(2)
     rng = np.array([seed], np.uint64)
@@ -590,8 +719,13 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
     moves = 0
     traced = 0
 
-    start_total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg,
-                           bits, work, t_local, bandwidth, flops, cap, noise)
+    unit_now = np.zeros(nu)  # each offloaded user's u_ij on its ES (for _swap_floor)
+    lg0 = np.empty(targets.shape)  # log2(1 + SINR) without interference, per target slot
+    for i in range(nu):
+        for c in range(targets.shape[1]):
+            lg0[i, c] = _log_sinr(i, targets[i, c], 0.0, pg, noise)
+    start_total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc,
+                           pg, bits, work, t_local, bandwidth, flops, cap, noise)
     best = a.copy()
     best_total = start_total
     rounds = -1  # round -1 is the first descent, from the start
@@ -608,8 +742,8 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 if use_side and acc[1] - (side_q[x] if a[x] >= 0 else 0.0) \
                         + (side_q[x] if p >= 0 else 0.0) < side_min:
                     continue
-                _apply(x, p, -1, -1, a, full, side_q, mem, pos, n, f, w, interf, weak, cost,
-                       acc, pg, bits, work, t_local, bandwidth, flops, cap, noise)
+                _apply(x, p, -1, -1, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak,
+                       cost, acc, pg, bits, work, t_local, bandwidth, flops, cap, noise)
                 traced = _record(trace_int, trace_delta, traced, KICK, x, p, -1, -1, 0.0)
         total = _total(acc, cost)
         improved = True
@@ -619,12 +753,12 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 if timed and u % CHECK_EVERY == 0 and _now() >= deadline:
                     stop = 2
                     break
-                d = _scan_user(u, total, a, forced, targets, is_target, use_side, side_q,
-                               side_min, full, mem, pos, n, f, w, interf, weak, cost, acc, pg,
-                               bits, work, t_local, bandwidth, flops, cap, noise, move)
+                d = _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q,
+                               side_min, full, mem, pos, unit_now, n, f, w, interf, weak, cost,
+                               acc, pg, bits, work, t_local, bandwidth, flops, cap, noise, move)
                 if d < 0.0:
                     total = _apply(move[0], move[1], move[2], move[3], a, full, side_q, mem,
-                                   pos, n, f, w, interf, weak, cost, acc, pg, bits, work,
+                                   pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work,
                                    t_local, bandwidth, flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MOVE, move[0], move[1],
                                      move[2], move[3], d)
@@ -634,15 +768,15 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 d = _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth,
                                  flops, cap, noise, move)
                 if d < 0.0:
-                    total = _merge(move[0], move[1], a, full, side_q, mem, pos, n, f, w, interf,
-                                   weak, cost, acc, pg, bits, work, t_local, bandwidth, flops,
-                                   cap, noise)
+                    total = _merge(move[0], move[1], a, full, side_q, mem, pos, unit_now, n, f, w,
+                                   interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
+                                   flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MERGE, move[0], move[1],
                                      -1, -1, d)
                     moves += 1
                     improved = True
-        total = _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
-                         work, t_local, bandwidth, flops, cap, noise)
+        total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+                         bits, work, t_local, bandwidth, flops, cap, noise)
         if total < best_total:
             best[:] = a
             best_total = total
@@ -652,8 +786,8 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
             if rounds >= 0:  # the first descent is no round: it cannot stall
                 stall += 1
             a[:] = best
-            _rebuild(a, full, side_q, mem, pos, n, f, w, interf, weak, cost, acc, pg, bits,
-                     work, t_local, bandwidth, flops, cap, noise)
+            _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
+                     bits, work, t_local, bandwidth, flops, cap, noise)
             traced = _record(trace_int, trace_delta, traced, ROUND, 0, -1, -1, -1, 0.0)
         rounds += 1
         if stop == 0 and timed and _now() >= deadline:

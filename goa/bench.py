@@ -1,4 +1,4 @@
-"""``python -m goa.bench``: how fast GOA and the GA are, against the issue's targets.
+"""``python -m goa.bench``: how fast GOA, goa_ls and the GA are, against our speed targets.
 
 Protocol: interference "full", tau = 0.8, the paper's preset with the area scaled as
 ``500 m x sqrt(M / 4)`` so that users per server stay realistic; instance seed ``--seed``. Every
@@ -14,8 +14,9 @@ median of ``--repeats`` calls (fewer for the slow points, see the table's ``runs
 - goa_ls (default options, seed 0) at N = 120, M = 4: the algorithm (its three starting
   heuristics included), target <= 10 ms; one descent from the best start, no perturbation
   (``max_rounds=0``), at N = 10,000, M = 64, target <= 2 s; and ``time_limit`` adherence at
-  N = 3,000, M = 16: runtime within 10 % of limits of 0.05, 0.2 and 1 s (the runs column
-  counts the calls; the table gives the worst ratio runtime / limit).
+  N = 3,000, M = 16: runtime within 10 % of limits of 0.05, 0.2 and 1 s, with a patience so
+  large that only the limit stops the search (the runs column counts the calls; the table
+  gives the worst ratio runtime / limit).
 
 The quality of goa_ls against the GA at the paper's scale is ``python -m goa.compare``.
 """
@@ -97,11 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     inst = _instance(3000, 16, args.seed)
     solve(inst, tau=TAU, method="goa_ls", max_rounds=0)  # warm-up
     for limit in (0.05, 0.2, 1.0):
-        ratios = [solve(inst, tau=TAU, method="goa_ls", time_limit=limit).runtime_s / limit
-                  for _ in range(max(1, min(args.repeats, 3)))]
-        rows.append((f"goa_ls limit {limit:g} s", 3000, 16, len(ratios), max(ratios) * limit,
-                     max(ratios) * limit, limit * 1.1))
-        print(f"  goa_ls time limit {limit:g} s: worst runtime / limit {max(ratios):.3f}",
+        # a patience so large that only the time limit can end the search
+        runs = [solve(inst, tau=TAU, method="goa_ls", time_limit=limit, patience=10**9)
+                for _ in range(max(1, min(args.repeats, 3)))]
+        worst = max(r.runtime_s for r in runs) / limit
+        if any(r.info["stop"] != "time_limit" for r in runs):  # adherence not measured: NO
+            print(f"  goa_ls ended before its time limit of {limit:g} s", file=sys.stderr)
+            worst = math.nan
+        rows.append((f"goa_ls limit {limit:g} s", 3000, 16, len(runs), worst * limit,
+                     worst * limit, limit * 1.1))
+        print(f"  goa_ls time limit {limit:g} s: worst runtime / limit {worst:.3f}",
               file=sys.stderr, flush=True)
     plain_sizes = (1000, 2000) if args.quick else (1000, 2000, 5000)
     for n in plain_sizes:

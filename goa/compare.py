@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), metavar="S",
                         help="instance seeds (default 0 to 9)")
     parser.add_argument("--patience", type=int, default=None,
-                        help="goa_ls patience (default: goa.solve's, 50)")
+                        help="goa_ls patience (default: goa.solve's, "
+                        "max(3, ceil(360 / N)) under 'full')")
     parser.add_argument("--out", default="results/goa-compare.csv",
                         help="CSV path (results/goa-compare.csv)")
     args = parser.parse_args(argv)

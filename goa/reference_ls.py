@@ -43,8 +43,9 @@ class State:
     Per ES j: ``mem[j]`` its users (appended at the end, removed by moving the last into the
     hole; ``mem[M]`` lists the local users the same way), ``w[j]`` = sum of W^E_i,
     ``interf[j]`` = I_j (model "full"), ``f[j]`` = sum of u_ij = D_i / (B_j log2(1 + SINR_ij)),
-    ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its users and ``fweak[j]`` = the part of
-    F_j from its users with log2(1 + SINR_ij) < 1 ("full"),
+    ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its users, ``lstrong[j]`` the smallest
+    of those >= 1, ``lmax[j]`` the largest and ``smax[j]`` that user's SINR, ``fweak[j]`` =
+    the part of F_j from its users with log2(1 + SINR_ij) < 1 ("full"),
     ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the local users' total
     t^L, ``side`` the sum of q_i over the offloaded users.
     T(a) = local + sum_j cost[j].
@@ -88,25 +89,41 @@ class State:
     def shrunk(self, k, strong, weak, i_new, i_old):
         """Lower bound of the sum of u_ik at i_new of some users of k, given that sum at i_old
         split by log2(1 + SINR) >= 1 (strong) and < 1 (weak); see docs/local_search.md."""
-        if i_new >= i_old:
+        if i_new == i_old:
             return strong + weak
-        ell = math.log2((self.noise[k] + i_old) / (self.noise[k] + i_new))
-        return strong / (1.0 + ell) + weak / (1.0 + ell / self.lmin[k])
+        if i_new > i_old:  # every u_ik grows at least by log2(1 + s) / log2(1 + s / r) at the
+            # cell's largest SINR s (strong users), at s = 1 (weak users): the ratio falls with s
+            r = (self.noise[k] + i_new) / (self.noise[k] + i_old)
+            grow = self.lmax[k] / math.log2(1.0 + self.smax[k] / r) if self.smax[k] > 0.0 \
+                else 1.0
+            return strong * grow + weak / math.log2(1.0 + 1.0 / r)
+        r = (self.noise[k] + i_old) / (self.noise[k] + i_new)
+        ell = math.log2(r)
+        return max(strong / r, strong / (1.0 + ell / self.lstrong[k])) \
+            + max(weak / r, weak / (1.0 + ell / self.lmin[k]))
 
     # -- caches -----------------------------------------------------------------------------------
 
     def refresh(self, k):
         if self.full:
-            total, low, part = 0.0, math.inf, 0.0
+            total, low, low_strong, part = 0.0, math.inf, math.inf, 0.0
+            high = top = 0.0
             for x in self.mem[k]:
                 lg = self.log_sinr(x, k, self.interf[k])
                 unit = self.bits[x] / (self.bandwidth[k] * lg)
                 total += unit
                 if lg < 1.0:
                     part += unit
+                elif lg < low_strong:
+                    low_strong = lg
                 if lg < low:
                     low = lg
+                if lg > high:
+                    high = lg
+                    top = self.pg[x][k] / (self.noise[k] + self.interf[k])
             self.f[k], self.lmin[k], self.fweak[k] = total, low, part
+            self.lmax[k], self.smax[k] = high, top
+            self.lstrong[k] = low_strong
         self.cost[k] = self.cell_cost(len(self.mem[k]), self.f[k], self.w[k], k)
 
     def rebuild(self):
@@ -115,6 +132,8 @@ class State:
         self.mem = [[] for _ in range(m + 1)]
         self.w, self.f, self.interf = [0.0] * m, [0.0] * m, [0.0] * m
         self.lmin, self.fweak, self.cost = [math.inf] * m, [0.0] * m, [0.0] * m
+        self.lstrong = [math.inf] * m
+        self.lmax, self.smax = [0.0] * m, [0.0] * m
         self.local = self.side = 0.0
         for i, j in enumerate(self.a):
             self.mem[j if j >= 0 else m].append(i)
@@ -254,6 +273,18 @@ class State:
                     self.interf[k] - self.pg[u][k], self.interf[k]))
         return total
 
+    def pair_credit(self, u, v):
+        """"full", exchange u: o -> local, v: local -> o: bound of how much the other cells
+        gain (their I_k falls by P_u g_uk and rises by P_v g_vk); tighter than credit(u)."""
+        total = 0.0
+        o = self.a[u]
+        for k in range(self.n_servers):
+            if k != o and self.mem[k]:
+                i_new = self.new_interference(k, u, -1, v, o)
+                total += len(self.mem[k]) * (self.f[k] - self.shrunk(
+                    k, self.f[k] - self.fweak[k], self.fweak[k], i_new, self.interf[k]))
+        return total
+
     def exact_full(self, u, p, v, q):
         """"full": the exact change of T, changed cells recomputed from their users."""
         d = self.local_change(u, p, v, q)
@@ -340,6 +371,8 @@ def scan_user(s: State, u, total, forced, targets, is_target, use_side, side_min
     def consider(p, v, q):
         nonlocal best, move
         d = s.bound(u, p, v, q, credit)
+        if d < best and s.full and v >= 0 and p < 0:  # an exchange: the tighter credit
+            d = s.bound(u, p, v, q, s.pair_credit(u, v))
         if d < best and s.full:
             d = s.exact_full(u, p, v, q)
         if d < best:

@@ -21,8 +21,9 @@ LS_KERNELS = ("numba", "reference")
 _GREEDY_DEFAULTS = {"kernel": "lazy"}
 GA_DEFAULTS = {"population": 100, "generations": 5000, "mutation": 0.01, "elites": 6,
                "patience": 200, "tournament": 2, "include_goa": False}
-# kick None: max(2, ceil(N / 20)) users per perturbation (see docs/local_search.md)
-LS_DEFAULTS = {"patience": 50, "max_rounds": 1000, "kick": None, "targets": 8,
+# kick None: max(2, ceil(N / 20)) users per perturbation; patience None: ls_patience (see
+# docs/local_search.md)
+LS_DEFAULTS = {"patience": None, "max_rounds": 1000, "kick": None, "targets": 8,
                "kernel": "numba"}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "goa": _GREEDY_DEFAULTS, "local_all": {}, "edge_all": _GREEDY_DEFAULTS,
@@ -89,7 +90,8 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
         (default False: the initial population is all random, so the GA is a baseline
         independent of GOA, as in the paper; True: GOA's solution is one of its individuals,
         and then the GA is never worse than GOA).
-        goa_ls: ``patience`` (50 rounds in a row without a new best end the search),
+        goa_ls: ``patience`` (rounds in a row without a new best that end the search;
+        ``None``: max(3, ceil(360 / N)) under interference "full", 50 under "none"),
         ``max_rounds`` (1000 perturbation rounds at most; 0: one descent, no perturbation),
         ``kick`` (users moved per perturbation; ``None``: max(2, ceil(N / 20))),
         ``targets`` (8: each user is tried on its ``targets`` fastest ESs only, by its delay
@@ -109,10 +111,11 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
         GA's own evaluator) and ``best_initial_ms`` for the GA; for goa_ls ``start`` (the
         heuristic it started from), ``start_ms``, ``rounds``, ``moves`` (improving moves
         applied), ``stop`` (``"converged"``: patience rounds without a new best,
-        ``"max_rounds"`` or ``"time_limit"``). The first call in a process that needs the
-        numba kernels loads (or compiles) them before its clock starts and reports the time
-        in ``info["kernel_load_s"]``; ``cleanup_moves`` for acc_greedy. A (P_A) result's status is ``FEASIBLE`` only when the guard holds and the
-        expected accuracy reaches ``min_accuracy``.
+        ``"max_rounds"`` or ``"time_limit"``), ``kick`` and ``patience`` (as used);
+        ``cleanup_moves`` for acc_greedy. A (P_A) result's status is ``FEASIBLE`` only when the
+        guard holds and the expected accuracy reaches ``min_accuracy``. The first call in a
+        process that needs the numba kernels loads (or compiles) them before its clock starts
+        and reports the time in ``info["kernel_load_s"]``.
 
     Raises
     ------
@@ -266,7 +269,8 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     if method == "goa_ls":
         if params["kernel"] not in LS_KERNELS:
             raise ValueError(f"kernel: must be one of {LS_KERNELS}, got {params['kernel']!r}")
-        params["patience"] = _check_int("patience", params["patience"], 1)
+        if params["patience"] is not None:
+            params["patience"] = _check_int("patience", params["patience"], 1)
         params["max_rounds"] = _check_int("max_rounds", params["max_rounds"], 0)
         params["targets"] = _check_int("targets", params["targets"], 1)
         if params["kick"] is not None:
@@ -424,6 +428,19 @@ def _one_es(instance: Instance) -> int:
     return int(np.argmin(total))
 
 
+def ls_patience(n_users: int, interference: str) -> int:
+    """goa_ls's default patience (rounds in a row without a new best before it stops).
+
+    Under "full" a round costs O(N) exact evaluations per add/drop and the search needs few
+    rounds at the paper's scale: max(3, ceil(360 / N)) (3 at N >= 120, 36 at N = 10). Under
+    "none" rounds are cheap and the default "none" set at N = 60 needs many: 50. Measured
+    trade-off in docs/local_search.md ("Stopping rule").
+    """
+    if interference == "full":
+        return max(3, math.ceil(360 / n_users))
+    return 50
+
+
 def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Each user's ``count`` candidate ESs: ``targets`` (N, min(count, M)) int64, the ESs on
     which the user alone would be fastest (its delay on an empty ES without interference, ties
@@ -478,13 +495,15 @@ def _local_search(instance: Instance, tau: float, start, seed: int = 0,
     else:
         side_q, side_min = np.zeros(n), 0.0
     kick = params["kick"] if params["kick"] is not None else max(2, math.ceil(n / 20))
+    patience = params["patience"] if params["patience"] is not None \
+        else ls_patience(n, instance.interference)
     targets, is_target = ls_targets(instance, params["targets"])
     rng_seed = int(np.random.default_rng(seed).integers(0, 2**63))
     trace_int = np.zeros((trace_cap, 5), dtype=np.int64)
     trace_delta = np.zeros(trace_cap)
     a = _arrays(instance)
     args = (start, forced, targets, is_target, use_side, side_q, side_min, params["max_rounds"],
-            params["patience"], kick, np.uint64(rng_seed),
+            patience, kick, np.uint64(rng_seed),
             -1.0 if deadline is None else float(deadline), trace_int, trace_delta, a["pg"],
             a["bits"], a["work"], a["t_local"], a["bandwidth"], a["flops"], a["cap"],
             a["noise"], a["full"])
@@ -494,7 +513,7 @@ def _local_search(instance: Instance, tau: float, start, seed: int = 0,
         from ._ls_kernel import local_search as search
     best, best_s, start_s, rounds, moves, traced, stop = search(*args)
     info = {"start_ms": float(start_s * 1e3), "rounds": int(rounds), "moves": int(moves),
-            "stop": LS_STOPS[int(stop)], "kick": int(kick)}
+            "stop": LS_STOPS[int(stop)], "kick": int(kick), "patience": int(patience)}
     kept = min(int(traced), trace_cap)
     return np.asarray(best, dtype=np.int64), info, (trace_int[:kept], trace_delta[:kept])
 

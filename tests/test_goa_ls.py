@@ -118,7 +118,8 @@ def test_move_gains_match_the_evaluator(model):
 
 def test_bounds_never_exceed_exact_changes():
     """Model "full": the cheap lower bound of every candidate move (add, relocate, drop, swap,
-    exchange; the credit included) never exceeds its exact change, on random assignments."""
+    exchange; the credit included, and for exchanges also with the pair credit, which is
+    never above the credit) never exceeds its exact change, on random assignments."""
     from goa.solve import _arrays as arrays
 
     checked = 0
@@ -139,7 +140,12 @@ def test_bounds_never_exceed_exact_changes():
                 moves += [(p, v, o) for p in range(m) if p != o for v in state.mem[p]]
                 moves += [(-1, v, o) for v in range(n) if state.a[v] < 0]
             for p, v, q in moves:
-                assert state.bound(u, p, v, q, credit) <= state.exact_full(u, p, v, q) + scale
+                exact = state.exact_full(u, p, v, q)
+                assert state.bound(u, p, v, q, credit) <= exact + scale
+                if v >= 0 and p < 0:  # an exchange: the tighter pair credit
+                    pair = state.pair_credit(u, v)
+                    assert pair <= credit + scale
+                    assert state.bound(u, p, v, q, pair) <= exact + scale
                 checked += 1
     assert checked > 1000
 
@@ -265,16 +271,19 @@ def test_descent_only_and_rounds():
 
 
 def test_time_limit_stops_the_search():
-    """A time limit far below the search's natural length stops it ("time_limit"); the
+    """A time limit far below the search's natural length (a patience of 1e9) stops it
+    ("time_limit"; with the default patience the same search converges on its own); the
     result is still feasible and no worse than the start. (The adherence in milliseconds is
     measured by python -m goa.bench; here only a loose 0.5 s margin guards against a hang.)"""
     inst = instances.generate(1500, 16, seed=0, area_m=1000.0)
-    result = goa.solve(inst, 0.8, "goa_ls", time_limit=0.05)
+    result = goa.solve(inst, 0.8, "goa_ls", time_limit=0.05, patience=10**9)
     assert result.info["stop"] == "time_limit"
     assert result.runtime_s < 0.55
     assert result.is_feasible()
     assert result.objective_ms <= result.info["start_ms"] * (1 + 1e-12)
     assert result.params["time_limit"] == 0.05
+    natural = goa.solve(inst, 0.8, "goa_ls")  # the default search ends on its own
+    assert natural.info["stop"] == "converged"
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -318,3 +327,76 @@ def test_kernel_loading_is_outside_runtime():
     assert load_s is not None and load_s > 0
     assert runtime_s < load_s
     assert again is False
+
+
+@pytest.mark.parametrize("model", ["none", "full"])
+def test_log_free_floors_never_exceed_the_bounds(model):
+    """The kernel's log-free floors (only in the numba kernel, not in the twin) are never above
+    the bound they filter for, by less than their slack: for every swap and exchange on random
+    assignments, _swap_floor <= _bound and _exchange_floor <= _bound (with the credit), so a
+    skipped candidate is one that _bound would have rejected too (the twin test then proves
+    the same decisions)."""
+    from goa import _ls_kernel as k
+
+    checked = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        n, m = int(rng.integers(4, 30)), int(rng.integers(2, 6))
+        inst = instances.generate(n, m, seed=seed, interference=model,
+                                  area_m=float(rng.choice([200.0, 500.0, 1500.0])))
+        a = _arrays(inst)
+        targets, _ = ls_targets(inst, int(rng.integers(1, m + 1)))
+        assign = targets[np.arange(n), rng.integers(0, targets.shape[1], n)]
+        assign[rng.random(n) < 0.3] = -1
+        mem = np.empty((m + 1, n), np.int64)
+        pos, unit_now, count = np.empty(n, np.int64), np.zeros(n), np.zeros(m + 1, np.int64)
+        f, w, interf, cost, acc = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(2)
+        weak = np.zeros((m, k.WEAK_COLUMNS))
+        common = (a["pg"], a["bits"], a["work"], a["t_local"], a["bandwidth"], a["flops"],
+                  a["cap"], a["noise"])
+        total = k._rebuild(assign, a["full"], np.zeros(n), mem, pos, unit_now, count, f, w,
+                           interf, weak, cost, acc, *common)
+        lg0 = np.log2(1.0 + a["pg"][np.arange(n)[:, None], targets]
+                      / a["noise"][targets])
+        slack = k.FLOOR_SLACK * total
+        state = (assign, a["full"], count, f, w, interf, weak, cost, *common)
+        for u in range(n):
+            o = assign[u]
+            if o < 0:
+                continue
+            credit = k._credit(u, assign, count, f, interf, weak, a["pg"], a["noise"])
+            for cu, p in enumerate(targets[u]):
+                for v in mem[p, :count[p]] if p != o else []:
+                    if o not in targets[v]:
+                        continue
+                    cv = int(np.flatnonzero(targets[v] == o)[0])
+                    floor = k._swap_floor(u, p, v, cu, cv, assign, a["full"], unit_now, count,
+                                          f, w, interf, cost, a["pg"], a["bits"], a["work"],
+                                          a["bandwidth"], a["flops"], a["cap"], a["noise"], lg0)
+                    assert floor <= k._bound(u, p, v, o, credit, *state) + slack
+                    checked += 1
+            for v in mem[m, :count[m]]:
+                if o not in targets[v]:
+                    continue
+                cv = int(np.flatnonzero(targets[v] == o)[0])
+                floor = k._exchange_floor(u, v, cv, credit, assign, a["full"], unit_now, count,
+                                          f, w, interf, cost, a["pg"], a["bits"], a["work"],
+                                          a["t_local"], a["bandwidth"], a["flops"], a["cap"],
+                                          a["noise"], lg0)
+                assert floor <= k._bound(u, -1, v, o, credit, *state) + slack
+                checked += 1
+    assert checked > 300
+
+
+def test_default_patience_depends_on_n_and_model():
+    """The default patience is max(3, ceil(360 / N)) under "full" and 50 under "none"
+    (info["patience"]); an explicit patience overrides it."""
+    from goa.solve import ls_patience
+
+    assert [ls_patience(n, "full") for n in (1, 10, 50, 119, 120, 10_000)] == \
+        [360, 36, 8, 4, 3, 3]
+    assert ls_patience(120, "none") == 50
+    for model, expected in (("full", 12), ("none", 50)):
+        inst = instances.generate(30, 2, seed=1, interference=model)
+        assert goa.solve(inst, 0.8, "goa_ls").info["patience"] == expected
+        assert goa.solve(inst, 0.8, "goa_ls", patience=2).info["patience"] == 2
