@@ -4,10 +4,18 @@ GOA's tau-sweep and the baselines (docs/model.md sections 8.1-8.2).
 Scenarios (M = 4, paper preset, seeds 0, 1, 2 by default): N = 50 under interference "none" and
 N = 12 under "full". Per instance:
 
-- the exact front. "none": (P_A) solved by HiGHS (``formulations.solve(min_accuracy=A)``) at
-  ``--levels`` values of A evenly spaced from the expected accuracy of the (P) optimum (below it
-  the front is flat at T*) to the best reachable one; "full": the whole exact staircase by one
-  subset search (``formulations.accuracy.exact_front``), also read at the same levels;
+- the exact front. "none": the supported points (``formulations.accuracy.supported_front``:
+  weighted sums T - mu S solved as (P) with modified local delays, a dichotomic search; each
+  point exact, each solve a proven cut, the cuts a lower bound on the front everywhere), then
+  ``--levels`` values of A evenly spaced from the (P) optimum's expected accuracy (below it
+  the front is flat at T*) to the best reachable one, and GOA's own expected accuracies. At a
+  level where the supported point reaching it meets the cuts, it is the optimum; at GOA's
+  accuracies and at the widest open grid levels, until the instance has ``--exact-points``
+  exact points, (P_A) is solved by HiGHS (``formulations.accuracy.front_at``: warm start from
+  the supported point, the cuts as rows); the other levels are reported as proven brackets
+  (status "bounded": the supported point's plan, the cut as bound). "full": the whole exact
+  staircase by one subset search (``formulations.accuracy.exact_front``), also read at the
+  same levels;
 - GOA's tau-sweep (tau = 0, 0.05, ..., 1), acc_greedy at every level, d-min, random
   (tau = 0.8), local-all, edge-all;
 - an oracle router that knows the realized correctness: it offloads exactly the queries the LLM
@@ -17,8 +25,9 @@ N = 12 under "full". Per instance:
 Both accuracies are reported: expected (mean calibrated p, what (P_A) constrains) and realized
 (mean 0/1 correctness). The tau table compares GOA with the front at GOA's own point: the delay
 the front saves at GOA's expected accuracy and the expected accuracy it gains at GOA's delay
-(means over seeds, 95 % CIs). On the "none" grid these are lower bounds (the front is known at
-the grid levels only; a finer grid can only raise them); under "full" they are exact.
+(means over seeds, 95 % CIs). Under "full" both are exact; under "none" the delay saved is exact
+(the front is solved at GOA's accuracy) and the accuracy gained a lower bound (the front is
+known at its points only).
 
 Outputs in ``--out`` (default ``results/pareto``; ``--quick``: ``results/pareto-quick``):
 ``pareto.csv`` (one row per plan), ``tau_table.csv``, ``calibration.csv``, ``pareto.png`` (front
@@ -76,6 +85,10 @@ def build_parser() -> Parser:
                         help="values of A on the front grid (21; --quick 6)")
     parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
                         help="time limit of each exact solve (60)")
+    parser.add_argument("--exact-points", type=non_negative_int, default=20, metavar="K",
+                        help='"none": solve (P_A) at the widest open grid levels until an '
+                             'instance has K exact front points, supported points included; '
+                             'the other levels are reported as proven brackets (20)')
     parser.add_argument("--jobs", type=positive_int, default=2,
                         help="parallel processes (results do not depend on it; 2)")
     parser.add_argument("--out", default=None,
@@ -130,15 +143,19 @@ def levels_of(lo: float, hi: float, count: int) -> np.ndarray:
 
 
 def heuristics_task(task: tuple) -> dict:
-    """One instance: every heuristic plan, the (P) optimum, and (under "full") the exact front.
-    Returns {"rows": [...], "levels": [...], "queries": (p_slm, p_llm, slm, llm, alpha)}."""
-    import formulations
+    """One instance: every heuristic plan and the exact front's first part: under "full" the
+    whole staircase (subset search), under "none" the supported points.
+
+    Returns {"rows": [...], "levels": [...], "probes": [...], "queries": (p_slm, p_llm, slm,
+    llm)}; ``probes`` ("none" only): (level, the supported front) for each level where
+    :func:`front_task` must still solve (P_A), see :func:`_probes`.
+    """
     import goa
     import instances
-    from formulations.accuracy import exact_front
+    from formulations.accuracy import exact_front, supported_front
     from instances.calibration import max_expected_accuracy_pct
 
-    interference, n, seed, n_levels, time_limit = task
+    interference, n, seed, n_levels, time_limit, exact_points = task
     inst = _instance(interference, n, seed)
     rows = []
     for tau in TAUS:
@@ -155,6 +172,7 @@ def heuristics_task(task: tuple) -> dict:
                      runtime=time.perf_counter() - started, status="oracle"))
 
     hi = max_expected_accuracy_pct(inst)
+    probes = []
     if interference == "full":
         front = exact_front(inst, time_limit=time_limit)
         lo = float(front.accuracy_pct[0])
@@ -171,24 +189,69 @@ def heuristics_task(task: tuple) -> dict:
                 inst, front.assignments[k]), min_accuracy=float(front.accuracy_pct[k]),
                 status=status, runtime=front.runtime_s))
     else:
-        optimum = formulations.solve(inst, tau=1.0, time_limit=time_limit)
-        lo = float(optimum.evaluation.expected_accuracy_pct)
+        front = supported_front(inst, time_limit=time_limit)
+        lo = float(front.accuracy_pct[0])
         levels = levels_of(lo, hi, n_levels)
+        for k in range(front.accuracy_pct.size):
+            accuracy = float(front.accuracy_pct[k])
+            rows.append(_row(inst, seed, "front_supported", evaluation=instances.evaluate(
+                inst, front.assignments[k]), min_accuracy=accuracy,
+                status="optimal" if front.proven[k] else "feasible", runtime=front.runtime_s,
+                bound=float(front.bound_at(accuracy)[0])))
+        probes = _probes(inst, seed, front, levels, rows, exact_points)
     for level in levels:
         rows.append(_row(inst, seed, "acc_greedy",
                          goa.solve(inst, tau=None, method="acc_greedy", min_accuracy=level),
                          min_accuracy=float(level)))
     queries = (inst.p_slm_correct, inst.p_llm_correct, inst.slm_correct, inst.llm_correct)
-    return {"rows": rows, "levels": [float(v) for v in levels], "queries": queries}
+    return {"rows": rows, "levels": [float(v) for v in levels], "probes": probes,
+            "queries": queries}
+
+
+def _probes(inst, seed, front, levels, rows, exact_points) -> list:
+    """The levels where (P_A) is solved ("none"); rows for the others, appended to ``rows``.
+
+    Always solved: GOA's own expected accuracies above the first supported point (so the delay
+    the front saves at GOA's accuracy is exact; below it F is flat at T*). A grid level whose
+    bracket is closed (the supported point reaching it meets the best cut there, to the MIP
+    gap) is an optimum without a solve. Of the open grid levels, the widest brackets are solved
+    until the instance has ``exact_points`` exact points (supported points included); the rest
+    are reported as brackets: status "bounded", the supported point's plan and the cut as bound.
+    """
+    import instances
+    from formulations.milp import DEFAULT_MIP_GAP
+
+    lo, hi = float(front.accuracy_pct[0]), float(front.accuracy_pct[-1])
+    goa_levels = sorted({r["expected_accuracy_pct"] for r in rows if r["method"] == "goa"
+                         and lo < r["expected_accuracy_pct"] <= hi})
+    probes = [(level, front) for level in goa_levels]
+    upper, bound = front.delay_at(levels), front.bound_at(levels)
+    closed = upper <= bound * (1.0 + DEFAULT_MIP_GAP)
+    open_levels = np.flatnonzero(~closed)
+    # widest bracket first (ties: the lower level), deterministic
+    open_levels = open_levels[np.lexsort((open_levels, -(upper - bound)[open_levels]))]
+    have = front.accuracy_pct.size + int(closed.sum()) + len(probes)
+    solve = set(open_levels[:max(0, exact_points - have)].tolist())
+    for k, level in enumerate(levels):
+        if k in solve:
+            probes.append((float(level), front))
+            continue
+        j = int(np.searchsorted(front.accuracy_pct, level - 1e-9))
+        rows.append(_row(inst, seed, "front", evaluation=instances.evaluate(
+            inst, front.assignments[j]), min_accuracy=float(level),
+            status="optimal" if closed[k] else "bounded", runtime=0.0,
+            bound=float(min(bound[k], upper[k]))))
+    return probes
 
 
 def front_task(task: tuple) -> dict:
-    """One (P_A) solve by HiGHS ("none"): the front at one level."""
-    import formulations
+    """The front at one level ("none"): (P_A) by :func:`formulations.accuracy.front_at` from the
+    instance's supported front (warm start, hull cuts)."""
+    from formulations.accuracy import front_at
 
-    interference, n, seed, level, time_limit = task
+    interference, n, seed, level, front, time_limit = task
     inst = _instance(interference, n, seed)
-    result = formulations.solve(inst, tau=None, min_accuracy=level, time_limit=time_limit)
+    result = front_at(inst, front, level, time_limit=time_limit)
     return _row(inst, seed, "front", result, min_accuracy=level)
 
 
@@ -199,7 +262,7 @@ def front_points(rows: list[dict], bounds: bool = False) -> tuple[np.ndarray, np
     when present (the exact staircase), else the grid rows. F is the best plan's delay, or with
     ``bounds`` the proven lower bound on F at the level (-inf where a search gave none)."""
     corners = [r for r in rows if r["method"] == "front_corner"]
-    points = corners or [r for r in rows if r["method"] == "front"]
+    points = corners or [r for r in rows if r["method"] in ("front", "front_supported")]
     points = sorted(points, key=lambda r: r["min_accuracy"])
     if bounds:
         values = [(r["objective_ms"] if r["status"] == "optimal" else -np.inf)
@@ -233,7 +296,7 @@ def tau_table(rows: list[dict]) -> list[dict]:
     for (interference, n, seed), members in by_instance.items():
         levels, delays = front_points(members)
         kinds[(interference, n)] = ("exact" if any(r["method"] == "front_corner" for r in members)
-                                    else "grid (lower bounds)")
+                                    else "saved exact, gained >=")
         for r in members:
             if r["method"] != "goa":
                 continue
@@ -273,7 +336,7 @@ def below_front(rows: list[dict]) -> list[str]:
         levels, delays = front_points(members, bounds=True)
         exact = "front_corner" in {r["method"] for r in members}
         for r in members:
-            if r["method"] in ("front", "front_corner", "oracle"):
+            if r["method"] in ("front", "front_corner", "front_supported", "oracle"):
                 continue
             # on a grid only points at or below a grid level can be checked exactly
             floor = delay_at(levels, delays, r["expected_accuracy_pct"]) if exact else \
@@ -336,19 +399,27 @@ def summarise(rows: list[dict], taus: list[dict], ece: dict, problems: list[str]
         for tau in (0.0, 0.5, 0.8, 1.0):
             rs = [r for r in mine if r["method"] == "goa" and abs(r["tau"] - tau) < 1e-9]
             lines.append([f"goa tau={tau:g}", len(rs)] + _means(rs))
-        fronts = [r for r in mine if r["method"] == "front"]
+        fronts = [r for r in mine if r["method"] in ("front", "front_supported")]
         proven = sum(r["status"] == "optimal" for r in fronts)
         gaps = [100.0 * (r["objective_ms"] - r["bound_ms"]) / r["bound_ms"] for r in fronts
                 if r["status"] != "optimal" and r["bound_ms"]]
         stopped = (f"; not proven: {len(fronts) - proven}, certified gap <= "
                    f"{max(gaps):.3f} %" if gaps else "")
-        times = [r["runtime_s"] for r in fronts]
-        if interference == "full":  # one search per instance
-            times = [r["runtime_s"] for r in {r["seed"]: r for r in fronts}.values()]
+        # the exact front's time per instance: one search ("full"), or the supported points'
+        # search plus the (P_A) solves at the levels ("none")
+        times = []
+        for seed in seeds:
+            own = [r for r in fronts if r["seed"] == seed]
+            first = [r for r in own if r["method"] == "front_supported"] or own[:1]
+            times.append(first[0]["runtime_s"] + sum(r["runtime_s"] for r in own
+                                                     if r["method"] == "front"
+                                                     and interference == "none"))
+        supported = sum(r["method"] == "front_supported" for r in fronts)
+        kind = (f"{supported} supported + {len(fronts) - supported} at levels"
+                if interference == "none" else "levels")
         title = (f"interference={interference}  N={n}  M={SERVERS}  seeds={seeds}  front points "
-                 f"{len(fronts)} (proven optimal {proven}{stopped}); exact front time per "
-                 f"{'instance' if interference == 'full' else 'level'}: mean "
-                 f"{np.mean(times):.2f} s, max {np.max(times):.2f} s")
+                 f"{len(fronts)} ({kind}; proven optimal {proven}{stopped}); exact front time "
+                 f"per instance: mean {np.mean(times):.2f} s, max {np.max(times):.2f} s")
         blocks.append(table(["method", "plans", "delay ms", "+-95%", "expected %", "+-95%",
                              "realized %", "+-95%"], lines, title=title))
     lines = [[t["interference"], t["n_users"], f"{t['tau']:.2f}", t["goa_delay_ms"],
@@ -389,7 +460,8 @@ def plot(rows: list[dict], calibration: list[dict], ece: dict, folder: Path) -> 
             for method, style in METHOD_STYLE.items():
                 rs = [r for r in mine if r["method"] == method]
                 if method == "front":
-                    corner_rows = [r for r in mine if r["method"] == "front_corner"] or rs
+                    corner_rows = [r for r in mine if r["method"] == "front_corner"] or [
+                        r for r in mine if r["method"] in ("front", "front_supported")]
                     corner_rows = sorted(corner_rows, key=lambda r: r["min_accuracy"])
                     if key == "expected_accuracy_pct":
                         xs = [r["min_accuracy"] for r in corner_rows]
@@ -451,13 +523,12 @@ def _run(args) -> int:
           f"{args.time_limit:g} s per exact solve, {args.jobs} job(s); {machine_line()}",
           file=sys.stderr)
     with staged_output(out) as stage:
-        tasks = [(interference, n, seed, n_levels, args.time_limit)
+        tasks = [(interference, n, seed, n_levels, args.time_limit, args.exact_points)
                  for interference, n in scenarios for seed in seeds]
         done = parallel_map(heuristics_task, tasks, args.jobs, "instances")
         rows = [row for d in done for row in d["rows"]]
-        front_tasks = [(task[0], task[1], task[2], level, args.time_limit)
-                       for task, d in zip(tasks, done) if task[0] == "none"
-                       for level in d["levels"]]
+        front_tasks = [(task[0], task[1], task[2], level, front, args.time_limit)
+                       for task, d in zip(tasks, done) for level, front in d["probes"]]
         rows += parallel_map(front_task, front_tasks, args.jobs, "front (P_A)")
         taus = tau_table(rows)
         problems = below_front(rows)

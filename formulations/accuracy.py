@@ -55,6 +55,8 @@ _OBJECTIVE_RTOL = 1e-6
 # about 1 % of the optimum, and the proof of optimality does not depend on them.
 _HIGHS_OPTIONS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
                   "mip_heuristic_run_rens": False, "mip_heuristic_run_root_reduced_cost": False}
+# z <= y rows in front_at's model: measured slower with them (N = 50, 4 levels: 122 vs 82 s)
+_VUB = False
 # Sets are handed to the kernel in slices of about this many seconds (time-limit checks).
 _SLICE_S = 0.2
 
@@ -177,7 +179,8 @@ def _limits(data, incumbent_s: float) -> tuple[np.ndarray, np.ndarray]:
     return nmax, nmax.max(axis=0)
 
 
-def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: float):
+def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: float,
+                    vub: bool = False):
     """The count-indexed model of (P) without the free-user reductions, one accuracy row
     added, loads capped by :func:`_limits`."""
     from .data import none_data
@@ -189,7 +192,7 @@ def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: 
                                     load_max=np.full(m, n, dtype=np.int64))
     nmax, limits = _limits(unreduced, incumbent_s)
     data = dataclasses.replace(unreduced, nmax=nmax, load_max=limits)
-    model = CountModel(data)
+    model = CountModel(data, vub=vub)
     p_slm, p_llm = instance.correct_probabilities()
     # sum_{i, j} (p_llm_i - p_slm_i) x[i, j] >= N A / 100 - sum_i p_slm_i
     x = np.flatnonzero(model.kind == 0)
@@ -545,6 +548,69 @@ def supported_front(instance: Instance, tau: float | None = None,
         slope_ms_per_pct=np.array([mu for mu, _ in cuts]) * 1e3 / scale,
         intercept_ms=np.array([b for _, b in cuts]) * 1e3,
         complete=bool(complete), solves=solves, runtime_s=clock.elapsed())
+
+
+def front_at(instance: Instance, front: SupportedFront, min_accuracy, tau: float | None = None,
+             time_limit: float = 60.0) -> Result:
+    """F(A) exactly, from a :func:`supported_front` of the same instance and tau: (P_A) by
+    HiGHS as :func:`formulations.solve` does, but warm-started from the supported point reaching
+    A (its delay caps the loads the model considers) and with the front's two best cuts at A
+    added as rows (valid inequalities: the LP bound starts at the hull). No solve at all when
+    that point's delay meets the best cut at A (to the MIP gap): it is then the optimum.
+
+    Returns a Result as :func:`formulations.solve` with ``min_accuracy`` (backend "highs"),
+    ``info["solved"]`` False when no solve was needed.
+
+    Raises
+    ------
+    ValueError
+        If ``min_accuracy`` is bad or unreachable, or the interference is not "none".
+    """
+    from . import milp
+
+    target = check_min_accuracy(instance, min_accuracy, tau)
+    accuracy_backend(instance, "highs")
+    guard = 1.0 if tau is None else tau
+    clock = Clock(time_limit)
+    k = int(np.searchsorted(front.accuracy_pct, target - ACCURACY_TOL_PCT, side="left"))
+    k = min(k, front.accuracy_pct.size - 1)
+    warm = front.assignments[k]
+    if not _feasible(instance, tau, target, warm):
+        raise ValueError("front: its point reaching min_accuracy is not a feasible plan of this "
+                         "instance and tau (a front of another instance?)")
+    upper_ms = evaluate(instance, warm).total_delay_ms
+    cuts = front.intercept_ms + front.slope_ms_per_pct * (target - ACCURACY_TOL_PCT)
+    bound_ms = float(cuts.max())
+    if upper_ms <= bound_ms * (1.0 + milp.DEFAULT_MIP_GAP):
+        outcome = Outcome(warm, Status.OPTIMAL, objective_ms=upper_ms,
+                          bound_ms=min(bound_ms, upper_ms), info={"solved": False})
+    else:
+        model, limits = _accuracy_model(instance, guard, target, upper_ms / 1e3, vub=_VUB)
+        p_slm, p_llm = instance.correct_probabilities()
+        x = model.kind == 0
+        for c in np.argsort(-cuts, kind="stable")[:2]:
+            # T_ms >= intercept + slope A, with A = 100 / N (sum p_slm + gain . x) and
+            # T_ms = offset + cost . v; relaxed by a hair against rounding
+            per_unit = front.slope_ms_per_pct[c] * 100.0 / instance.n_users
+            coefs = model.cost_ms.copy()
+            coefs[x] -= per_unit * (p_llm - p_slm)[model.user[x]]
+            lo = front.intercept_ms[c] + per_unit * p_slm.sum() - model.offset_ms
+            cols = np.flatnonzero(coefs != 0.0)
+            model._row("hull cut", cols, coefs[cols], lo - 1e-9 * abs(bound_ms), np.inf)
+        warm_in = warm if model.fits(warm) else None
+        try:
+            outcome = milp.solve_highs(model, max(clock.remaining(), 1e-3), warm_in,
+                                       highs_options=_HIGHS_OPTIONS)
+        except Exception as error:  # noqa: BLE001 - a solver crash is reported, not raised
+            outcome = Outcome(None, Status.ERROR, info={"error": f"highs: {error!r}"})
+        if outcome.bound_ms is not None:
+            outcome.bound_ms = max(outcome.bound_ms, bound_ms)
+        outcome.info.update(solved=True, load_limits=limits.tolist())
+    assignment = outcome.assignment if outcome.assignment is not None else warm
+    params = {"backend": "highs", "time_limit": time_limit, "warm_start": "supported front",
+              "min_accuracy": target, "tau": tau}
+    return _result(instance, guard, target, "highs", outcome, assignment, clock.elapsed(),
+                   params)
 
 
 def _weighted_data(base, table, local_s, forced, home):

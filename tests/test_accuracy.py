@@ -326,7 +326,7 @@ def test_exact_accuracy_errors():
 
 # --- the supported front (interference "none") ---------------------------------------------------
 
-from formulations.accuracy import supported_front  # noqa: E402
+from formulations.accuracy import front_at, supported_front  # noqa: E402
 
 
 def _lower_hull(corners):
@@ -372,6 +372,30 @@ def test_supported_front_equals_brute_force(tau):
         assert np.all(front.bound_at(levels) <= truth * (1 + 1e-8))
         upper = front.delay_at(levels)
         assert np.all(upper >= truth * (1 - 1e-8))
+
+
+@pytest.mark.parametrize("tau", [None, 0.9])
+def test_front_at_equals_brute_force(tau):
+    """front_at (HiGHS from the supported front: warm start and hull cuts) gives the brute-force
+    F(A) at every corner of the staircase and between corners, proven optimal with a bound at
+    most the delay; at least one level needs no solve (the bracket is closed at a supported
+    point) and at least one needs one (an unsupported corner) over the drops."""
+    solved = set()
+    for seed in (3, 4):
+        inst = instances.generate(6, 2, seed=seed, interference="none", server_cap_flops=3e14)
+        points = _brute_force(inst, tau)
+        corners = _staircase(points)
+        front = supported_front(inst, tau=tau)
+        levels = np.concatenate([corners[:, 0], (corners[1:, 0] + corners[:-1, 0]) / 2])
+        for level in levels:
+            want = points[points[:, 0] >= level - 1e-9, 1].min()
+            result = front_at(inst, front, level, tau=tau)
+            assert result.status == instances.Status.OPTIMAL, result.info
+            npt.assert_allclose(result.objective_ms, want, rtol=1e-8)
+            assert result.evaluation.expected_accuracy_pct >= level - 1e-9
+            assert result.bound_ms <= result.objective_ms
+            solved.add(result.info["solved"])
+    assert solved == {True, False}
 
 
 def test_supported_front_errors_and_time_limit():
