@@ -12,7 +12,7 @@ N = 12 under "full". Per instance:
   level where the supported point reaching it meets the cuts, it is the optimum; at GOA's
   accuracies and at the widest open grid levels, until the instance has ``--exact-points``
   exact points, (P_A) is solved by HiGHS (``formulations.accuracy.front_at``: warm start from
-  the supported point, the cuts as rows); the other levels are reported as proven brackets
+  the supported point, the cuts a bound); the other levels are reported as proven brackets
   (status "bounded": the supported point's plan, the cut as bound). "full": the whole exact
   staircase by one subset search (``formulations.accuracy.exact_front``), also read at the
   same levels;
@@ -246,7 +246,7 @@ def _probes(inst, seed, front, levels, rows, exact_points) -> list:
 
 def front_task(task: tuple) -> dict:
     """The front at one level ("none"): (P_A) by :func:`formulations.accuracy.front_at` from the
-    instance's supported front (warm start, hull cuts)."""
+    instance's supported front (warm start, the cuts a bound)."""
     from formulations.accuracy import front_at
 
     interference, n, seed, level, front, time_limit = task

@@ -376,7 +376,7 @@ def test_supported_front_equals_brute_force(tau):
 
 @pytest.mark.parametrize("tau", [None, 0.9])
 def test_front_at_equals_brute_force(tau):
-    """front_at (HiGHS from the supported front: warm start and hull cuts) gives the brute-force
+    """front_at (HiGHS warm-started from the supported front, its cuts a bound) gives the brute-force
     F(A) at every corner of the staircase and between corners, proven optimal with a bound at
     most the delay; at least one level needs no solve (the bracket is closed at a supported
     point) and at least one needs one (an unsupported corner) over the drops."""
