@@ -147,8 +147,8 @@ def heuristics_task(task: tuple) -> dict:
     whole staircase (subset search), under "none" the supported points.
 
     Returns {"rows": [...], "levels": [...], "probes": [...], "queries": (p_slm, p_llm, slm,
-    llm)}; ``probes`` ("none" only): (level, the supported front) for each level where
-    :func:`front_task` must still solve (P_A), see :func:`_probes`.
+    llm)}; ``probes`` ("none" only): what :func:`front_task` still has to do, see
+    :func:`_probes`.
     """
     import goa
     import instances
@@ -209,14 +209,12 @@ def heuristics_task(task: tuple) -> dict:
 
 
 def _probes(inst, seed, front, levels, rows, exact_points) -> list:
-    """The levels where (P_A) is solved ("none"); rows for the others, appended to ``rows``.
+    """The work left for :func:`front_task` ("none"); rows for the closed levels are appended
+    to ``rows``. Returns [] or one task tail: (the supported front, GOA's levels, the open grid
+    levels widest bracket first, the open levels' proven bounds, exact points still wanted).
 
-    Always solved: GOA's own expected accuracies above the first supported point (so the delay
-    the front saves at GOA's accuracy is exact; below it F is flat at T*). A grid level whose
-    bracket is closed (the supported point reaching it meets the best cut there, to the MIP
-    gap) is an optimum without a solve. Of the open grid levels, the widest brackets are solved
-    until the instance has ``exact_points`` exact points (supported points included); the rest
-    are reported as brackets: status "bounded", the supported point's plan and the cut as bound.
+    A grid level whose bracket is closed (the supported point reaching it meets the best cut
+    there, to the MIP gap) is an optimum without a solve.
     """
     import instances
     from formulations.milp import DEFAULT_MIP_GAP
@@ -224,35 +222,72 @@ def _probes(inst, seed, front, levels, rows, exact_points) -> list:
     lo, hi = float(front.accuracy_pct[0]), float(front.accuracy_pct[-1])
     goa_levels = sorted({r["expected_accuracy_pct"] for r in rows if r["method"] == "goa"
                          and lo < r["expected_accuracy_pct"] <= hi})
-    probes = [(level, front) for level in goa_levels]
     upper, bound = front.delay_at(levels), front.bound_at(levels)
     closed = upper <= bound * (1.0 + DEFAULT_MIP_GAP)
+    for k in np.flatnonzero(closed):
+        j = int(np.searchsorted(front.accuracy_pct, levels[k] - 1e-9))
+        rows.append(_row(inst, seed, "front", evaluation=instances.evaluate(
+            inst, front.assignments[j]), min_accuracy=float(levels[k]), status="optimal",
+            runtime=0.0, bound=float(min(bound[k], upper[k]))))
     open_levels = np.flatnonzero(~closed)
     # widest bracket first (ties: the lower level), deterministic
     open_levels = open_levels[np.lexsort((open_levels, -(upper - bound)[open_levels]))]
-    have = front.accuracy_pct.size + int(closed.sum()) + len(probes)
-    solve = set(open_levels[:max(0, exact_points - have)].tolist())
-    for k, level in enumerate(levels):
-        if k in solve:
-            probes.append((float(level), front))
-            continue
-        j = int(np.searchsorted(front.accuracy_pct, level - 1e-9))
-        rows.append(_row(inst, seed, "front", evaluation=instances.evaluate(
-            inst, front.assignments[j]), min_accuracy=float(level),
-            status="optimal" if closed[k] else "bounded", runtime=0.0,
-            bound=float(min(bound[k], upper[k]))))
-    return probes
+    wanted = exact_points - front.accuracy_pct.size - int(closed.sum())
+    if not goa_levels and open_levels.size == 0:
+        return []
+    return [(front, goa_levels, levels[open_levels].tolist(), wanted)]
 
 
-def front_task(task: tuple) -> dict:
-    """The front at one level ("none"): (P_A) by :func:`formulations.accuracy.front_at` from the
-    instance's supported front (warm start, the cuts a bound)."""
+def front_task(task: tuple) -> list[dict]:
+    """The rest of one instance's front ("none"), by (P_A) solves in order
+    (:func:`formulations.accuracy.front_at`: warm start from the supported point, the cuts a
+    bound): GOA's own accuracies always (then the delay the front saves there is exact); then
+    the open grid levels, widest bracket first, while the instance has fewer than the wanted
+    exact points; the rest are proven brackets (status "bounded": the supported point's plan,
+    the cut as bound).
+
+    An optimal plan at level L with expected accuracy A' gives F exactly on all of [L, A']
+    (F is non-decreasing and the plan reaches every level up to A'): levels it covers need no
+    solve.
+    """
+    import instances
     from formulations.accuracy import front_at
 
-    interference, n, seed, level, front, time_limit = task
+    interference, n, seed, front, goa_levels, grid, wanted, time_limit = task
     inst = _instance(interference, n, seed)
-    result = front_at(inst, front, level, time_limit=time_limit)
-    return _row(inst, seed, "front", result, min_accuracy=level)
+    exact = []  # (level, accuracy, row) of the optimal (P_A) results
+    rows = []
+
+    def covered(level):
+        for low, high, row in exact:
+            if low - 1e-9 <= level <= high + 1e-9:
+                out = dict(row, min_accuracy=level, runtime_s=0.0)
+                return out
+        return None
+
+    def solve(level):
+        row = covered(level)
+        if row is None:
+            result = front_at(inst, front, level, time_limit=time_limit)
+            row = _row(inst, seed, "front", result, min_accuracy=level)
+            if result.status == instances.Status.OPTIMAL:
+                exact.append((level, result.evaluation.expected_accuracy_pct, row))
+        return row
+
+    for level in goa_levels:
+        rows.append(solve(level))
+    for level in grid:
+        if wanted > 0 or covered(level) is not None:
+            row = solve(level)
+            wanted -= row["status"] == "optimal"
+        else:
+            j = int(np.searchsorted(front.accuracy_pct, level - 1e-9))
+            row = _row(inst, seed, "front", evaluation=instances.evaluate(
+                inst, front.assignments[j]), min_accuracy=level, status="bounded",
+                runtime=0.0, bound=float(min(front.bound_at(level)[0],
+                                             front.delay_at(level)[0])))
+        rows.append(row)
+    return rows
 
 
 # --- the comparison ------------------------------------------------------------------------------
@@ -527,9 +562,10 @@ def _run(args) -> int:
                  for interference, n in scenarios for seed in seeds]
         done = parallel_map(heuristics_task, tasks, args.jobs, "instances")
         rows = [row for d in done for row in d["rows"]]
-        front_tasks = [(task[0], task[1], task[2], level, front, args.time_limit)
-                       for task, d in zip(tasks, done) for level, front in d["probes"]]
-        rows += parallel_map(front_task, front_tasks, args.jobs, "front (P_A)")
+        front_tasks = [(*task[:3], *probe, args.time_limit)
+                       for task, d in zip(tasks, done) for probe in d["probes"]]
+        rows += [row for rs in parallel_map(front_task, front_tasks, args.jobs, "front (P_A)")
+                 for row in rs]
         taus = tau_table(rows)
         problems = below_front(rows)
         calibration, ece = calibration_rows([d["queries"] for d in done])
