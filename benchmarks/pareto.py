@@ -12,8 +12,9 @@ N = 12 under "full". Per instance:
   level where the supported point reaching it meets the cuts, it is the optimum; at GOA's
   accuracies and at the widest open grid levels, until the instance has ``--exact-points``
   exact points, (P_A) is solved by HiGHS (``formulations.accuracy.front_at``: warm start from
-  the supported point, the cuts a bound); the other levels are reported as proven brackets
-  (status "bounded": the supported point's plan, the cut as bound). "full": the whole exact
+  the supported point, the cuts a bound; an optimal plan also settles every level up to its
+  own accuracy); the other levels are reported as proven brackets (status "bounded": the
+  supported point's plan, the cut as bound). "full": the whole exact
   staircase by one subset search (``formulations.accuracy.exact_front``), also read at the
   same levels;
 - GOA's tau-sweep (tau = 0, 0.05, ..., 1), acc_greedy at every level, d-min, random
