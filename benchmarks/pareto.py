@@ -500,10 +500,19 @@ def plot(rows: list[dict], calibration: list[dict], ece: dict, folder: Path) -> 
                         r for r in mine if r["method"] in ("front", "front_supported")]
                     corner_rows = sorted(corner_rows, key=lambda r: r["min_accuracy"])
                     if key == "expected_accuracy_pct":
-                        xs = [r["min_accuracy"] for r in corner_rows]
-                        ys = [r["objective_ms"] for r in corner_rows]
+                        # the proven points as a staircase; "bounded" levels ("none") as
+                        # intervals from the proven bound to the best plan known
+                        exact = [r for r in corner_rows if r["status"] != "bounded"]
+                        xs = [r["min_accuracy"] for r in exact]
+                        ys = [r["objective_ms"] for r in exact]
                         ax.step(xs, ys, where="pre", color=style["color"], label=style["label"])
                         ax.plot(xs, ys, "k.", markersize=4)
+                        brackets = [r for r in corner_rows if r["status"] == "bounded"]
+                        if brackets:
+                            ax.vlines([r["min_accuracy"] for r in brackets],
+                                      [r["bound_ms"] for r in brackets],
+                                      [r["objective_ms"] for r in brackets], color="gray",
+                                      linewidth=2, label="front bracketed (bound to plan)")
                     else:
                         ax.plot([r[key] for r in corner_rows],
                                 [r["objective_ms"] for r in corner_rows], "k.",

@@ -351,12 +351,16 @@ def test_supported_front_equals_brute_force(tau):
     point lies on the brute-force staircase (F at its accuracy equals its delay, up to solver
     tolerance), every vertex of the staircase's lower convex hull is found, every proven cut
     lies on or below the staircase at every corner and between corners, and the best cut meets
-    the staircase at the hull vertices (the bound is tight there)."""
+    the staircase at the hull vertices (the bound is tight there); a second call gives the same
+    front."""
     for seed in (3, 4, 5):
         inst = instances.generate(6, 2, seed=seed, interference="none", server_cap_flops=3e14)
         corners = _staircase(_brute_force(inst, tau))
         front = supported_front(inst, tau=tau)
         assert front.complete and front.proven.all()
+        again = supported_front(inst, tau=tau)  # deterministic: the same points and cuts
+        npt.assert_array_equal(again.assignments, front.assignments)
+        npt.assert_array_equal(again.intercept_ms, front.intercept_ms)
         assert np.all(np.diff(front.accuracy_pct) > 0)
         for acc, t in zip(front.accuracy_pct, front.objective_ms):
             want = corners[corners[:, 0] >= acc - 1e-9, 1].min()
