@@ -477,7 +477,6 @@ def supported_front(instance: Instance, tau: float | None = None,
     from instances import check_tau
 
     from .data import none_data
-    from .loads import solve_loads
     from .solve import solve
 
     if instance.interference != "none":
