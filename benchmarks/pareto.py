@@ -4,10 +4,19 @@ GOA's tau-sweep and the baselines (docs/model.md sections 8.1-8.2).
 Scenarios (M = 4, paper preset, seeds 0, 1, 2 by default): N = 50 under interference "none" and
 N = 12 under "full". Per instance:
 
-- the exact front. "none": (P_A) solved by HiGHS (``formulations.solve(min_accuracy=A)``) at
-  ``--levels`` values of A evenly spaced from the expected accuracy of the (P) optimum (below it
-  the front is flat at T*) to the best reachable one; "full": the whole exact staircase by one
-  subset search (``formulations.accuracy.exact_front``), also read at the same levels;
+- the exact front. "none": the supported points (``formulations.accuracy.supported_front``:
+  weighted sums T - mu S solved as (P) with modified local delays, a dichotomic search; each
+  point exact, each solve a proven cut, the cuts a lower bound on the front everywhere), then
+  ``--levels`` values of A evenly spaced from the (P) optimum's expected accuracy (below it
+  the front is flat at T*) to the best reachable one, and GOA's own expected accuracies. At a
+  level where the supported point reaching it meets the cuts, it is the optimum; at GOA's
+  accuracies and at the widest open grid levels, until the instance has ``--exact-points``
+  exact points, (P_A) is solved by HiGHS (``formulations.accuracy.front_at``: warm start from
+  the supported point, the cuts a bound; an optimal plan also settles every level up to its
+  own accuracy); the other levels are reported as proven brackets (status "bounded": the
+  supported point's plan, the cut as bound). "full": the whole exact
+  staircase by one subset search (``formulations.accuracy.exact_front``), also read at the
+  same levels;
 - GOA's tau-sweep (tau = 0, 0.05, ..., 1), acc_greedy at every level, d-min, random
   (tau = 0.8), local-all, edge-all;
 - an oracle router that knows the realized correctness: it offloads exactly the queries the LLM
@@ -17,8 +26,9 @@ N = 12 under "full". Per instance:
 Both accuracies are reported: expected (mean calibrated p, what (P_A) constrains) and realized
 (mean 0/1 correctness). The tau table compares GOA with the front at GOA's own point: the delay
 the front saves at GOA's expected accuracy and the expected accuracy it gains at GOA's delay
-(means over seeds, 95 % CIs). On the "none" grid these are lower bounds (the front is known at
-the grid levels only; a finer grid can only raise them); under "full" they are exact.
+(means over seeds, 95 % CIs). Under "full" both are exact; under "none" the delay saved is exact
+(the front is solved at GOA's accuracy) and the accuracy gained a lower bound (the front is
+known at its points only).
 
 Outputs in ``--out`` (default ``results/pareto``; ``--quick``: ``results/pareto-quick``):
 ``pareto.csv`` (one row per plan), ``tau_table.csv``, ``calibration.csv``, ``pareto.png`` (front
@@ -76,6 +86,10 @@ def build_parser() -> Parser:
                         help="values of A on the front grid (21; --quick 6)")
     parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
                         help="time limit of each exact solve (60)")
+    parser.add_argument("--exact-points", type=non_negative_int, default=20, metavar="K",
+                        help='"none": solve (P_A) at the widest open grid levels until an '
+                             'instance has K exact front points, supported points included; '
+                             'the other levels are reported as proven brackets (20)')
     parser.add_argument("--jobs", type=positive_int, default=2,
                         help="parallel processes (results do not depend on it; 2)")
     parser.add_argument("--out", default=None,
@@ -130,15 +144,19 @@ def levels_of(lo: float, hi: float, count: int) -> np.ndarray:
 
 
 def heuristics_task(task: tuple) -> dict:
-    """One instance: every heuristic plan, the (P) optimum, and (under "full") the exact front.
-    Returns {"rows": [...], "levels": [...], "queries": (p_slm, p_llm, slm, llm, alpha)}."""
-    import formulations
+    """One instance: every heuristic plan and the exact front's first part: under "full" the
+    whole staircase (subset search), under "none" the supported points.
+
+    Returns {"rows": [...], "levels": [...], "probes": [...], "queries": (p_slm, p_llm, slm,
+    llm)}; ``probes`` ("none" only): what :func:`front_task` still has to do, see
+    :func:`_probes`.
+    """
     import goa
     import instances
-    from formulations.accuracy import exact_front
+    from formulations.accuracy import exact_front, supported_front
     from instances.calibration import max_expected_accuracy_pct
 
-    interference, n, seed, n_levels, time_limit = task
+    interference, n, seed, n_levels, time_limit, exact_points = task
     inst = _instance(interference, n, seed)
     rows = []
     for tau in TAUS:
@@ -155,6 +173,7 @@ def heuristics_task(task: tuple) -> dict:
                      runtime=time.perf_counter() - started, status="oracle"))
 
     hi = max_expected_accuracy_pct(inst)
+    probes = []
     if interference == "full":
         front = exact_front(inst, time_limit=time_limit)
         lo = float(front.accuracy_pct[0])
@@ -171,25 +190,105 @@ def heuristics_task(task: tuple) -> dict:
                 inst, front.assignments[k]), min_accuracy=float(front.accuracy_pct[k]),
                 status=status, runtime=front.runtime_s))
     else:
-        optimum = formulations.solve(inst, tau=1.0, time_limit=time_limit)
-        lo = float(optimum.evaluation.expected_accuracy_pct)
+        front = supported_front(inst, time_limit=time_limit)
+        lo = float(front.accuracy_pct[0])
         levels = levels_of(lo, hi, n_levels)
+        for k in range(front.accuracy_pct.size):
+            accuracy = float(front.accuracy_pct[k])
+            rows.append(_row(inst, seed, "front_supported", evaluation=instances.evaluate(
+                inst, front.assignments[k]), min_accuracy=accuracy,
+                status="optimal" if front.proven[k] else "feasible", runtime=front.runtime_s,
+                bound=float(front.bound_at(accuracy)[0])))
+        probes = _probes(inst, seed, front, levels, rows, exact_points)
     for level in levels:
         rows.append(_row(inst, seed, "acc_greedy",
                          goa.solve(inst, tau=None, method="acc_greedy", min_accuracy=level),
                          min_accuracy=float(level)))
     queries = (inst.p_slm_correct, inst.p_llm_correct, inst.slm_correct, inst.llm_correct)
-    return {"rows": rows, "levels": [float(v) for v in levels], "queries": queries}
+    return {"rows": rows, "levels": [float(v) for v in levels], "probes": probes,
+            "queries": queries}
 
 
-def front_task(task: tuple) -> dict:
-    """One (P_A) solve by HiGHS ("none"): the front at one level."""
-    import formulations
+def _probes(inst, seed, front, levels, rows, exact_points) -> list:
+    """The work left for :func:`front_task` ("none"); rows for the closed levels are appended
+    to ``rows``. Returns [] or one task tail: (the supported front, GOA's levels, the open grid
+    levels widest bracket first, the open levels' proven bounds, exact points still wanted).
 
-    interference, n, seed, level, time_limit = task
+    A grid level whose bracket is closed (the supported point reaching it meets the best cut
+    there, to the MIP gap) is an optimum without a solve.
+    """
+    import instances
+    from formulations.milp import DEFAULT_MIP_GAP
+
+    lo, hi = float(front.accuracy_pct[0]), float(front.accuracy_pct[-1])
+    goa_levels = sorted({r["expected_accuracy_pct"] for r in rows if r["method"] == "goa"
+                         and lo < r["expected_accuracy_pct"] <= hi})
+    upper, bound = front.delay_at(levels), front.bound_at(levels)
+    closed = upper <= bound * (1.0 + DEFAULT_MIP_GAP)
+    for k in np.flatnonzero(closed):
+        j = int(np.searchsorted(front.accuracy_pct, levels[k] - 1e-9))
+        rows.append(_row(inst, seed, "front", evaluation=instances.evaluate(
+            inst, front.assignments[j]), min_accuracy=float(levels[k]), status="optimal",
+            runtime=0.0, bound=float(min(bound[k], upper[k]))))
+    open_levels = np.flatnonzero(~closed)
+    # widest bracket first (ties: the lower level), deterministic
+    open_levels = open_levels[np.lexsort((open_levels, -(upper - bound)[open_levels]))]
+    wanted = exact_points - front.accuracy_pct.size - int(closed.sum())
+    if not goa_levels and open_levels.size == 0:
+        return []
+    return [(front, goa_levels, levels[open_levels].tolist(), wanted)]
+
+
+def front_task(task: tuple) -> list[dict]:
+    """The rest of one instance's front ("none"), by (P_A) solves in order
+    (:func:`formulations.accuracy.front_at`: warm start from the supported point, the cuts a
+    bound): GOA's own accuracies always (then the delay the front saves there is exact); then
+    the open grid levels, widest bracket first, while the instance has fewer than the wanted
+    exact points; the rest are proven brackets (status "bounded": the supported point's plan,
+    the cut as bound).
+
+    An optimal plan at level L with expected accuracy A' gives F exactly on all of [L, A']
+    (F is non-decreasing and the plan reaches every level up to A'): levels it covers need no
+    solve.
+    """
+    import instances
+    from formulations.accuracy import front_at
+
+    interference, n, seed, front, goa_levels, grid, wanted, time_limit = task
     inst = _instance(interference, n, seed)
-    result = formulations.solve(inst, tau=None, min_accuracy=level, time_limit=time_limit)
-    return _row(inst, seed, "front", result, min_accuracy=level)
+    exact = []  # (level, accuracy, row) of the optimal (P_A) results
+    rows = []
+
+    def covered(level):
+        for low, high, row in exact:
+            if low - 1e-9 <= level <= high + 1e-9:
+                out = dict(row, min_accuracy=level, runtime_s=0.0)
+                return out
+        return None
+
+    def solve(level):
+        row = covered(level)
+        if row is None:
+            result = front_at(inst, front, level, time_limit=time_limit)
+            row = _row(inst, seed, "front", result, min_accuracy=level)
+            if result.status == instances.Status.OPTIMAL:
+                exact.append((level, result.evaluation.expected_accuracy_pct, row))
+        return row
+
+    for level in goa_levels:
+        rows.append(solve(level))
+    for level in grid:
+        if wanted > 0 or covered(level) is not None:
+            row = solve(level)
+            wanted -= row["status"] == "optimal"
+        else:
+            j = int(np.searchsorted(front.accuracy_pct, level - 1e-9))
+            row = _row(inst, seed, "front", evaluation=instances.evaluate(
+                inst, front.assignments[j]), min_accuracy=level, status="bounded",
+                runtime=0.0, bound=float(min(front.bound_at(level)[0],
+                                             front.delay_at(level)[0])))
+        rows.append(row)
+    return rows
 
 
 # --- the comparison ------------------------------------------------------------------------------
@@ -199,7 +298,7 @@ def front_points(rows: list[dict], bounds: bool = False) -> tuple[np.ndarray, np
     when present (the exact staircase), else the grid rows. F is the best plan's delay, or with
     ``bounds`` the proven lower bound on F at the level (-inf where a search gave none)."""
     corners = [r for r in rows if r["method"] == "front_corner"]
-    points = corners or [r for r in rows if r["method"] == "front"]
+    points = corners or [r for r in rows if r["method"] in ("front", "front_supported")]
     points = sorted(points, key=lambda r: r["min_accuracy"])
     if bounds:
         values = [(r["objective_ms"] if r["status"] == "optimal" else -np.inf)
@@ -233,7 +332,7 @@ def tau_table(rows: list[dict]) -> list[dict]:
     for (interference, n, seed), members in by_instance.items():
         levels, delays = front_points(members)
         kinds[(interference, n)] = ("exact" if any(r["method"] == "front_corner" for r in members)
-                                    else "grid (lower bounds)")
+                                    else "saved exact, gained >=")
         for r in members:
             if r["method"] != "goa":
                 continue
@@ -273,7 +372,7 @@ def below_front(rows: list[dict]) -> list[str]:
         levels, delays = front_points(members, bounds=True)
         exact = "front_corner" in {r["method"] for r in members}
         for r in members:
-            if r["method"] in ("front", "front_corner", "oracle"):
+            if r["method"] in ("front", "front_corner", "front_supported", "oracle"):
                 continue
             # on a grid only points at or below a grid level can be checked exactly
             floor = delay_at(levels, delays, r["expected_accuracy_pct"]) if exact else \
@@ -336,19 +435,27 @@ def summarise(rows: list[dict], taus: list[dict], ece: dict, problems: list[str]
         for tau in (0.0, 0.5, 0.8, 1.0):
             rs = [r for r in mine if r["method"] == "goa" and abs(r["tau"] - tau) < 1e-9]
             lines.append([f"goa tau={tau:g}", len(rs)] + _means(rs))
-        fronts = [r for r in mine if r["method"] == "front"]
+        fronts = [r for r in mine if r["method"] in ("front", "front_supported")]
         proven = sum(r["status"] == "optimal" for r in fronts)
         gaps = [100.0 * (r["objective_ms"] - r["bound_ms"]) / r["bound_ms"] for r in fronts
                 if r["status"] != "optimal" and r["bound_ms"]]
         stopped = (f"; not proven: {len(fronts) - proven}, certified gap <= "
                    f"{max(gaps):.3f} %" if gaps else "")
-        times = [r["runtime_s"] for r in fronts]
-        if interference == "full":  # one search per instance
-            times = [r["runtime_s"] for r in {r["seed"]: r for r in fronts}.values()]
+        # the exact front's time per instance: one search ("full"), or the supported points'
+        # search plus the (P_A) solves at the levels ("none")
+        times = []
+        for seed in seeds:
+            own = [r for r in fronts if r["seed"] == seed]
+            first = [r for r in own if r["method"] == "front_supported"] or own[:1]
+            times.append(first[0]["runtime_s"] + sum(r["runtime_s"] for r in own
+                                                     if r["method"] == "front"
+                                                     and interference == "none"))
+        supported = sum(r["method"] == "front_supported" for r in fronts)
+        kind = (f"{supported} supported + {len(fronts) - supported} at levels"
+                if interference == "none" else "levels")
         title = (f"interference={interference}  N={n}  M={SERVERS}  seeds={seeds}  front points "
-                 f"{len(fronts)} (proven optimal {proven}{stopped}); exact front time per "
-                 f"{'instance' if interference == 'full' else 'level'}: mean "
-                 f"{np.mean(times):.2f} s, max {np.max(times):.2f} s")
+                 f"{len(fronts)} ({kind}; proven optimal {proven}{stopped}); exact front time "
+                 f"per instance: mean {np.mean(times):.2f} s, max {np.max(times):.2f} s")
         blocks.append(table(["method", "plans", "delay ms", "+-95%", "expected %", "+-95%",
                              "realized %", "+-95%"], lines, title=title))
     lines = [[t["interference"], t["n_users"], f"{t['tau']:.2f}", t["goa_delay_ms"],
@@ -389,13 +496,23 @@ def plot(rows: list[dict], calibration: list[dict], ece: dict, folder: Path) -> 
             for method, style in METHOD_STYLE.items():
                 rs = [r for r in mine if r["method"] == method]
                 if method == "front":
-                    corner_rows = [r for r in mine if r["method"] == "front_corner"] or rs
+                    corner_rows = [r for r in mine if r["method"] == "front_corner"] or [
+                        r for r in mine if r["method"] in ("front", "front_supported")]
                     corner_rows = sorted(corner_rows, key=lambda r: r["min_accuracy"])
                     if key == "expected_accuracy_pct":
-                        xs = [r["min_accuracy"] for r in corner_rows]
-                        ys = [r["objective_ms"] for r in corner_rows]
+                        # the proven points as a staircase; "bounded" levels ("none") as
+                        # intervals from the proven bound to the best plan known
+                        exact = [r for r in corner_rows if r["status"] != "bounded"]
+                        xs = [r["min_accuracy"] for r in exact]
+                        ys = [r["objective_ms"] for r in exact]
                         ax.step(xs, ys, where="pre", color=style["color"], label=style["label"])
                         ax.plot(xs, ys, "k.", markersize=4)
+                        brackets = [r for r in corner_rows if r["status"] == "bounded"]
+                        if brackets:
+                            ax.vlines([r["min_accuracy"] for r in brackets],
+                                      [r["bound_ms"] for r in brackets],
+                                      [r["objective_ms"] for r in brackets], color="gray",
+                                      linewidth=2, label="front bracketed (bound to plan)")
                     else:
                         ax.plot([r[key] for r in corner_rows],
                                 [r["objective_ms"] for r in corner_rows], "k.",
@@ -451,14 +568,14 @@ def _run(args) -> int:
           f"{args.time_limit:g} s per exact solve, {args.jobs} job(s); {machine_line()}",
           file=sys.stderr)
     with staged_output(out) as stage:
-        tasks = [(interference, n, seed, n_levels, args.time_limit)
+        tasks = [(interference, n, seed, n_levels, args.time_limit, args.exact_points)
                  for interference, n in scenarios for seed in seeds]
         done = parallel_map(heuristics_task, tasks, args.jobs, "instances")
         rows = [row for d in done for row in d["rows"]]
-        front_tasks = [(task[0], task[1], task[2], level, args.time_limit)
-                       for task, d in zip(tasks, done) if task[0] == "none"
-                       for level in d["levels"]]
-        rows += parallel_map(front_task, front_tasks, args.jobs, "front (P_A)")
+        front_tasks = [(*task[:3], *probe, args.time_limit)
+                       for task, d in zip(tasks, done) for probe in d["probes"]]
+        rows += [row for rs in parallel_map(front_task, front_tasks, args.jobs, "front (P_A)")
+                 for row in rs]
         taus = tau_table(rows)
         problems = below_front(rows)
         calibration, ece = calibration_rows([d["queries"] for d in done])

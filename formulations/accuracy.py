@@ -385,6 +385,281 @@ def exact_front(instance: Instance, tau: float | None = None, time_limit: float 
                  complete=done == order.size, runtime_s=clock.elapsed())
 
 
+# --- the supported front (interference "none") ---------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class SupportedFront:
+    """The supported points of the accuracy-delay front under interference "none", and the
+    lower bound their weighted solves prove (:func:`supported_front`).
+
+    ``accuracy_pct[k]``, ``objective_ms[k]``, ``assignments[k]``: the k-th supported point, in
+    increasing accuracy and delay; where ``proven[k]``, F(accuracy_pct[k]) = objective_ms[k]
+    exactly. ``slope_ms_per_pct``, ``intercept_ms``: one cut per weighted solve, each a proven
+    bound ``F(A) >= intercept + slope A`` for every A (their maximum is the lower convex hull of
+    the front when ``complete``). ``complete``: every weighted solve proven optimal and the
+    dichotomic search finished (else the points are plans found, the cuts still valid).
+    ``solves``: weighted solves run. ``runtime_s``: the whole search.
+    """
+
+    accuracy_pct: np.ndarray
+    objective_ms: np.ndarray
+    assignments: np.ndarray
+    proven: np.ndarray
+    slope_ms_per_pct: np.ndarray
+    intercept_ms: np.ndarray
+    complete: bool
+    solves: int
+    runtime_s: float
+
+    def delay_at(self, accuracy_pct) -> np.ndarray:
+        """An upper bound on F(A) (ms): the least delay of a supported point reaching A (NaN
+        beyond the last point, the best reachable accuracy). Exact at the points, and at every
+        A up to the first point's accuracy (F is non-decreasing and flat there at T*)."""
+        a = np.atleast_1d(np.asarray(accuracy_pct, dtype=np.float64))
+        index = np.searchsorted(self.accuracy_pct, a - ACCURACY_TOL_PCT, side="left")
+        out = np.full(a.shape, np.nan)
+        ok = index < self.accuracy_pct.size
+        out[ok] = self.objective_ms[index[ok]]
+        return out
+
+    def bound_at(self, accuracy_pct) -> np.ndarray:
+        """A proven lower bound on F(A) (ms): the largest cut at A (at A less the accuracy
+        tolerance, so that it holds for every plan the constraint accepts)."""
+        a = np.atleast_1d(np.asarray(accuracy_pct, dtype=np.float64)) - ACCURACY_TOL_PCT
+        cuts = self.intercept_ms[:, None] + self.slope_ms_per_pct[:, None] * a[None, :]
+        return cuts.max(axis=0)
+
+    def accuracy_at(self, delay_ms) -> np.ndarray:
+        """A lower bound on the best expected accuracy (%) within a total delay T: the largest
+        accuracy of a supported point with delay <= T (NaN below the first point's delay)."""
+        t = np.atleast_1d(np.asarray(delay_ms, dtype=np.float64))
+        index = np.searchsorted(self.objective_ms, t * (1.0 + 1e-12), side="right") - 1
+        out = np.full(t.shape, np.nan)
+        ok = index >= 0
+        out[ok] = self.accuracy_pct[index[ok]]
+        return out
+
+
+def supported_front(instance: Instance, tau: float | None = None,
+                    time_limit: float = math.inf) -> SupportedFront:
+    """The supported points of the accuracy-delay front under interference "none", each by an
+    exact solve of (P) with modified local delays (docs/expected_accuracy.md).
+
+    For a weight mu >= 0 (seconds per unit of ``S(a) = sum_i p_i(a)``, N A / 100), a plan
+    minimising ``T(a) - mu S(a)`` is an exact point of the front: any plan with S >= S(a*) has
+    ``T >= T(a*) + mu (S - S(a*)) >= T(a*)``. Up to the constant ``mu sum_i p_llm_i`` this is
+    (P) with each free user's local delay ``t^L_i + mu (p_llm_i - p_slm_i)`` and the edge delays
+    unchanged, solved by the load-vector method of :mod:`formulations.loads` (its reductions
+    hold for any local cost, by the same improving move). The ends are the (P) optimum (mu = 0)
+    and the least delay at the best reachable accuracy (users with p_llm > p_slm forced to the
+    edge, those with p_llm < p_slm home); between two known points L, R the weight of the line
+    through them, ``mu = (T_R - T_L) / (S_R - S_L)``, finds a point strictly below that line
+    if one exists (then both halves are searched), else L-R is an edge of the hull (Aneja and
+    Nair's dichotomic search). Every solve's proven bound B is a cut
+    ``T(a) >= B - mu sum_i p_llm_i + mu S(a)`` valid for every plan.
+
+    Parameters
+    ----------
+    instance
+        An instance with interference "none" and calibrated probabilities.
+    tau
+        The guard (alpha_i > tau offloaded), or None for no guard.
+    time_limit
+        Wall-clock seconds for the whole search (> 0): each solve gets what is left; when it
+        runs out, the points found so far are returned with ``complete=False``.
+
+    Raises
+    ------
+    ValueError
+        If the interference model is not "none", tau is bad, or the instance has no
+        probabilities.
+    """
+    from instances import check_tau
+
+    from .data import none_data
+    from .solve import solve
+
+    if instance.interference != "none":
+        raise ValueError(f"instance: supported_front needs interference 'none', this instance "
+                         f"has {instance.interference!r}: use exact_front (N <= "
+                         f"{MAX_SUBSET_USERS})")
+    guard = 1.0 if tau is None else check_tau(tau)
+    p_slm, p_llm = instance.correct_probabilities()
+    gain = p_llm - p_slm
+    clock = Clock(time_limit)
+    base = none_data(instance, guard)
+    table = base.table(instance.n_users)
+    scale = 100.0 / instance.n_users  # S -> percent
+    points, cuts = {}, []  # S -> (T s, plan, proven); cuts (mu, B) in s and s per unit S
+
+    def add_point(plan, proven):
+        ev = evaluate(instance, plan)
+        s = ev.expected_accuracy_pct / scale
+        points[s] = (ev.total_delay_ms / 1e3, plan, proven)
+        return s
+
+    # the left end: (P), mu = 0
+    optimum = solve(instance, tau=guard, time_limit=max(clock.remaining(), 1e-3))
+    cuts.append((0.0, optimum.bound_ms / 1e3))
+    left = add_point(optimum.assignment, optimum.status == Status.OPTIMAL)
+    complete = optimum.status == Status.OPTIMAL
+    solves = 1
+    # the right end: the best reachable accuracy (users on their better side, the guard kept)
+    home = ~base.forced & (gain < 0.0)
+    forced = base.forced | (gain > 0.0)
+    plan, value, bound, proven = _weighted_solve(base, table, base.local_s, forced, home, clock,
+                                                 [optimum.assignment])
+    solves += 1
+    complete &= proven
+    right = add_point(plan, proven)
+    stack = [(left, right)]
+    while stack:
+        lo, hi = stack.pop()
+        (t_lo, plan_lo, _), (t_hi, plan_hi, _) = points[lo], points[hi]
+        if hi - lo <= 1e-12 * hi or t_hi <= t_lo:
+            continue  # no room between them, or hi dominates lo: the front is flat up to hi
+        if clock.remaining() <= 0.0:
+            complete = False
+            break
+        mu = (t_hi - t_lo) / (hi - lo)
+        plan, value, bound, proven = _weighted_solve(
+            base, table, base.local_s + mu * gain, base.forced, np.zeros_like(home), clock,
+            [plan_lo, plan_hi])
+        solves += 1
+        complete &= proven
+        constant = mu * p_llm.sum()
+        cuts.append((mu, bound - constant))
+        line = t_lo - mu * lo + constant  # the weighted value of both lo and hi
+        ev = evaluate(instance, plan)
+        s = ev.expected_accuracy_pct / scale
+        if value < line - 1e-9 * line and lo < s < hi:
+            add_point(plan, proven)
+            stack += [(s, hi), (lo, s)]  # the lower half first (popped first)
+    order = sorted(points)
+    return SupportedFront(
+        accuracy_pct=np.array(order) * scale,
+        objective_ms=np.array([points[s][0] for s in order]) * 1e3,
+        assignments=np.array([points[s][1] for s in order], dtype=np.int64),
+        proven=np.array([points[s][2] for s in order], dtype=bool),
+        slope_ms_per_pct=np.array([mu for mu, _ in cuts]) * 1e3 / scale,
+        intercept_ms=np.array([b for _, b in cuts]) * 1e3,
+        complete=bool(complete), solves=solves, runtime_s=clock.elapsed())
+
+
+def front_at(instance: Instance, front: SupportedFront, min_accuracy, tau: float | None = None,
+             time_limit: float = 60.0) -> Result:
+    """F(A) exactly, from a :func:`supported_front` of the same instance and tau: (P_A) by
+    HiGHS as :func:`formulations.solve` does, warm-started from the supported point reaching A
+    (a good incumbent: its delay caps the loads the model considers), the best cut at A a
+    proven bound besides HiGHS's own. No solve at all when that point's delay meets the best
+    cut at A (to the MIP gap): it is then the optimum.
+
+    Returns a Result as :func:`formulations.solve` with ``min_accuracy`` (backend "highs"),
+    ``info["solved"]`` False when no solve was needed.
+
+    Raises
+    ------
+    ValueError
+        If ``min_accuracy`` is bad or unreachable, or the interference is not "none".
+    """
+    from . import milp
+
+    target = check_min_accuracy(instance, min_accuracy, tau)
+    accuracy_backend(instance, "highs")
+    guard = 1.0 if tau is None else tau
+    clock = Clock(time_limit)
+    k = int(np.searchsorted(front.accuracy_pct, target - ACCURACY_TOL_PCT, side="left"))
+    k = min(k, front.accuracy_pct.size - 1)
+    warm = front.assignments[k]
+    if not _feasible(instance, tau, target, warm):
+        raise ValueError("front: its point reaching min_accuracy is not a feasible plan of this "
+                         "instance and tau (a front of another instance?)")
+    upper_ms = evaluate(instance, warm).total_delay_ms
+    cuts = front.intercept_ms + front.slope_ms_per_pct * (target - ACCURACY_TOL_PCT)
+    bound_ms = float(cuts.max())
+    if upper_ms <= bound_ms * (1.0 + milp.DEFAULT_MIP_GAP):
+        outcome = Outcome(warm, Status.OPTIMAL, objective_ms=upper_ms,
+                          bound_ms=min(bound_ms, upper_ms), info={"solved": False})
+    else:
+        # the cuts as rows of the model were measured no faster (N = 50, seed 0, 4 levels:
+        # 103 s with them, 97 s without): they only serve as the bound
+        model, limits = _accuracy_model(instance, guard, target, upper_ms / 1e3)
+        warm_in = warm if model.fits(warm) else None
+        try:
+            outcome = milp.solve_highs(model, max(clock.remaining(), 1e-3), warm_in,
+                                       highs_options=_HIGHS_OPTIONS)
+        except Exception as error:  # noqa: BLE001 - a solver crash is reported, not raised
+            outcome = Outcome(None, Status.ERROR, info={"error": f"highs: {error!r}"})
+        if outcome.bound_ms is not None:
+            outcome.bound_ms = max(outcome.bound_ms, bound_ms)
+        outcome.info.update(solved=True, load_limits=limits.tolist())
+    assignment = outcome.assignment if outcome.assignment is not None else warm
+    params = {"backend": "highs", "time_limit": time_limit, "warm_start": "supported front",
+              "min_accuracy": target, "tau": tau}
+    return _result(instance, guard, target, "highs", outcome, assignment, clock.elapsed(),
+                   params)
+
+
+def _weighted_data(base, table, local_s, forced, home):
+    """The "none" data of (P) with these local costs and this forced set, users in ``home``
+    (or never worth offloading) left out. Returns (data, kept users).
+
+    The reductions of :func:`formulations.data.none_data`, recomputed for the new local costs:
+    a free user sits on ES j at load n only if f_ij(n) <= its local cost (else sending it home
+    improves the plan whatever that cost is), and ES j holds at most the largest n for which n
+    users may sit there. A free user that may sit nowhere is home in every optimum: it is left
+    out, which also keeps every remaining local cost positive (it is at least min_j f_ij(1)).
+    """
+    n = base.n_users
+    nmax = np.where(forced[:, None], n, (table[:, :, 1:] <= local_s[:, None, None]).sum(axis=2))
+    keep = ~home & (forced | np.any(nmax > 0, axis=1))
+    nmax = nmax[keep]
+    counts = np.arange(1, int(keep.sum()) + 1)
+    eligible = (nmax[:, :, None] >= counts[None, None, :]).sum(axis=0)  # (M, kept)
+    load_max = (eligible >= counts[None, :]).sum(axis=1).astype(np.int64)
+    nmax = np.minimum(nmax, load_max[None, :]).astype(np.int64)
+    data = dataclasses.replace(base, local_s=local_s[keep], forced=forced[keep],
+                               comm_s=base.comm_s[keep], work_flop=base.work_flop[keep],
+                               nmax=nmax, load_max=load_max)
+    return data, np.flatnonzero(keep)
+
+
+def _weighted_solve(base, table, local_s, forced, home, clock, starts):
+    """min over plans (forced users on the edge, ``home`` users home) of sum of local_s over
+    the local users plus the edge delays, by :func:`formulations.loads.solve_loads` on the
+    reduced data. Returns (plan, its value s, a proven lower bound s, proven optimal)."""
+    from .loads import solve_loads
+
+    data, kept = _weighted_data(base, table, local_s, forced, home)
+    plan = np.full(base.n_users, -1, dtype=np.int64)
+    constant = float(local_s[~np.isin(np.arange(base.n_users), kept)].sum())
+    if kept.size == 0:
+        return plan, constant, constant, True
+    best = None
+    for start in starts:
+        a = _place_forced(data, np.asarray(start, dtype=np.int64)[kept])
+        a = data.repair(a)
+        if best is None or data.cost(a) < data.cost(best):
+            best = a
+    outcome = solve_loads(data, clock, best)
+    plan[kept] = outcome.assignment
+    return (plan, outcome.objective_ms / 1e3 + constant, outcome.bound_ms / 1e3 + constant,
+            outcome.status == Status.OPTIMAL)
+
+
+def _place_forced(data, a):
+    """Forced users that a start leaves home, each onto the ES where it is fastest at the load
+    it would make (in user order)."""
+    a = a.copy()
+    loads = np.bincount(a[a >= 0], minlength=data.n_servers)
+    servers = np.arange(data.n_servers)
+    for i in np.flatnonzero(data.forced & (a < 0)):
+        j = int(np.argmin(data.delay(i, servers, loads + 1)))
+        a[i] = j
+        loads[j] += 1
+    return a
+
+
 # --- the result ----------------------------------------------------------------------------------
 
 def _result(instance, tau, target, backend, outcome: Outcome, assignment, runtime, params

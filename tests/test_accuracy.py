@@ -322,3 +322,96 @@ def test_exact_accuracy_errors():
         formulations.solve(big, tau=None, min_accuracy=40, backend="subsets")
     with pytest.raises(ValueError, match="too large"):
         exact_front(big)
+
+
+# --- the supported front (interference "none") ---------------------------------------------------
+
+from formulations.accuracy import front_at, supported_front  # noqa: E402
+
+
+def _lower_hull(corners):
+    """The vertices of the lower convex hull of the staircase corners (increasing accuracy),
+    collinear points dropped: the points a weighted sum T - mu A (mu >= 0) can single out."""
+    hull = []
+    for p in corners:
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            # drop the middle point unless it lies strictly below the chord
+            if (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1) <= 1e-9 * abs(y1) * (p[0] - x1):
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    return np.array(hull)
+
+
+@pytest.mark.parametrize("tau", [None, 0.9])
+def test_supported_front_equals_brute_force(tau):
+    """On N = 6, M = 2 "none" drops with a slow edge (several front corners): every supported
+    point lies on the brute-force staircase (F at its accuracy equals its delay, up to solver
+    tolerance), every vertex of the staircase's lower convex hull is found, every proven cut
+    lies on or below the staircase at every corner and between corners, and the best cut meets
+    the staircase at the hull vertices (the bound is tight there); a second call gives the same
+    front."""
+    for seed in (3, 4, 5):
+        inst = instances.generate(6, 2, seed=seed, interference="none", server_cap_flops=3e14)
+        corners = _staircase(_brute_force(inst, tau))
+        front = supported_front(inst, tau=tau)
+        assert front.complete and front.proven.all()
+        again = supported_front(inst, tau=tau)  # deterministic: the same points and cuts
+        npt.assert_array_equal(again.assignments, front.assignments)
+        npt.assert_array_equal(again.intercept_ms, front.intercept_ms)
+        assert np.all(np.diff(front.accuracy_pct) > 0)
+        for acc, t in zip(front.accuracy_pct, front.objective_ms):
+            want = corners[corners[:, 0] >= acc - 1e-9, 1].min()
+            npt.assert_allclose(t, want, rtol=1e-8)
+        hull = _lower_hull(corners)
+        for acc, t in hull:
+            k = np.flatnonzero(np.abs(front.accuracy_pct - acc) < 1e-9)
+            assert k.size == 1, (seed, acc, front.accuracy_pct)
+            npt.assert_allclose(front.objective_ms[k[0]], t, rtol=1e-8)
+            npt.assert_allclose(front.bound_at(acc)[0], t, rtol=1e-7)
+        levels = np.concatenate([corners[:, 0], (corners[1:, 0] + corners[:-1, 0]) / 2])
+        truth = np.array([corners[corners[:, 0] >= a - 1e-9, 1].min() for a in levels])
+        assert np.all(front.bound_at(levels) <= truth * (1 + 1e-8))
+        upper = front.delay_at(levels)
+        assert np.all(upper >= truth * (1 - 1e-8))
+
+
+@pytest.mark.parametrize("tau", [None, 0.9])
+def test_front_at_equals_brute_force(tau):
+    """front_at (HiGHS warm-started from the supported front, its cuts a bound) gives the brute-force
+    F(A) at every corner of the staircase and between corners, proven optimal with a bound at
+    most the delay; at least one level needs no solve (the bracket is closed at a supported
+    point) and at least one needs one (an unsupported corner) over the drops."""
+    solved = set()
+    for seed in (3, 4):
+        inst = instances.generate(6, 2, seed=seed, interference="none", server_cap_flops=3e14)
+        points = _brute_force(inst, tau)
+        corners = _staircase(points)
+        front = supported_front(inst, tau=tau)
+        levels = np.concatenate([corners[:, 0], (corners[1:, 0] + corners[:-1, 0]) / 2])
+        for level in levels:
+            want = points[points[:, 0] >= level - 1e-9, 1].min()
+            result = front_at(inst, front, level, tau=tau)
+            assert result.status == instances.Status.OPTIMAL, result.info
+            npt.assert_allclose(result.objective_ms, want, rtol=1e-8)
+            assert result.evaluation.expected_accuracy_pct >= level - 1e-9
+            assert result.bound_ms <= result.objective_ms
+            solved.add(result.info["solved"])
+    assert solved == {True, False}
+
+
+def test_supported_front_errors_and_time_limit():
+    """Under "full" supported_front raises a ValueError naming the instance; a tiny time limit
+    returns an incomplete front whose points are still feasible plans and whose cuts are still
+    below those plans."""
+    with pytest.raises(ValueError, match="instance.*'none'"):
+        supported_front(instances.generate(6, 2, seed=1, interference="full"))
+    inst = instances.generate(30, 4, seed=2, interference="none")
+    supported_front(inst, time_limit=5.0)  # compile the kernels outside the measured call
+    front = supported_front(inst, time_limit=1e-6)
+    assert not front.complete
+    for a, t in zip(front.assignments, front.objective_ms):
+        npt.assert_allclose(instances.evaluate(inst, a).total_delay_ms, t, rtol=1e-12)
+    assert np.all(front.bound_at(front.accuracy_pct) <= front.objective_ms * (1 + 1e-9))

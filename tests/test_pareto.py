@@ -8,8 +8,9 @@ from benchmarks.common import read_csv
 
 
 def test_pareto_tiny_run(tmp_path, capsys):
-    """--quick with 3 levels: every method present, the front proven optimal at every level,
-    no heuristic below the front, acc_greedy reaching its level, the outputs written and no
+    """--quick with 3 levels: every method present, the front proven optimal at every level
+    (under "none" also at the supported points, each with a proven bound at most its delay), no
+    heuristic below the front, acc_greedy reaching its level, the outputs written and no
     staging folder left."""
     out = tmp_path / "p"
     assert pareto.main(["--quick", "--levels", "3", "--jobs", "1", "--out", str(out)]) == 0
@@ -17,8 +18,16 @@ def test_pareto_tiny_run(tmp_path, capsys):
     assert list(rows[0]) == pareto.COLUMNS
     methods = {r["method"] for r in rows}
     assert set(pareto.METHOD_STYLE) <= methods
-    fronts = [r for r in rows if r["method"] == "front"]
-    assert len(fronts) == 2 * 3 and all(r["status"] == "optimal" for r in fronts)
+    fronts = [r for r in rows if r["method"] in ("front", "front_supported")]
+    assert all(r["status"] == "optimal" for r in fronts)
+    levels = [r for r in rows if r["method"] == "front"]
+    assert len([r for r in levels if r["interference"] == "full"]) == 3
+    assert len([r for r in levels if r["interference"] == "none"]) >= 3  # + GOA's accuracies
+    supported = [r for r in rows if r["method"] == "front_supported"]
+    assert supported and all(r["interference"] == "none" for r in supported)
+    for r in supported + levels:
+        if r["interference"] == "none":
+            assert float(r["bound_ms"]) <= float(r["objective_ms"]) * (1 + 1e-12)
     for r in rows:
         if r["method"] in ("front", "acc_greedy"):
             assert float(r["expected_accuracy_pct"]) >= float(r["min_accuracy"]) - 1e-9, r
