@@ -476,7 +476,7 @@ def supported_front(instance: Instance, tau: float | None = None,
     """
     from instances import check_tau
 
-    from .data import none_data
+    from .data import orthogonal_delays
     from .solve import solve
 
     if instance.interference != "none":
@@ -487,7 +487,7 @@ def supported_front(instance: Instance, tau: float | None = None,
     p_slm, p_llm = instance.correct_probabilities()
     gain = p_llm - p_slm
     clock = Clock(time_limit)
-    base = none_data(instance, guard)
+    base = orthogonal_delays(instance, guard)
     table = base.table(instance.n_users)
     scale = 100.0 / instance.n_users  # S -> percent
     points, cuts = {}, []  # S -> (T s, plan, proven); cuts (mu, B) in s and s per unit S
@@ -604,7 +604,7 @@ def _weighted_data(base, table, local_s, forced, home):
     """The "none" data of (P) with these local costs and this forced set, users in ``home``
     (or never worth offloading) left out. Returns (data, kept users).
 
-    The reductions of :func:`formulations.data.none_data`, recomputed for the new local costs:
+    The reductions of :func:`formulations.data.orthogonal_delays`, recomputed for the new local costs:
     a free user sits on ES j at load n only if f_ij(n) <= its local cost (else sending it home
     improves the plan whatever that cost is), and ES j holds at most the largest n for which n
     users may sit there. A free user that may sit nowhere is home in every optimum: it is left
@@ -626,9 +626,9 @@ def _weighted_data(base, table, local_s, forced, home):
 
 def _weighted_solve(base, table, local_s, forced, home, clock, starts):
     """min over plans (forced users on the edge, ``home`` users home) of sum of local_s over
-    the local users plus the edge delays, by :func:`formulations.loads.solve_loads` on the
+    the local users plus the edge delays, by :func:`formulations.loadvec.solve_loadvec` on the
     reduced data. Returns (plan, its value s, a proven lower bound s, proven optimal)."""
-    from .loads import solve_loads
+    from .loadvec import solve_loadvec
 
     data, kept = _weighted_data(base, table, local_s, forced, home)
     plan = np.full(base.n_users, -1, dtype=np.int64)
@@ -641,7 +641,7 @@ def _weighted_solve(base, table, local_s, forced, home, clock, starts):
         a = data.repair(a)
         if best is None or data.cost(a) < data.cost(best):
             best = a
-    outcome = solve_loads(data, clock, best)
+    outcome = solve_loadvec(data, clock, best)
     plan[kept] = outcome.assignment
     return (plan, outcome.objective_ms / 1e3 + constant, outcome.bound_ms / 1e3 + constant,
             outcome.status == Status.OPTIMAL)

@@ -9,7 +9,7 @@ cutoff (the best total delay found so far), and for each S computes
 only where it can beat the cutoff: first a set-level bound (``lb0``, each user of S alone at its
 best ES), then a depth-first branch-and-bound over the placements of S. At a node the users
 ``S[0..d-1]`` are placed; loads n_j and the power each ES hears from placed users only grow
-deeper down, and a user's delay grows with both (MODEL.md section 3), so
+deeper down, and a user's delay grows with both (docs/model.md section 3), so
 
 - each placed user pays at least its delay at the node's n_j and interference, and
 - each unplaced user u pays at least min_j d_u(j, n_j + 1, I_j) (I_j: the power at j from the
