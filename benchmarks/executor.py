@@ -137,7 +137,7 @@ def task_key(function_name: str, task_json: str, options_json: str, version: str
 
 def run_tasks(function: Callable[[Any], Any], tasks: Sequence, *, out: str | Path,
               args: argparse.Namespace, desc: str, options: dict | None = None,
-              chunk_size: int | None = None) -> list:
+              chunk_size: int | None = None, next_phase: bool = False) -> list:
     """Run ``function`` on every task with the executor the options chose; results in task order.
 
     Every finished task's result is committed at once to ``out/tasks.sqlite``; with
@@ -165,6 +165,10 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence, *, out: str | Pat
     chunk_size : int, optional
         Tasks sent to a worker at once (default: automatic, at most 100, and at least 16 chunks
         per worker). A chunk's results are stored when the chunk finishes.
+    next_phase : bool
+        A later phase of the same run (a CLI whose second batch of tasks depends on the first's
+        results): the store that the earlier phase of this run completed is kept, and the
+        tasks already in it are reused, as with ``--resume``.
 
     Returns
     -------
@@ -193,7 +197,7 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence, *, out: str | Pat
     created = make_output_folder(out)
     path = out / STORE_NAME
     existed = path.exists()
-    store = _open_store(path, existed, args.resume)
+    store = _open_store(path, existed, args.resume or next_phase)
     blobs = store.results(set(keys))
     if args.resume:
         reused = sum(k in blobs for k in keys)

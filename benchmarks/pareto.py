@@ -46,21 +46,24 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int, parallel_map,
-    positive_float, positive_int, run_cli, staged_output, table, write_csv)
+    Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int, positive_float,
+    positive_int, run_cli, staged_output, table, write_csv)
+from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
+from benchmarks.style import plot_style
 
 PROG = "python -m benchmarks.pareto"
-# Method colours in ONE place (swap for benchmarks.style.METHOD_STYLE when it exists).
+# The methods drawn, with the project's one style per method (benchmarks.style); the labels say
+# how each is used here.
 METHOD_STYLE = {
-    "front": dict(color="black", marker="", linestyle="-", label="exact front (P_A)"),
-    "goa": dict(color="tab:blue", marker="o", linestyle="--", label="GOA, tau-sweep"),
-    "acc_greedy": dict(color="tab:green", marker="^", linestyle="", label="acc_greedy"),
-    "dmin": dict(color="tab:orange", marker="s", linestyle="", label="d-min"),
-    "random": dict(color="tab:purple", marker="D", linestyle="", label="random (tau 0.8)"),
-    "local_all": dict(color="tab:brown", marker="v", linestyle="", label="local-all"),
-    "edge_all": dict(color="tab:red", marker="P", linestyle="", label="edge-all"),
-    "oracle": dict(color="tab:gray", marker="*", linestyle="",
-                   label="oracle (knows correctness; not deployable)"),
+    "front": plot_style("exact", marker="", label="exact front (P_A)"),
+    "goa": plot_style("goa", linestyle="--", label="GOA, tau-sweep"),
+    "acc_greedy": plot_style("acc_greedy", linestyle=""),
+    "dmin": plot_style("dmin", linestyle=""),
+    "random": plot_style("random", linestyle="", label="random (tau 0.8)"),
+    "local_all": plot_style("local_all", linestyle=""),
+    "edge_all": plot_style("edge_all", linestyle=""),
+    "oracle": plot_style("oracle", linestyle="",
+                         label="oracle (knows correctness; not deployable)"),
 }
 SCENARIOS = (("none", 50), ("full", 12))
 QUICK_SCENARIOS = (("none", 16), ("full", 8))
@@ -90,13 +93,13 @@ def build_parser() -> Parser:
                         help='"none": solve (P_A) at the widest open grid levels until an '
                              'instance has K exact front points, supported points included; '
                              'the other levels are reported as proven brackets (20)')
-    parser.add_argument("--jobs", type=positive_int, default=2,
-                        help="parallel processes (results do not depend on it; 2)")
     parser.add_argument("--out", default=None,
                         help="output folder (results/pareto; --quick: results/pareto-quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a small run: none N 16, full N 8, seed 0, 6 levels")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_executor_arguments(parser)
+    parser.set_defaults(jobs=2)  # the default run takes about 1.5 min on 2 processes
     return parser
 
 
@@ -236,7 +239,9 @@ def _probes(inst, seed, front, levels, rows, exact_points) -> list:
     wanted = exact_points - front.accuracy_pct.size - int(closed.sum())
     if not goa_levels and open_levels.size == 0:
         return []
-    return [(front, goa_levels, levels[open_levels].tolist(), wanted)]
+    # plain data (the front as lists), so that the task can run in another process or machine
+    return [(front.to_dict(), [float(level) for level in goa_levels],
+             [float(level) for level in levels[open_levels]], int(wanted))]
 
 
 def front_task(task: tuple) -> list[dict]:
@@ -252,9 +257,10 @@ def front_task(task: tuple) -> list[dict]:
     solve.
     """
     import instances
-    from formulations.accuracy import front_at
+    from formulations.accuracy import SupportedFront, front_at
 
     interference, n, seed, front, goa_levels, grid, wanted, time_limit = task
+    front = SupportedFront.from_dict(front)
     inst = _instance(interference, n, seed)
     exact = []  # (level, accuracy, row) of the optimal (P_A) results
     rows = []
@@ -565,16 +571,17 @@ def _run(args) -> int:
     out = args.out or ("results/pareto-quick" if args.quick else "results/pareto")
     started = time.perf_counter()
     print(f"{PROG}: scenarios {scenarios}, seeds {list(seeds)}, {n_levels} levels, time limit "
-          f"{args.time_limit:g} s per exact solve, {args.jobs} job(s); {machine_line()}",
-          file=sys.stderr)
+          f"{args.time_limit:g} s per exact solve, {describe_executor(args)}; "
+          f"{machine_line()}", file=sys.stderr)
     with staged_output(out) as stage:
         tasks = [(interference, n, seed, n_levels, args.time_limit, args.exact_points)
                  for interference, n in scenarios for seed in seeds]
-        done = parallel_map(heuristics_task, tasks, args.jobs, "instances")
+        done = run_tasks(heuristics_task, tasks, out=out, args=args, desc="instances")
         rows = [row for d in done for row in d["rows"]]
         front_tasks = [(*task[:3], *probe, args.time_limit)
                        for task, d in zip(tasks, done) for probe in d["probes"]]
-        rows += [row for rs in parallel_map(front_task, front_tasks, args.jobs, "front (P_A)")
+        rows += [row for rs in run_tasks(front_task, front_tasks, out=out, args=args,
+                                         desc="front (P_A)", next_phase=True)
                  for row in rs]
         taus = tau_table(rows)
         problems = below_front(rows)

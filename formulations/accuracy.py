@@ -411,6 +411,27 @@ class SupportedFront:
     solves: int
     runtime_s: float
 
+    _DTYPES = {"accuracy_pct": np.float64, "objective_ms": np.float64,
+               "assignments": np.int64, "proven": bool, "slope_ms_per_pct": np.float64,
+               "intercept_ms": np.float64}
+
+    def to_dict(self) -> dict:
+        """The front as plain data (lists and numbers), e.g. a task for another process or
+        machine; :meth:`from_dict` restores it bit for bit (floats go through their repr)."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[field.name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SupportedFront":
+        """The front that :meth:`to_dict` wrote."""
+        values = dict(data)
+        for name, dtype in cls._DTYPES.items():
+            values[name] = np.asarray(values[name], dtype=dtype)
+        return cls(**values)
+
     def delay_at(self, accuracy_pct) -> np.ndarray:
         """An upper bound on F(A) (ms): the least delay of a supported point reaching A (NaN
         beyond the last point, the best reachable accuracy). Exact at the points, and at every
@@ -449,7 +470,7 @@ def supported_front(instance: Instance, tau: float | None = None,
     minimising ``T(a) - mu S(a)`` is an exact point of the front: any plan with S >= S(a*) has
     ``T >= T(a*) + mu (S - S(a*)) >= T(a*)``. Up to the constant ``mu sum_i p_llm_i`` this is
     (P) with each free user's local delay ``t^L_i + mu (p_llm_i - p_slm_i)`` and the edge delays
-    unchanged, solved by the load-vector method of :mod:`formulations.loads` (its reductions
+    unchanged, solved by the load-vector method of :mod:`formulations.loadvec` (its reductions
     hold for any local cost, by the same improving move). The ends are the (P) optimum (mu = 0)
     and the least delay at the best reachable accuracy (users with p_llm > p_slm forced to the
     edge, those with p_llm < p_slm home); between two known points L, R the weight of the line

@@ -415,3 +415,20 @@ def test_supported_front_errors_and_time_limit():
     for a, t in zip(front.assignments, front.objective_ms):
         npt.assert_allclose(instances.evaluate(inst, a).total_delay_ms, t, rtol=1e-12)
     assert np.all(front.bound_at(front.accuracy_pct) <= front.objective_ms * (1 + 1e-9))
+
+
+def test_supported_front_plain_data_round_trip():
+    """A supported front written as plain data (JSON, as a sweep task carries it) and read back
+    is the same front, bit for bit."""
+    import json
+
+    from formulations.accuracy import SupportedFront, supported_front
+
+    inst = instances.generate(8, 2, seed=3, interference="none", server_cap_flops=3e14)
+    front = supported_front(inst)
+    back = SupportedFront.from_dict(json.loads(json.dumps(front.to_dict())))
+    for name in ("accuracy_pct", "objective_ms", "assignments", "proven", "slope_ms_per_pct",
+                 "intercept_ms"):
+        npt.assert_array_equal(getattr(back, name), getattr(front, name))
+        assert getattr(back, name).dtype == getattr(front, name).dtype
+    assert (back.complete, back.solves) == (front.complete, front.solves)
