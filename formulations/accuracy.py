@@ -314,6 +314,28 @@ def _solve_subsets(instance, tau, target, clock, warm) -> Outcome:
 
 # --- the front -----------------------------------------------------------------------------------
 
+def _staircase_delay(accuracy_pct: np.ndarray, objective_ms: np.ndarray, levels) -> np.ndarray:
+    """On a staircase of plans sorted by accuracy and delay: the least delay of a plan whose
+    expected accuracy reaches each level (to ``ACCURACY_TOL_PCT``), NaN where none does."""
+    a = np.atleast_1d(np.asarray(levels, dtype=np.float64))
+    index = np.searchsorted(accuracy_pct, a - ACCURACY_TOL_PCT, side="left")
+    out = np.full(a.shape, np.nan)
+    ok = index < accuracy_pct.size
+    out[ok] = objective_ms[index[ok]]
+    return out
+
+
+def _staircase_accuracy(accuracy_pct: np.ndarray, objective_ms: np.ndarray, delays) -> np.ndarray:
+    """On the same staircase: the largest accuracy of a plan within each total delay (to a
+    relative 1e-12), NaN below the first plan's delay."""
+    t = np.atleast_1d(np.asarray(delays, dtype=np.float64))
+    index = np.searchsorted(objective_ms, t * (1.0 + 1e-12), side="right") - 1
+    out = np.full(t.shape, np.nan)
+    ok = index >= 0
+    out[ok] = accuracy_pct[index[ok]]
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Front:
     """The exact accuracy-delay front of one instance: its corners, in increasing accuracy.
@@ -333,22 +355,12 @@ class Front:
     def delay_at(self, accuracy_pct) -> np.ndarray:
         """F(A): the least total delay (ms) of a plan with expected accuracy >= A (NaN beyond
         the last corner, where no plan reaches A)."""
-        a = np.atleast_1d(np.asarray(accuracy_pct, dtype=np.float64))
-        index = np.searchsorted(self.accuracy_pct, a - ACCURACY_TOL_PCT, side="left")
-        out = np.full(a.shape, np.nan)
-        ok = index < self.accuracy_pct.size
-        out[ok] = self.objective_ms[index[ok]]
-        return out
+        return _staircase_delay(self.accuracy_pct, self.objective_ms, accuracy_pct)
 
     def accuracy_at(self, delay_ms) -> np.ndarray:
         """The largest expected accuracy (%) of a plan with total delay <= T (NaN below the
         first corner's delay)."""
-        t = np.atleast_1d(np.asarray(delay_ms, dtype=np.float64))
-        index = np.searchsorted(self.objective_ms, t * (1.0 + 1e-12), side="right") - 1
-        out = np.full(t.shape, np.nan)
-        ok = index >= 0
-        out[ok] = self.accuracy_pct[index[ok]]
-        return out
+        return _staircase_accuracy(self.accuracy_pct, self.objective_ms, delay_ms)
 
 
 def exact_front(instance: Instance, tau: float | None = None, time_limit: float = math.inf
@@ -436,12 +448,7 @@ class SupportedFront:
         """An upper bound on F(A) (ms): the least delay of a supported point reaching A (NaN
         beyond the last point, the best reachable accuracy). Exact at the points, and at every
         A up to the first point's accuracy (F is non-decreasing and flat there at T*)."""
-        a = np.atleast_1d(np.asarray(accuracy_pct, dtype=np.float64))
-        index = np.searchsorted(self.accuracy_pct, a - ACCURACY_TOL_PCT, side="left")
-        out = np.full(a.shape, np.nan)
-        ok = index < self.accuracy_pct.size
-        out[ok] = self.objective_ms[index[ok]]
-        return out
+        return _staircase_delay(self.accuracy_pct, self.objective_ms, accuracy_pct)
 
     def bound_at(self, accuracy_pct) -> np.ndarray:
         """A proven lower bound on F(A) (ms): the largest cut at A (at A less the accuracy
@@ -453,12 +460,7 @@ class SupportedFront:
     def accuracy_at(self, delay_ms) -> np.ndarray:
         """A lower bound on the best expected accuracy (%) within a total delay T: the largest
         accuracy of a supported point with delay <= T (NaN below the first point's delay)."""
-        t = np.atleast_1d(np.asarray(delay_ms, dtype=np.float64))
-        index = np.searchsorted(self.objective_ms, t * (1.0 + 1e-12), side="right") - 1
-        out = np.full(t.shape, np.nan)
-        ok = index >= 0
-        out[ok] = self.accuracy_pct[index[ok]]
-        return out
+        return _staircase_accuracy(self.accuracy_pct, self.objective_ms, delay_ms)
 
 
 def supported_front(instance: Instance, tau: float | None = None,
