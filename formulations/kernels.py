@@ -1,7 +1,8 @@
 """Numba kernels for exact search over assignments under either interference model.
 
-The delay formulas are docs/model.md section 3 written the way :func:`instances.evaluate` writes them
-(rate = B_j / n_j * log2(1 + SINR), comm = D_i / rate, comp = W^E_i / min(C^max_j, C_j / n_j)), so
+A user's delay is docs/model.md section 3 by the one jitted formula
+``instances.delay_kernel.edge_delay_s`` (rate = B_j / n_j * log2(1 + SINR), comm = D_i / rate,
+comp = W^E_i / min(C^max_j, C_j / n_j)), written the way :func:`instances.evaluate` writes it, so
 the kernels' totals agree with the evaluator to rounding; the tests prove it. A user is
 "-1" (local) or a server index, as in an assignment vector.
 
@@ -42,19 +43,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from instances.delay_kernel import edge_delay_s
+
 # Nodes are pruned when their bound is within this relative margin of the incumbent: the optimum
 # is proven to this relative tolerance (rounding in the bound is far below it).
 PRUNE_RTOL = 1e-12
-
-
-@nb.njit(cache=True, inline="always")
-def _edge_delay(prompt_bits, work_flop, signal_w, noise_w, interference_w, bandwidth_hz,
-                cap_flops, flops, load):
-    """d_i on server j with n_j = load users and interference I_j (evaluate's formulas)."""
-    sinr = signal_w / (noise_w + interference_w)
-    rate = bandwidth_hz / load * np.log2(1.0 + sinr)
-    share = min(cap_flops, flops / load)
-    return prompt_bits / rate + work_flop / share
 
 
 @nb.njit(cache=True)
@@ -82,9 +75,9 @@ def total_delay(a, local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth
         if j < 0:
             total += local_s[i]
         else:
-            total += _edge_delay(prompt_bits[i], work_flop[i], signal_w[i, j], noise_w[j],
-                                 interference[j], bandwidth_hz[j], cap_flops[j], flops[j],
-                                 loads[j])
+            total += edge_delay_s(prompt_bits[i], work_flop[i], signal_w[i, j], noise_w[j],
+                                  interference[j], bandwidth_hz[j], cap_flops[j], flops[j],
+                                  loads[j])
     return total
 
 
