@@ -136,8 +136,7 @@ def _feasible(instance, tau, target, a) -> bool:
 
 def _alone_s(instance: Instance) -> np.ndarray:
     """d_i on ES j alone (n_j = 1, no interference): the least delay i can have there (N, M)."""
-    snr = instance.tx_power_w[:, None] * instance.gain / instance.noise_w[None, :]
-    return (instance.prompt_bits[:, None] / (instance.bandwidth_hz[None, :] * np.log2(1.0 + snr))
+    return (instance.comm_per_load_s
             + instance.edge_workload_flop[:, None] / instance.server_cap_flops[None, :])
 
 

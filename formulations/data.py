@@ -111,11 +111,9 @@ class OrthogonalDelays:
 def orthogonal_delays(instance: Instance, tau: float) -> OrthogonalDelays:
     """The constants of (P) under interference "none" for this tau (see the module docstring)."""
     n = instance.n_users
-    snr = instance.tx_power_w[:, None] * instance.gain / instance.noise_w[None, :]
     fields = dict(
         local_s=instance.local_delay_s, forced=instance.alpha > tau,
-        comm_s=instance.prompt_bits[:, None]
-        / (instance.bandwidth_hz[None, :] * np.log2(1.0 + snr)),
+        comm_s=instance.comm_per_load_s,
         work_flop=instance.edge_workload_flop, inv_cap=1.0 / instance.server_cap_flops,
         inv_flops=1.0 / instance.server_flops)
     unreduced = OrthogonalDelays(**fields, nmax=np.full((n, instance.n_servers), n),

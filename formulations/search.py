@@ -30,6 +30,7 @@ def kernel_arrays(instance: Instance, tau: float) -> dict:
         prompt_bits=np.ascontiguousarray(instance.prompt_bits),
         work_flop=np.ascontiguousarray(instance.edge_workload_flop),
         signal_w=np.ascontiguousarray(instance.tx_power_w[:, None] * instance.gain),
+        comm_per_load_s=instance.comm_per_load_s,
         noise_w=np.ascontiguousarray(instance.noise_w),
         bandwidth_hz=np.ascontiguousarray(instance.bandwidth_hz),
         cap_flops=np.ascontiguousarray(instance.server_cap_flops),
@@ -62,9 +63,7 @@ def improve(arrays: dict, assignment, clock: Clock | None = None) -> tuple[np.nd
 
 def trivial_bound_s(arrays: dict) -> float:
     """sum_i min(t^L_i if free, min_j d_i(j, n_j = 1, I_j = 0)): valid since delays only grow."""
-    sig, noise = arrays["signal_w"], arrays["noise_w"]
-    edge = (arrays["prompt_bits"][:, None]
-            / (arrays["bandwidth_hz"][None, :] * np.log2(1.0 + sig / noise[None, :]))
+    edge = (arrays["comm_per_load_s"]
             + arrays["work_flop"][:, None] / arrays["cap_flops"][None, :])
     best = np.where(arrays["forced"], np.inf, arrays["local_s"])
     return float(np.minimum(best, edge.min(axis=1)).sum())

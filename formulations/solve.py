@@ -263,9 +263,7 @@ def _heuristic(instance: Instance, tau: float, clock: Clock | None = None) -> np
     from . import search
 
     arrays = search.kernel_arrays(instance, tau)
-    sig, noise = arrays["signal_w"], arrays["noise_w"]
-    alone = (arrays["prompt_bits"][:, None]
-             / (arrays["bandwidth_hz"][None, :] * np.log2(1.0 + sig / noise[None, :]))
+    alone = (arrays["comm_per_load_s"]
              + arrays["work_flop"][:, None] / arrays["cap_flops"][None, :])
     start = np.where(arrays["forced"], np.argmin(alone, axis=1), -1).astype(np.int64)
     improved, _ = search.improve(arrays, start, clock)

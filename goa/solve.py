@@ -421,10 +421,10 @@ def _one_es(instance: Instance) -> int:
     T_j = N sum_i D_i / (B_j log2(1 + P_i g_ij / sigma_j^2)) + sum_i W^E_i / min(C^max_j,
     C_j / N)). Under "full" at small N this concentration is often optimal, and the local
     search's moves cannot reach it from a spread-out start (each step towards it costs)."""
-    a = _arrays(instance)
     n = instance.n_users
-    comm = (a["bits"][:, None] / (a["bandwidth"] * np.log2(1.0 + a["pg"] / a["noise"]))).sum(0)
-    total = n * comm + a["work"].sum() / np.minimum(a["cap"], a["flops"] / n)
+    comm = instance.comm_per_load_s.sum(0)
+    total = n * comm + instance.edge_workload_flop.sum() / np.minimum(
+        instance.server_cap_flops, instance.server_flops / n)
     return int(np.argmin(total))
 
 
@@ -446,9 +446,8 @@ def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:
     which the user alone would be fastest (its delay on an empty ES without interference, ties
     by the lower index), and ``is_target`` (M, N) bool: ``is_target[j, i]`` if j is among
     user i's targets (server-major: the search reads it along users)."""
-    a = _arrays(instance)
-    alone = a["bits"][:, None] / (a["bandwidth"] * np.log2(1.0 + a["pg"] / a["noise"])) \
-        + a["work"][:, None] / np.minimum(a["cap"], a["flops"])
+    alone = instance.comm_per_load_s + instance.edge_workload_flop[:, None] / np.minimum(
+        instance.server_cap_flops, instance.server_flops)
     count = min(count, instance.n_servers)
     targets = np.ascontiguousarray(np.argsort(alone, axis=1, kind="stable")[:, :count],
                                    dtype=np.int64)

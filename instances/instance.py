@@ -228,6 +228,15 @@ class Instance:
         """sigma^2_j = N0 * B_j, the noise power over each server's whole band."""
         return self.noise_psd_w_hz * self.bandwidth_hz
 
+    @property
+    def comm_per_load_s(self) -> np.ndarray:
+        """(N, M) upload time of user i on ES j per unit of load without interference,
+        D_i / (B_j log2(1 + P_i g_ij / sigma_j^2)): the upload time is ``n_j`` times this when
+        ``n_j`` users share j and nobody interferes (docs/model.md section 3). The one place the
+        heuristics' and exact methods' interference-free rates are computed."""
+        snr = self.tx_power_w[:, None] * self.gain / self.noise_w[None, :]
+        return self.prompt_bits[:, None] / (self.bandwidth_hz[None, :] * np.log2(1.0 + snr))
+
     def forced(self, tau: float) -> np.ndarray:
         """Boolean mask of the users the accuracy guard forces to the edge (alpha_i > tau)."""
         return self.alpha > check_tau(tau)
