@@ -72,22 +72,6 @@ unit_float = _argument_type(float, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
 positive_float = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
-def parallel_map(function: Callable, tasks: Sequence, jobs: int, desc: str) -> list:
-    """Map ``function`` over ``tasks`` in ``jobs`` processes with a progress bar, keeping order.
-
-    Results depend only on the tasks, never on ``jobs``. Sweeps use
-    :func:`benchmarks.executor.run_tasks` instead (Dask, a durable store, ``--resume``).
-    """
-    from tqdm import tqdm
-
-    if jobs <= 1 or len(tasks) <= 1:
-        return [function(task) for task in tqdm(tasks, desc=desc, unit="task", file=sys.stderr)]
-    from tqdm.contrib.concurrent import process_map
-
-    return process_map(function, tasks, max_workers=jobs, chunksize=1, desc=desc, unit="task",
-                       file=sys.stderr)
-
-
 STAGE_PREFIX = ".staging-"
 
 
