@@ -1,5 +1,6 @@
-"""What every benchmark CLI shares: one-line errors, parallel map with a progress bar, atomic
-output (CSV, PNG), fixed-width tables, and confidence intervals."""
+"""What every benchmark CLI shares: one-line errors, argument types, atomic output (CSV, PNG),
+fixed-width tables, confidence intervals and kernel warm-up. Running tasks in parallel, on Dask
+and resumably is :mod:`benchmarks.executor`."""
 
 from __future__ import annotations
 
