@@ -1,7 +1,6 @@
 """``python -m benchmarks.certified``: certified gaps of the heuristics under "full" interference.
 
-For every instance and tau: each heuristic (goa, edge_all, dmin, ga, and goa_ls where
-``goa.METHODS`` has it) and then ``formulations.solve`` with backend "auto" (the load-vector
+For every instance and tau: each heuristic (goa, edge_all, dmin, ga, goa_ls) and then ``formulations.solve`` with backend "auto" (the load-vector
 boxes above 20 users, the user-level B&B up to 20), warm-started from the best heuristic plan. A
 heuristic's certified gap is ``(T - LB) / LB x 100`` with LB the exact solver's lower bound: an
 upper bound on how far the plan is from the optimum ("<= x %"), exact when the solver proved its
@@ -91,8 +90,7 @@ def solve_task(task: tuple) -> list[dict]:
     warm_up(exact=True)
     inst = instances.generate(n, m, seed=seed, interference="full")
     name = f"full_N{n}_M{m}_seed{seed}"
-    methods = [method for method in HEURISTICS if method in goa.METHODS]
-    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in methods]
+    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in HEURISTICS]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm)

@@ -92,7 +92,7 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         covering model building and any warm start.
     warm_start
         ``None``, an assignment vector satisfying the guard, or ``"auto"`` (the assignment of
-        ``goa.solve`` with its local search "goa_ls" where available, else GOA's). MILP backends
+        ``goa.solve`` with its local search, method "goa_ls"). MILP backends
         use it as a MIP start / hint; "loadvec", "bnb" and "loadbox" always start from a
         local-search incumbent and take the warm start if it is better; "enumerate" ignores it
         unless stopped by the time limit.
@@ -290,9 +290,8 @@ def _warm_assignment(instance, tau, warm, clock):
         # for formulations, and formulations must not import it at module level)
         import goa
 
-        method = "goa_ls" if "goa_ls" in goa.METHODS else "goa"
-        return np.asarray(goa.solve(instance, tau=tau, method=method).assignment,
-                          dtype=np.int64), method
+        return np.asarray(goa.solve(instance, tau=tau, method="goa_ls").assignment,
+                          dtype=np.int64), "goa_ls"
     return warm, "given"
 
 
