@@ -67,7 +67,7 @@ from scipy.optimize import linear_sum_assignment
 
 from instances.result import Status
 
-from .data import OrthogonalDelays
+from .data import InterferenceFreeDelays
 from .outcome import Clock, Outcome
 
 # Relative safety margin on every bound (rounding in the chord and the assignment sums).
@@ -77,14 +77,14 @@ PRUNE_RTOL = 1e-9
 _BIG = 1e30  # forbidden cell of an assignment problem (finite: scipy needs a feasible matrix)
 
 
-class LoadBoxes:
+class BoxBoundConstants:
     """The constants of (P) under "full" for the box bounds (seconds, watts).
 
     ``signal_w`` (N, M) s_ij; ``delays`` the orthogonal-cell constants (their ``nmax`` and
     ``load_max`` are the reductions of point 4 of the module docstring).
     """
 
-    def __init__(self, arrays: dict, delays: OrthogonalDelays) -> None:
+    def __init__(self, arrays: dict, delays: InterferenceFreeDelays) -> None:
         self.forced = np.asarray(arrays["forced"], dtype=bool)
         self.local_s = arrays["local_s"]
         self.prompt_bits = arrays["prompt_bits"]
@@ -169,7 +169,7 @@ class LoadBoxes:
                 min(self.n_free, self.n_users - int(lo.sum())))
 
 
-def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
+def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
               details: dict | None = None):
     """A lower bound (seconds) on T over all assignments with loads in the box (and, if given,
     the users fixed as ``fix`` says: -2 free, -1 home, else the server), and the assignment
@@ -302,7 +302,7 @@ def box_bound(data: LoadBoxes, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray |
     return value - float(theta @ i_low), assignment
 
 
-def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate_s,
+def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray, evaluate_s,
                   improve, *, max_boxes: int | None = None) -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
@@ -369,7 +369,7 @@ def solve_loadbox(data: LoadBoxes, clock: Clock, incumbent: np.ndarray, evaluate
     return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=lower * 1e3, info=info)
 
 
-def _split(data: LoadBoxes, lo, hi, fix, a):
+def _split(data: BoxBoundConstants, lo, hi, fix, a):
     """The children of a box: while some load range is open, its widest range in two (next to
     the assignment problem's own load when the range is short); then one user fixed to each of
     its options (home if free, each server): the user the assignment problem put on a server

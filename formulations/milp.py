@@ -74,7 +74,7 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
     if status == highspy.HighsModelStatus.kInfeasible:
-        return Outcome(None, Status.INFEASIBLE, info=facts)
+        return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
     stopped = _stopped_status(status == highspy.HighsModelStatus.kTimeLimit)
     if not has_solution:
         return Outcome(None, stopped, bound_ms=bound,
@@ -152,7 +152,7 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
         # measured: CBC 2.10 says "Integer infeasible" when its time limit cuts preprocessing
         # short, on models with a feasible point; the caller turns a claim of infeasibility of
         # (P), which always has a solution, into an error
-        return Outcome(None, Status.INFEASIBLE, info={**facts, "cbc_header": header.strip()})
+        return Outcome(None, Status.MODEL_INFEASIBLE, info={**facts, "cbc_header": header.strip()})
     # "Stopped on time (no integer solution - continuous used)": the file holds the LP solution
     has_solution = (word == "Optimal" or "objective value" in header) \
         and "no integer solution" not in header
@@ -244,7 +244,7 @@ def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     code = solver.Solve(params)
     facts = {"nodes": int(solver.nodes()), "n_cols": model.n_cols, "n_rows": model.n_rows}
     if code == pywraplp.Solver.INFEASIBLE:
-        return Outcome(None, Status.INFEASIBLE, info=facts)
+        return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
     # pywraplp reports no reason for a stop: the only limit set is the time limit, so a stop
     # that used (nearly) all of it is TIME_LIMIT, any other UNKNOWN
     stopped = _stopped_status(solver.wall_time() >= 0.95 * limit_ms)
@@ -306,7 +306,7 @@ def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     facts = {"nodes": int(solver.NumBranches()), "n_cols": model.n_cols, "n_rows": model.n_rows,
              "resolution_s": resolution_s}
     if code == cp_model.INFEASIBLE:
-        return Outcome(None, Status.INFEASIBLE, info=facts)
+        return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
     bound = float(solver.BestObjectiveBound()) / scale
     stopped = _stopped_status(solver.WallTime() >= 0.95 * max(time_limit, 0.01))
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
