@@ -93,7 +93,9 @@ def solve_task(task: tuple) -> list[dict]:
     warm_up(exact=True)
     inst = instances.generate(n, m, seed=seed, interference="full")
     name = f"full_N{n}_M{m}_seed{seed}"
-    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in HEURISTICS]
+    # the fixed set, then every method registered in goa/plugins
+    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed)
+                  for method in HEURISTICS + goa.registered_methods()]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm)
