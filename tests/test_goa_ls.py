@@ -405,14 +405,14 @@ def test_log_free_floors_never_exceed_the_bounds(model):
 
 
 def test_default_patience_depends_on_n_and_model():
-    """The default patience is max(3, ceil(360 / N)) under "full" and 50 under "none"
-    (info["patience"]); an explicit patience overrides it."""
+    """The default patience (tuned on hold-out seeds) is max(3, ceil(210 / N)) under "full"
+    and 30 under "none" (info["patience"]); an explicit patience overrides it."""
     from goa.solve import ls_patience
 
-    assert [ls_patience(n, "full") for n in (1, 10, 50, 119, 120, 10_000)] == \
-        [360, 36, 8, 4, 3, 3]
-    assert ls_patience(120, "none") == 50
-    for model, expected in (("full", 12), ("none", 50)):
+    assert [ls_patience(n, "full") for n in (1, 10, 50, 69, 70, 10_000)] == \
+        [210, 21, 5, 4, 3, 3]
+    assert ls_patience(120, "none") == 30
+    for model, expected in (("full", 7), ("none", 30)):
         inst = instances.generate(30, 2, seed=1, interference=model)
         assert goa.solve(inst, 0.8, "goa_ls").info["patience"] == expected
         assert goa.solve(inst, 0.8, "goa_ls", patience=2).info["patience"] == 2
