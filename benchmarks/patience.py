@@ -147,8 +147,11 @@ def summarise(rows: list[dict], share_pct: float, goal_pct: float) -> str:
         cells = defaultdict(list)
         for r in mine:
             cells[(r["n_users"], r["patience"])].append(r)
+            cells[("all", r["patience"])].append(r)
         lines = []
-        for (n, p), rs in sorted(cells.items()):
+        for (n, p), rs in sorted(cells.items(), key=lambda item: (item[0][0] == "all",
+                                                                   str(item[0][0]).zfill(6),
+                                                                   item[0][1])):
             gaps = np.array([r["gap_pct"] for r in rs])
             lines.append([n, p, len(rs), 100.0 * np.mean([r["no_worse"] for r in rs]),
                           gaps.mean(), gaps.max(), 1e3 * np.mean([r["runtime_s"] for r in rs]),
@@ -158,7 +161,7 @@ def summarise(rows: list[dict], share_pct: float, goal_pct: float) -> str:
                              "worst %", "mean ms", "max ms"], lines,
                             title=f'interference "{model}": goa_ls against the {ref}'))
         if model == "full":
-            need, c = full_rule(mine, share_pct)
+            need, c = full_rule(mine, share_pct)  # per N (the "all" rows are a summary)
             text = ", ".join(f"N={n}: {p}" for n, p in need.items())
             blocks.append(f'"full" rule: smallest patience with goa_ls <= GA on >= '
                           f"{share_pct:g} % of the pairs: {text}; default max(3, ceil(c / N)) "
