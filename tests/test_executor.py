@@ -56,6 +56,14 @@ def _square_or_die(task):
     return {"x": x, "square": x * x}
 
 
+def _pretend_version(version):
+    """On a worker: pretend this module's task version is ``version`` (None: the real one)."""
+    if version is None:
+        executor._TASK_VERSIONS.pop(__name__, None)
+    else:
+        executor._TASK_VERSIONS[__name__] = version
+
+
 def _fail_at(task):
     """A test task that stops the run (like Ctrl-C) at ``stop_at``."""
     x, stop_at = task
@@ -209,7 +217,7 @@ def test_resume_reuses_only_matching_tasks(tmp_path, monkeypatch):
     assert run(True) == []  # everything reused
     assert run(True, options={"time_limit": 5}) == tasks  # other options: computed afresh
     assert run(True, options={"time_limit": 5}) == []
-    monkeypatch.setattr(executor, "_CODE_VERSION", "another-version")
+    monkeypatch.setitem(executor._TASK_VERSIONS, __name__, "another-version")
     assert run(True, options={"time_limit": 5}) == tasks  # other code: computed afresh
     assert run(False) == tasks  # a completed store is replaced, not reused
 
@@ -269,13 +277,13 @@ def test_errors_name_the_target(tmp_path, capsys, scheduler):
         run_tasks(_square, [1, object()], out=tmp_path / "p", args=_args(), desc="t")
 
     with Client(scheduler, timeout=30) as client:
-        client.run(setattr, executor, "_CODE_VERSION", "other-code")
+        client.run(_pretend_version, "other-code")
         try:
             with pytest.raises(BenchmarkError, match="runs other code"):
                 run_tasks(_square, [1, 2], out=tmp_path / "q",
                           args=_args(executor="dask", scheduler=scheduler), desc="t")
         finally:
-            client.run(setattr, executor, "_CODE_VERSION", None)
+            client.run(_pretend_version, None)
 
 
 def test_unreachable_scheduler(tmp_path, monkeypatch):
