@@ -122,7 +122,8 @@ _TASK_VERSIONS: dict[str, str] = {}
 
 
 def code_version() -> str:
-    """A hash of every source file of the project's packages as installed in this process.
+    """A hash of every source file (and data file) of the project's packages as installed in
+    this process.
 
     Kept with every stored result for the record (which code computed it); the keys use the
     narrower :func:`task_version`.
@@ -132,7 +133,9 @@ def code_version() -> str:
         digest = hashlib.sha256()
         for package in PACKAGES:
             for root in _package_roots(package):
-                for path in sorted(root.rglob("*.py")):
+                paths = [*root.rglob("*.py"), *(p for p in (root / "data").rglob("*")
+                                                if p.is_file())]
+                for path in sorted(paths):
                     digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
                     digest.update(path.read_bytes())
         _CODE_VERSION = digest.hexdigest()[:16]
