@@ -36,6 +36,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, but ``--option=--`` is an error (argparse would drop the ``--`` and
+        hand the option an empty list, unchecked by its type)."""
+        for token in sys.argv[1:] if args is None else args:
+            if isinstance(token, str) and token.startswith("-") and token.endswith("=--"):
+                self.error(f"argument {token[:-3]}: expected a value, got '--'")
+        return super().parse_known_args(args, namespace)
+
 
 def run_cli(prog: str, body: Callable[[], int]) -> int:
     """Run a CLI body; a ValueError or OSError becomes one line on stderr and exit code 2.

@@ -17,7 +17,7 @@ import numpy as np
 
 from .evaluate import evaluate
 from .generator import PRESETS, generate
-from .instance import INTERFERENCE_MODELS, Instance
+from .instance import INTERFERENCE_MODELS, Instance, InstanceError
 from .io import load, save
 
 _TAUS = (0.6, 0.7, 0.8, 0.9)
@@ -37,6 +37,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, but ``--option=--`` is an error (argparse would drop the ``--`` and
+        hand the option an empty list, unchecked by its type)."""
+        for token in sys.argv[1:] if args is None else args:
+            if isinstance(token, str) and token.startswith("-") and token.endswith("=--"):
+                self.error(f"argument {token[:-3]}: expected a value, got '--'")
+        return super().parse_known_args(args, namespace)
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -103,23 +111,42 @@ def _generate(args: argparse.Namespace) -> None:
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
     # Generate everything first, so that bad options never leave some files written.
-    made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
+    try:
+        made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
+    except InstanceError:
+        raise
+    except (ValueError, MemoryError) as exc:  # numpy cannot hold arrays of these sizes
+        sizes = [f"--users {args.users}", f"--servers {args.servers}"] + (
+            [f"--top-k {overrides['top_k']:g}"] if "top_k" in overrides else [])
+        raise ValueError(f"{', '.join(sizes)}: an instance too large for this machine "
+                         f"({_one_line(exc)})") from None
     out = Path(args.out)
     if args.count == 1:
         if out.is_dir():
             raise ValueError(f"--out: {out} is a folder; give a file name for one instance")
-        if not out.parent.exists():
+        if not out.parent.is_dir():
             raise ValueError(f"--out: folder {out.parent} does not exist")
-        save(made[0], out)
+        _save(made[0], out)
         print(f"wrote {out}")
         return
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: {out} exists and is not a folder (needed with --count > 1)")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot create the folder {out} ({exc.strerror})") from None
     for instance in made:
         seed = instance.provenance["seed"]
-        save(instance, out / f"{args.interference}_N{args.users}_M{args.servers}_seed{seed}.json")
+        _save(instance, out / f"{args.interference}_N{args.users}_M{args.servers}_seed{seed}.json")
     print(f"wrote {args.count} instances to {out}/")
+
+
+def _save(instance: Instance, path: Path) -> None:
+    """Save, naming --out and the file (not the temporary file) when writing fails."""
+    try:
+        save(instance, path)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write {path} ({exc.strerror})") from None
 
 
 def summary(instance: Instance, title: str = "instance") -> str:
