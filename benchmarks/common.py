@@ -34,7 +34,8 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # one line even when it quotes an argument holding a line break
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
     def parse_known_args(self, args=None, namespace=None):
         """argparse's, but ``--option=--`` is an error (argparse would drop the ``--`` and

@@ -394,7 +394,8 @@ def instances_cli_cases(count: int, rng: random.Random, folder: Path) -> Iterato
             del argv[rng.choice(["--users", "--out"])]
             description = "a required option missing"
         elif kind == 7:
-            extra = [rng.choice(["--bogus", "-x", "--users", "--out=", "--top-k"])]
+            extra = [rng.choice(["--bogus", "-x", "--users", "--out=", "--top-k", "a\rb",
+                                 "x\ny", "\x1c", "\u2028", "\x1b[2J"])]
             description = f"extra {extra[0]!r}"
         elif kind == 8:
             path = folder / f"show_{index}.json"

@@ -36,7 +36,8 @@ class _Parser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line on stderr and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # one line even when it quotes an argument holding a line break
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
     def parse_known_args(self, args=None, namespace=None):
         """argparse's, but ``--option=--`` is an error (argparse would drop the ``--`` and
