@@ -581,6 +581,10 @@ def _run(args) -> int:
     counts: Counter = Counter()
     failures: list[dict] = []
     sampled: list[Case] = []
+    clis = [t for t in per_target if t.endswith("-cli") or t.endswith("-clis")]
+    quota = Counter({t: args.sample // len(clis) + (i < args.sample % len(clis))
+                     for i, t in enumerate(clis)})  # spread over the CLI targets
+    picked: Counter = Counter()
     with staged_output(args.out) as stage, tempfile.TemporaryDirectory() as scratch, \
             contextlib.chdir(scratch):  # a CLI's default --out lands in the scratch folder
         with tqdm(total=args.count, desc="fuzz", unit="input", file=sys.stderr) as bar:
@@ -594,7 +598,9 @@ def _run(args) -> int:
                         failures.append({"target": target, "index": index, "outcome": outcome,
                                          "input": case.description, "detail": detail})
                     if case.command is not None and outcome == "rejected" and \
-                            len(sampled) < args.sample and rng.random() < 0.05:
+                            picked[target] < quota[target] and \
+                            rng.random() < 4 * quota[target] / count:
+                        picked[target] += 1
                         sampled.append(case)
                     bar.update(1)
             for case in tqdm(sampled, desc="subprocesses", unit="run", file=sys.stderr):
