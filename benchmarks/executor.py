@@ -145,8 +145,8 @@ def code_version() -> str:
 def task_version(module: str) -> str:
     """A hash of the code a task function of ``module`` runs: the module and every project
     module it imports, directly or through others (``import`` statements anywhere in the file,
-    inside functions too), each as its syntax tree without docstrings, plus the packages'
-    data files (``PACKAGE/data/``).
+    inside functions too), each as its compiled code without docstrings, line numbers and file
+    name, plus the packages' data files (``PACKAGE/data/``).
 
     An edit to a module the task does not import, a comment, a docstring or a layout change
     leaves it unchanged; any change to the code the task runs changes it. The modules that

@@ -114,7 +114,12 @@ def _generate(args: argparse.Namespace) -> None:
     # Generate everything first, so that bad options never leave some files written.
     try:
         made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
-    except InstanceError:
+    except InstanceError as exc:
+        # a value derived from the options (the channel gains) names itself: name the
+        # overrides that gave it too
+        given = [f"--{key.replace('_', '-')} {value:g}" for key, value in overrides.items()]
+        if given and not any(key in str(exc) for key in overrides):
+            raise InstanceError(f"{exc} (with {', '.join(given)})") from None
         raise
     except (ValueError, MemoryError) as exc:  # numpy cannot hold arrays of these sizes
         sizes = [f"--users {args.users}", f"--servers {args.servers}"] + (

@@ -314,11 +314,13 @@ def test_trace_that_is_not_utf8(tmp_path):
     (["generate", "--users", "3", "--out", "a_file/x.json"], "--out: folder a_file does not"),
     (["generate", "--users", "3", "--out", "x.json", "\r0", "a\nb"],
      "unrecognized arguments: 0 a b"),
+    (["generate", "--users", "3", "--out", "x.json", "--carrier-hz", "1e-320"],
+     "gain: contains a NaN or infinite value (with --carrier-hz 1e-320)"),
 ])
 def test_instances_cli_crashes_found_by_fuzzing(tmp_path, monkeypatch, argv, message):
     """--users=-- (argparse handed an empty list), a size too large to hold (MemoryError),
-    --out under a file (an error naming a temporary file) and arguments holding line breaks
-    are one clear line, exit 2."""
+    --out under a file (an error naming a temporary file), arguments holding line breaks and
+    an override that breaks a derived field (named alone) are one clear line, exit 2."""
     from instances.cli import main
 
     monkeypatch.chdir(tmp_path)
