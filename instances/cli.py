@@ -117,7 +117,7 @@ def _generate(args: argparse.Namespace) -> None:
     except InstanceError as exc:
         # a value derived from the options (the channel gains) names itself: name the
         # overrides that gave it too
-        given = [f"--{key.replace('_', '-')} {value:g}" for key, value in overrides.items()]
+        given = [f"--{key.replace('_', '-')} {value!r}" for key, value in overrides.items()]
         if given and not any(key in str(exc) for key in overrides):
             raise InstanceError(f"{exc} (with {', '.join(given)})") from None
         raise
