@@ -11,8 +11,9 @@ Targets (``--targets``, all by default):
 * ``instances-cli``: ``python -m instances`` with one bad argument among good ones (a bad
   number, choice, path, --out, --profile, a missing or unknown option), and ``show`` on broken
   files;
-* ``benchmark-clis``: ``python -m benchmarks.gap``, ``paper``, ``certified``, ``exact``,
-  ``pareto`` and ``scale`` with one bad option (numbers, choices, --out, --instances files).
+* ``benchmark-clis``: every ``python -m benchmarks.X`` that has a ``build_parser`` (``gap``,
+  ``paper``, ``certified``, ``exact``, ``pareto``, ``scale``, ...) with one bad option
+  (numbers, choices, --out, --instances files).
 
 Every input is run in this process (fast); a bad input must give exit code 2 (CLIs) or an
 ``InstanceError`` (loaders), one line of message naming the field, the option or the file, and
@@ -46,7 +47,28 @@ from benchmarks.common import (
 
 PROG = "python -m benchmarks.fuzz"
 TARGETS = ("instance-file", "trace-file", "instances-cli", "benchmark-clis")
-BENCHMARK_CLIS = ("gap", "paper", "certified", "exact", "pareto", "scale")
+
+
+def benchmark_clis() -> tuple[str, ...]:
+    """The benchmark CLIs: the modules of this package with a ``build_parser`` and a ``main``
+    (a new one is fuzzed as soon as it exists)."""
+    import importlib
+    import pkgutil
+
+    import benchmarks
+
+    names = []
+    for info in pkgutil.iter_modules(benchmarks.__path__):
+        if info.name == "fuzz" or info.ispkg:
+            continue
+        module = importlib.import_module(f"benchmarks.{info.name}")
+        if callable(getattr(module, "build_parser", None)) and callable(getattr(module, "main",
+                                                                                None)):
+            names.append(info.name)
+    return tuple(sorted(names))
+
+
+BENCHMARK_CLIS = benchmark_clis()
 COLUMNS = ["target", "index", "outcome", "input", "detail"]
 DEEP = 5000  # nesting beyond Python's recursion limit
 
@@ -509,7 +531,8 @@ GENERATORS = {"instance-file": instance_file_cases, "trace-file": trace_file_cas
 
 def judge(code: int, stderr: str, names: tuple[str, ...]) -> tuple[str, str]:
     """(outcome, detail): ``rejected`` (exit 2, one error line naming a field, no traceback),
-    ``accepted`` (exit 0), or a failure: ``traceback``, ``exit N``, ``lines``, ``unnamed``."""
+    ``accepted`` (exit 0), or a failure: ``traceback``, ``exit N``, ``lines`` (not exactly one
+    error line, or a warning printed with it), ``unnamed``."""
     if "Traceback" in stderr:
         return "traceback", stderr.strip().splitlines()[-1][:200]
     if code == 0:
@@ -517,7 +540,7 @@ def judge(code: int, stderr: str, names: tuple[str, ...]) -> tuple[str, str]:
     if code != 2:
         return f"exit {code}", stderr.strip()[-200:]
     errors = [line for line in stderr.splitlines() if "error:" in line]
-    if len(errors) != 1:
+    if len(errors) != 1 or "Warning" in stderr:
         return "lines", " | ".join(stderr.strip().splitlines())[:300]
     if not any(name in errors[0] for name in names):
         return "unnamed", errors[0][:300]
@@ -547,9 +570,11 @@ def run_case(case: Case, timeout: float) -> tuple[str, str]:
     import warnings
 
     try:
-        with _time_limit(timeout), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # numpy's overflow warnings on extreme valid values
+        with _time_limit(timeout), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             code, stderr = case.run()
+        if caught and code != 0:  # a real command prints them above its error line
+            stderr = "".join(f"{w.category.__name__}: {w.message}\n" for w in caught) + stderr
     except _Hung:
         return "hung", f"more than {timeout:g} s"
     except BaseException as exc:  # noqa: BLE001 - an exception escaping is what we look for
@@ -564,9 +589,7 @@ def run_subprocess(case: Case, timeout: float) -> tuple[str, str]:
                               errors="replace", cwd=os.getcwd())
     except subprocess.TimeoutExpired:
         return "hung", f"more than {timeout:g} s"
-    stderr = "\n".join(line for line in done.stderr.splitlines()
-                       if "Warning" not in line and not line.startswith("  "))
-    return judge(done.returncode, stderr, case.names)
+    return judge(done.returncode, done.stderr, case.names)
 
 
 def _run(args) -> int:

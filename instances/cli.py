@@ -84,13 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "generate":
-            _generate(args)
-        else:
-            for number, path in enumerate(args.files):
-                if number:
-                    print()
-                print(summary(load(path), title=str(path)))
+        # extreme values overflow on the way (a carrier of 1e-320 Hz): the instance's checks
+        # then name the field, on one line, without numpy's warnings before it
+        with np.errstate(all="ignore"):
+            _run(args)
     except BrokenPipeError:
         # the reader went away (``... show f.json | head``): not an error; point stdout at
         # devnull so that the interpreter's final flush does not complain either
@@ -100,6 +97,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "generate":
+        _generate(args)
+        return
+    for number, path in enumerate(args.files):
+        if number:
+            print()
+        print(summary(load(path), title=str(path)))
 
 
 def _generate(args: argparse.Namespace) -> None:

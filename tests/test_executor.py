@@ -20,6 +20,8 @@ from benchmarks import executor, paper
 from benchmarks.common import BenchmarkError, read_csv, run_cli, staged_output
 from benchmarks.executor import STORE_NAME, run_tasks
 
+from . import executor_tasks
+
 ROOT = Path(__file__).resolve().parent.parent
 # A tiny paper sweep: 2 sizes x 3 drops, one tau (the CLI's own task function).
 PAPER_TINY = ["--users", "10", "20", "--drops", "3", "--tau", "0.8", "--no-plots"]
@@ -122,10 +124,10 @@ def test_results_identical_across_executors(tmp_path, paper_reference, scheduler
 def test_chunks_and_order(tmp_path, scheduler):
     """Results come back in task order whatever the chunking, locally and on Dask."""
     tasks = list(range(23))
-    expected = [_square(x) for x in tasks]
+    expected = [executor_tasks.square(x) for x in tasks]
     for label, args, chunk in (("local", _args(jobs=2), 4), ("dask", _args(
             executor="dask", scheduler=scheduler), 5), ("auto", _args(jobs=2), None)):
-        got = run_tasks(_square, tasks, out=tmp_path / label, args=args, desc=label,
+        got = run_tasks(executor_tasks.square, tasks, out=tmp_path / label, args=args, desc=label,
                         chunk_size=chunk)
         assert got == expected, label
 
@@ -448,18 +450,11 @@ def test_worker_version_checked_before_any_task(tmp_path, scheduler):
     assert not list(traces.iterdir())
 
 
-def _numba_threads(task):
-    """A test task: the numba threads its worker thread may use."""
-    import numba
-
-    return numba.get_num_threads()
-
-
 def test_one_numba_thread_per_worker_process(tmp_path):
     """Pool workers use one numba thread each unless --threads says otherwise."""
-    assert run_tasks(_numba_threads, [0, 1, 2], out=tmp_path / "a", args=_args(jobs=2),
-                     desc="t") == [1, 1, 1]
-    assert run_tasks(_numba_threads, [0, 1, 2], out=tmp_path / "b",
+    assert run_tasks(executor_tasks.numba_threads, [0, 1, 2], out=tmp_path / "a",
+                     args=_args(jobs=2), desc="t") == [1, 1, 1]
+    assert run_tasks(executor_tasks.numba_threads, [0, 1, 2], out=tmp_path / "b",
                      args=_args(jobs=2, threads=2), desc="t") == [2, 2, 2]
 
 
