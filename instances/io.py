@@ -171,7 +171,8 @@ def _numbers(value, field: str, source: str):
     try:
         array = np.array(value, dtype=object)
     except (ValueError, RecursionError):
-        raise InstanceError(f"{source}: {field}: ragged array (rows of different lengths)") from None
+        raise InstanceError(f"{source}: {field}: ragged array (rows of different lengths)") \
+            from None
     flat = array.reshape(-1) if array.ndim else [array.item()]
     for item in flat:
         if isinstance(item, bool) or not isinstance(item, (int, float)):
