@@ -4,7 +4,7 @@ store so that an interrupted run loses only the tasks in flight (docs/sweeps.md)
 A CLI adds the options with :func:`add_executor_arguments` and runs its tasks with
 :func:`run_tasks`::
 
-    add_executor_arguments(parser)  # --executor, --jobs, --workers, --scheduler, --threads, --resume
+    add_executor_arguments(parser)  # --executor --jobs --workers --scheduler --threads --resume
     ...
     results = run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap")
 
