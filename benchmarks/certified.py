@@ -132,7 +132,7 @@ def _run(args) -> int:
           f"{describe_executor(args)}; {machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,
-                                          desc="certified")
+                                          desc="certified", task_seconds=args.time_limit)
                 for row in rows]
         report = summarise(rows)
         report += f"\n\nwall time {time.perf_counter() - started:.1f} s; {machine_line()}"

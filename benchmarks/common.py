@@ -20,6 +20,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
+
 
 class BenchmarkError(ValueError):
     """A bad option or input: printed as one line, exit code 2."""
@@ -29,7 +34,16 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # one line even when it quotes an argument holding a line break
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, but ``--option=--`` is an error (argparse would drop the ``--`` and
+        hand the option an empty list, unchecked by its type)."""
+        for token in sys.argv[1:] if args is None else args:
+            if isinstance(token, str) and token.startswith("-") and token.endswith("=--"):
+                self.error(f"argument {token[:-3]}: expected a value, got '--'")
+        return super().parse_known_args(args, namespace)
 
 
 def run_cli(prog: str, body: Callable[[], int]) -> int:
@@ -74,6 +88,80 @@ positive_float = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a 
 
 
 STAGE_PREFIX = ".staging-"
+LOCK_NAME = ".lock"
+_HELD: dict[Path, list] = {}  # the output folders this process holds: [lock fd, depth]
+
+
+@contextmanager
+def output_lock(out_dir: str | Path) -> Iterator[Path | None]:
+    """Hold the output folder ``out_dir`` for this run: a second run (any process on this
+    machine, or on another one sharing the folder over a file system with locks) that asks for
+    it fails at once, naming the folder and the holder's pid. Re-entrant in one process.
+
+    The folder (and missing parents) is created; yields the topmost folder created, or None.
+    On leaving, the lock file is removed, and so are the folders created here if they are
+    empty. The kernel releases the lock of a killed process; its lock file is reused.
+
+    Raises
+    ------
+    BenchmarkError
+        Naming ``--out``: another run holds it, or it cannot be created or written.
+    """
+    out = Path(out_dir)
+    created = make_output_folder(out)
+    key = out.resolve()
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield created
+        finally:
+            _HELD[key][1] -= 1
+        return
+    try:
+        fd = _lock(out)
+    except BaseException:
+        remove_empty_folders(out, created)
+        raise
+    _HELD[key] = [fd, 1]
+    try:
+        yield created
+    finally:
+        del _HELD[key]
+        try:
+            os.unlink(out / LOCK_NAME)  # while holding it: a waiter then sees another file
+        except OSError:
+            pass
+        os.close(fd)
+        remove_empty_folders(out, created)
+
+
+def _lock(out: Path) -> int:
+    """The descriptor of ``out``'s lock file, locked."""
+    path = out / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BenchmarkError(f"--out {out}: cannot write there ({exc.strerror})") from None
+        if fcntl is None:  # no advisory locks on this platform: the lock file only
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode(errors="replace").strip()
+            os.close(fd)
+            raise BenchmarkError(
+                f"--out {out}: another run ({holder or 'its pid not yet written'}) is writing "
+                f"there; wait for it to end, or choose another --out") from None
+        try:  # its last holder may have removed the file between our open and our lock
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    return fd
 
 
 @contextmanager
@@ -81,41 +169,42 @@ def staged_output(out_dir: str | Path) -> Iterator[Path]:
     """Write a run's files into a hidden staging folder; move them into ``out_dir`` only when
     the run succeeds, so a failed run never leaves half-written files behind.
 
+    The folder is locked for the run (:func:`output_lock`): two runs never write one folder.
     Errors name ``out_dir`` (the path the user gave), never the staging folder. A failed run
     removes the staging folder and the folders it created, if they are empty. A staging folder
     left by a killed run on this machine (its process is gone) is removed on the next run.
     """
     out = Path(out_dir)
-    created = make_output_folder(out)
-    _remove_stale_stages(out)
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{socket.gethostname()}-"
-                                             f"{os.getpid()}-", dir=out))
-    except OSError as exc:
-        remove_empty_folders(out, created)
-        raise BenchmarkError(f"--out {out}: cannot write there ({exc.strerror})") from None
-    try:
-        yield stage
-        for item in sorted(stage.iterdir()):
-            os.replace(item, out / item.name)
-    except OSError as exc:
-        if exc.filename and Path(exc.filename).parent == stage:  # name the target, not the stage
-            raise OSError(exc.errno, exc.strerror, str(out / Path(exc.filename).name)) from None
-        raise
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        remove_empty_folders(out, created)
+    with output_lock(out):
+        _remove_stale_stages(out)
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{socket.gethostname()}-"
+                                                 f"{os.getpid()}-", dir=out))
+        except OSError as exc:
+            raise BenchmarkError(f"--out {out}: cannot write there ({exc.strerror})") from None
+        try:
+            yield stage
+            for item in sorted(stage.iterdir()):
+                os.replace(item, out / item.name)
+        except OSError as exc:
+            if exc.filename and Path(exc.filename).parent == stage:  # name the target
+                raise OSError(exc.errno, exc.strerror, str(out / Path(exc.filename).name)) \
+                    from None
+            raise
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def _remove_stale_stages(out: Path) -> None:
     host = socket.gethostname()
     for stage in out.glob(f"{STAGE_PREFIX}{host}-*"):
         pid = stage.name[len(STAGE_PREFIX) + len(host) + 1:].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -4,7 +4,7 @@ store so that an interrupted run loses only the tasks in flight (docs/sweeps.md)
 A CLI adds the options with :func:`add_executor_arguments` and runs its tasks with
 :func:`run_tasks`::
 
-    add_executor_arguments(parser)           # --executor, --jobs, --workers, --scheduler, --resume
+    add_executor_arguments(parser)  # --executor --jobs --workers --scheduler --threads --resume
     ...
     results = run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap")
 
@@ -16,6 +16,7 @@ module-level function of an installed package (it is sent by reference).
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import hashlib
 import importlib
@@ -31,29 +32,35 @@ import socket
 import sys
 import threading
 import time
+import types
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from benchmarks.common import (
-    BenchmarkError, make_output_folder, positive_int, remove_empty_folders)
+    BenchmarkError, output_lock, pid_alive, positive_int)
 from benchmarks.store import STORE_NAME, TaskStore, remove_store
 
-__all__ = ["add_executor_arguments", "check_executor_arguments", "code_version",
-           "describe_executor", "run_tasks", "task_key", "STORE_NAME"]
+__all__ = ["add_executor_arguments", "check_executor_arguments", "chunk_count", "code_version",
+           "describe_executor", "run_tasks", "set_numba_threads", "task_key", "task_version",
+           "STORE_NAME"]
 
 EXECUTORS = ("local", "dask")
 # The packages whose sources make up the code version: results of other code never mix in.
 PACKAGES = ("instances", "goa", "formulations", "benchmarks")
+# Modules that move results but never compute them: an edit there keeps the stored results.
+NOT_IN_TASK_VERSION = frozenset({"benchmarks.executor", "benchmarks.store", "benchmarks.style"})
 CHUNKS_PER_SLOT = 16  # at least this many chunks per worker: balance and little lost in flight
 MAX_CHUNK = 100  # at most this many tasks per chunk
+CHUNK_SECONDS = 1.0  # about this much work per chunk when the tasks' duration is known
 CONNECT_TIMEOUT_S = 30
 MP_METHOD_KEY = "distributed.worker.multiprocessing-method"
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--executor``, ``--jobs``, ``--workers``, ``--scheduler`` and ``--resume``."""
+    """Add ``--executor``, ``--jobs``, ``--workers``, ``--scheduler``, ``--threads`` and
+    ``--resume``."""
     group = parser.add_argument_group("execution (results do not depend on these; "
                                       "see docs/sweeps.md)")
     group.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -66,6 +73,10 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scheduler", metavar="ADDRESS",
                        help="--executor dask: use the running Dask cluster whose scheduler is "
                             "at ADDRESS (e.g. tcp://10.0.0.1:8786)")
+    group.add_argument("--threads", type=positive_int, metavar="N",
+                       help="numba threads per worker process (default: 1 with --jobs 2 or "
+                            "more and with Dask, so that the processes share the cores; with "
+                            "--jobs 1 numba's default, one per core)")
     group.add_argument("--resume", action="store_true",
                        help=f"reuse the finished tasks in --out's {STORE_NAME} that match this "
                             f"run's tasks, options and code; compute only the rest")
@@ -107,43 +118,194 @@ def describe_executor(args: argparse.Namespace) -> str:
 
 
 _CODE_VERSION: str | None = None
+_TASK_VERSIONS: dict[str, str] = {}
 
 
 def code_version() -> str:
-    """A hash of the sources of the project's packages as installed in this process.
+    """A hash of every source file (and data file) of the project's packages as installed in
+    this process.
 
-    Part of every task's key, and checked on every worker: results computed by other code are
-    never reused or mixed in.
+    Kept with every stored result for the record (which code computed it); the keys use the
+    narrower :func:`task_version`.
     """
     global _CODE_VERSION
     if _CODE_VERSION is None:
         digest = hashlib.sha256()
         for package in PACKAGES:
-            spec = importlib.util.find_spec(package)
-            for root in sorted(spec.submodule_search_locations or ()):
-                for path in sorted(Path(root).rglob("*.py")):
+            for root in _package_roots(package):
+                paths = [*root.rglob("*.py"), *(p for p in (root / "data").rglob("*")
+                                                if p.is_file())]
+                for path in sorted(paths):
                     digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
                     digest.update(path.read_bytes())
         _CODE_VERSION = digest.hexdigest()[:16]
     return _CODE_VERSION
 
 
+def task_version(module: str) -> str:
+    """A hash of the code a task function of ``module`` runs: the module and every project
+    module it imports, directly or through others (``import`` statements anywhere in the file,
+    inside functions too), each as its compiled code without docstrings, line numbers and file
+    name, plus the packages' data files (``PACKAGE/data/``).
+
+    An edit to a module the task does not import, a comment, a docstring or a layout change
+    leaves it unchanged; any change to the code the task runs changes it. The modules that
+    only carry results (:data:`NOT_IN_TASK_VERSION`) are left out.
+    """
+    if module not in _TASK_VERSIONS:
+        digest = hashlib.sha256()
+        tops = set()
+        for name in sorted(_project_imports(module)):
+            path = _module_file(name, outside=name == module)
+            digest.update(f"{name}\0{_normalised_source(path)}\0".encode())
+            tops.add(name.split(".")[0])
+        for top in sorted(tops):
+            for root in _package_roots(top):
+                for path in sorted((root / "data").rglob("*")):
+                    if path.is_file():
+                        digest.update(f"{top}/{path.relative_to(root).as_posix()}\0".encode())
+                        digest.update(path.read_bytes())
+        _TASK_VERSIONS[module] = digest.hexdigest()[:16]
+    return _TASK_VERSIONS[module]
+
+
+def _package_roots(package: str) -> list[Path]:
+    """The folders of a top-level package, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BenchmarkError(f"package {package}: not installed")
+    return [Path(root) for root in sorted(spec.submodule_search_locations)]
+
+
+def _module_file(name: str, outside: bool = False) -> Path | None:
+    """The source file of a project module (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``);
+    with ``outside``, of any importable module with a source file."""
+    top, *parts = name.split(".")
+    if top not in PACKAGES:
+        if not outside:
+            return None
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        return origin if origin is not None and origin.suffix == ".py" else None
+    for root in _package_roots(top):
+        base = root.joinpath(*parts)
+        for path in (base / "__init__.py", base.with_suffix(".py") if parts else None):
+            if path is not None and path.is_file():
+                return path
+    return None
+
+
+def _project_imports(module: str) -> set[str]:
+    """``module`` and the project modules it imports transitively (parents included: importing
+    ``a.b`` runs ``a/__init__.py``)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in NOT_IN_TASK_VERSION:
+            continue
+        path = _module_file(name, outside=name == module)  # a task module of the user's own
+        if path is None:
+            continue
+        seen.add(name)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in _statements(_parse(path)):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[:len(anchor) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            for target in targets:
+                parts = target.split(".")
+                todo += [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+    return seen
+
+
+_TREES: dict[Path, ast.Module] = {}
+
+
+def _parse(path: Path) -> ast.Module:
+    if path not in _TREES:
+        _TREES[path] = ast.parse(path.read_bytes(), filename=str(path))
+    return _TREES[path]
+
+
+def _statements(tree: ast.AST) -> Iterator[ast.stmt]:
+    """Every statement of a tree, nested ones too (imports and docstrings are statements; the
+    far more numerous expressions are not visited)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            for child in getattr(node, field, ()):
+                if isinstance(child, ast.stmt):
+                    yield child
+                todo.append(child)
+
+
+_NORMALISED: dict[Path, str] = {}
+
+
+def _normalised_source(path: Path) -> str:
+    """A file's compiled code without docstrings, line numbers and file name, as text: a
+    comment, a docstring or a layout change leaves it unchanged."""
+    if path in _NORMALISED:
+        return _NORMALISED[path]
+    tree = _parse(path)  # the cached tree: docstrings hold no imports
+    for node in [tree, *_statements(tree)]:
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.copy_location(ast.Pass(), body[0])]
+    code = compile(tree, "<source>", "exec", dont_inherit=True)
+    _NORMALISED[path] = _code_text(code)
+    return _NORMALISED[path]
+
+
+def _code_text(value: Any) -> str:
+    """A code object as text that does not depend on line numbers or on the process (no
+    marshal: its reference flags vary with reference counts; sets sorted: their order varies
+    with string hashing)."""
+    if isinstance(value, types.CodeType):
+        fields = (value.co_name, value.co_argcount, value.co_posonlyargcount,
+                  value.co_kwonlyargcount, value.co_flags, value.co_code.hex(),
+                  value.co_names, value.co_varnames, value.co_freevars, value.co_cellvars,
+                  value.co_exceptiontable.hex())
+        return f"code{fields!r}[{','.join(_code_text(c) for c in value.co_consts)}]"
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__}({','.join(_code_text(v) for v in value)})"
+    if isinstance(value, (set, frozenset)):
+        return f"{type(value).__name__}({','.join(sorted(_code_text(v) for v in value))})"
+    return f"{type(value).__name__}:{value!r}"
+
+
 def task_key(function_name: str, task_json: str, options_json: str, version: str) -> str:
     """The store key of a task: sha256 of the function, the task, the result-changing options
-    and the code version."""
+    and the task's code version (:func:`task_version`)."""
     text = "\0".join((function_name, task_json, options_json, version))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def run_tasks(function: Callable[[Any], Any], tasks: Sequence, *, out: str | Path,
               args: argparse.Namespace, desc: str, options: dict | None = None,
-              chunk_size: int | None = None, next_phase: bool = False) -> list:
+              chunk_size: int | None = None, next_phase: bool = False,
+              task_seconds: float | None = None) -> list:
     """Run ``function`` on every task with the executor the options chose; results in task order.
 
     Every finished task's result is committed at once to ``out/tasks.sqlite``; with
-    ``args.resume`` the tasks already there (same function, task, ``options`` and code
-    version) are not run again. The returned results are always read back from their stored
-    form (pickle), so a resumed run returns exactly what an uninterrupted one does.
+    ``args.resume`` the tasks already there (same function, task, ``options`` and task code
+    version, :func:`task_version`) are not run again. The returned results are always read
+    back from their stored form (pickle), so a resumed run returns exactly what an
+    uninterrupted one does. ``out`` is locked for the run (:func:`~benchmarks.common.output_lock`).
 
     Parameters
     ----------
@@ -156,19 +318,26 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence, *, out: str | Pat
     out : str or Path
         The output folder; the store lives there.
     args : argparse.Namespace
-        The parsed options of :func:`add_executor_arguments`.
+        The parsed options of :func:`add_executor_arguments` (``threads`` may be absent: then
+        its default).
     desc : str
         The progress bar's label.
     options : dict, optional
         Options that change results but are not part of the tasks (JSON-serialisable); part of
         every key.
     chunk_size : int, optional
-        Tasks sent to a worker at once (default: automatic, at most 100, and at least 16 chunks
-        per worker). A chunk's results are stored when the chunk finishes.
+        Tasks sent to a worker at once (default: from ``task_seconds``). A chunk's results are
+        stored when the chunk finishes.
     next_phase : bool
         A later phase of the same run (a CLI whose second batch of tasks depends on the first's
         results): the store that the earlier phase of this run completed is kept, and the
         tasks already in it are reused, as with ``--resume``.
+    task_seconds : float, optional
+        The expected duration of one task (e.g. a solver's time limit). Chunks hold about
+        :data:`CHUNK_SECONDS` of work (one task for tasks of a second or more, so that idle
+        workers take the next one; at most :data:`MAX_CHUNK`), and at least
+        :data:`CHUNKS_PER_SLOT` chunks per worker. Unknown: chunks of up to ``MAX_CHUNK``
+        tasks, as for millisecond tasks.
 
     Returns
     -------
@@ -178,98 +347,143 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence, *, out: str | Pat
     Raises
     ------
     BenchmarkError
-        A bad option, a task that is not plain data, an unfinished store in ``out`` without
-        ``args.resume``, a worker running other code, or an unreachable scheduler. Any error
-        or interruption after the start keeps the finished tasks in the store and says so in a
-        note on the exception.
+        A bad option, a task that is not plain data, another run writing to ``out``, an
+        unfinished store in ``out`` without ``args.resume``, a worker running other code, or
+        an unreachable scheduler. Any error or interruption after the start keeps the
+        finished tasks in the store and says so in a note on the exception.
     """
     check_executor_arguments(args)
+    if chunk_size is not None and chunk_size < 1:
+        raise BenchmarkError(f"chunk_size: must be at least 1, got {chunk_size}")
+    if task_seconds is not None and not task_seconds > 0:
+        raise BenchmarkError(f"task_seconds: must be positive, got {task_seconds}")
     function = _importable(function)
     name = f"{function.__module__}.{function.__qualname__}"
-    version = code_version()
+    version = task_version(function.__module__)
     options_json = _json(options or {}, "options")
     specs = [_json(task, f"task {i}") for i, task in enumerate(tasks)]
     keys = [task_key(name, spec, options_json, version) for spec in specs]
     if not tasks:
         return []
+    threads = getattr(args, "threads", None)
+    if threads is None and (args.executor != "local" or args.jobs > 1):
+        threads = 1  # one numba thread per worker process: --jobs processes share the cores
 
     out = Path(out)
-    created = make_output_folder(out)
-    path = out / STORE_NAME
-    existed = path.exists()
-    store = _open_store(path, existed, args.resume or next_phase)
-    blobs = store.results(set(keys))
-    if args.resume:
-        reused = sum(k in blobs for k in keys)
-        print(f"--resume: {reused} of {len(tasks)} tasks found in {path}"
-              + (f"; {len(store) - len(blobs)} stored results of other tasks, options or code "
-                 f"are left unused" if len(store) > len(blobs) else ""), file=sys.stderr)
-    pending = [i for i, key in enumerate(keys) if key not in blobs]
-    store.mark("running", function=name, code_version=version, started_utc=_now())
+    with output_lock(out):
+        path = out / STORE_NAME
+        existed = path.exists()
+        store = _open_store(path, existed, args.resume or next_phase)
+        blobs = store.results(set(keys))
+        if args.resume:
+            reused = sum(k in blobs for k in keys)
+            print(f"--resume: {reused} of {len(tasks)} tasks found in {path}"
+                  + (f"; {len(store) - len(blobs)} stored results of other tasks, options or "
+                     f"code are left unused" if len(store) > len(blobs) else ""),
+                  file=sys.stderr)
+        pending = [i for i, key in enumerate(keys) if key not in blobs]
+        store.mark("running", function=name, task_version=version, code_version=code_version(),
+                   started_utc=_now())
+        try:
+            _run_pending(function, tasks, pending, version, threads, args, desc, chunk_size,
+                         task_seconds, store, keys, specs, name, blobs)
+        except BaseException as exc:
+            stored = len(store)
+            store.close()
+            if stored == 0 and not existed:
+                remove_store(path)  # and the lock removes the folders it created
+            else:
+                exc.add_note(f"{len(blobs)} of {len(set(keys))} tasks are finished and kept in "
+                             f"{path}; run the same command with --resume to continue")
+            raise
+        store.mark("complete", finished_utc=_now())
+        store.close()
+    return [pickle.loads(blobs[key]) for key in keys]
 
+
+def chunk_count(pending: int, slots: int, chunk_size: int | None = None,
+                task_seconds: float | None = None) -> int:
+    """How many chunks ``pending`` tasks go to ``slots`` workers in (see :func:`run_tasks`)."""
+    if pending == 0:
+        return 0
+    if chunk_size is not None:
+        count = math.ceil(pending / chunk_size)
+    elif slots <= 1:
+        count = pending  # in this process: store every task as it finishes
+    else:
+        size = MAX_CHUNK if task_seconds is None else \
+            max(1, min(MAX_CHUNK, int(CHUNK_SECONDS / task_seconds)))
+        count = max(CHUNKS_PER_SLOT * slots, math.ceil(pending / size))
+    return max(1, min(pending, count))
+
+
+def _run_pending(function, tasks, pending, version, threads, args, desc, chunk_size,
+                 task_seconds, store, keys, specs, name, blobs) -> None:
+    """Run the pending tasks and commit each chunk's results as it returns."""
     from tqdm import tqdm
 
-    def on_done(worker_version: str, worker: str, done: list) -> None:
+    def on_done(worker_version: str, worker_code: str, worker: str, done: list) -> None:
         if worker_version != version:
             raise BenchmarkError(f"worker {worker} runs other code (version {worker_version}, "
                                  f"this run {version}): install the same sources everywhere")
-        store.put([(keys[i], name, specs[i], blob, worker_version, worker, elapsed)
+        store.put([(keys[i], name, specs[i], blob, worker_code, version, worker, elapsed)
                    for i, blob, elapsed in done])
         for i, blob, _ in done:
             blobs[keys[i]] = blob
         bar.update(len(done))
 
     def make_chunks(slots: int) -> list[list[tuple[int, Any]]]:
-        if chunk_size is not None:
-            count = math.ceil(len(pending) / chunk_size)
-        elif slots <= 1:
-            count = len(pending)  # in this process: store every task as it finishes
-        else:
-            count = max(CHUNKS_PER_SLOT * slots, math.ceil(len(pending) / MAX_CHUNK))
-        count = max(1, min(len(pending), count))
+        count = chunk_count(len(pending), slots, chunk_size, task_seconds)
         # strided, so that slow and fast parts of the task list mix in every chunk
         return [[(i, tasks[i]) for i in pending[c::count]] for c in range(count)]
 
-    try:
-        with _terminate_as_interrupt(), tqdm(total=len(tasks), initial=len(tasks) - len(pending),
-                                             desc=desc, unit="task", file=sys.stderr) as bar:
-            if pending:
-                run_chunk = partial(_run_chunk, function)
-                if args.executor == "local":
-                    _run_local(run_chunk, make_chunks, args.jobs, on_done)
-                else:
-                    _run_dask(run_chunk, make_chunks, args, on_done)
-    except BaseException as exc:
-        stored = len(store)
-        store.close()
-        if stored == 0 and not existed:
-            remove_store(path)
-            remove_empty_folders(out, created)
-        else:
-            exc.add_note(f"{len(blobs)} of {len(set(keys))} tasks are finished and kept in "
-                         f"{path}; run the same command with --resume to continue")
-        raise
-    store.mark("complete", finished_utc=_now())
-    store.close()
-    return [pickle.loads(blobs[key]) for key in keys]
+    with _terminate_as_interrupt(), tqdm(total=len(tasks), initial=len(tasks) - len(pending),
+                                         desc=desc, unit="task", file=sys.stderr) as bar:
+        if pending:
+            run_chunk = partial(_run_chunk, function, version, threads)
+            if args.executor == "local":
+                _run_local(run_chunk, make_chunks, args.jobs, threads, on_done)
+            else:
+                _run_dask(run_chunk, make_chunks, args, on_done)
 
 
-def _run_chunk(function: Callable, chunk: list) -> tuple[str, str, list]:
-    """On a worker: run a chunk of (index, task); (code version, worker, [(index, pickled
-    result, seconds)])."""
+def _run_chunk(function: Callable, version: str, threads: int | None,
+               chunk: list) -> tuple[str, str, str, list]:
+    """On a worker: run a chunk of (index, task); (task version, code version, worker,
+    [(index, pickled result, seconds)]). A worker whose task version differs from the run's
+    ``version`` runs nothing and reports its version."""
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    mine = task_version(function.__module__)
+    if mine != version:
+        return mine, code_version(), worker, []
+    if threads is not None:
+        set_numba_threads(threads)
     done = []
     for index, task in chunk:
         started = time.perf_counter()
         result = function(task)
         done.append((index, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
                      time.perf_counter() - started))
-    return code_version(), f"{socket.gethostname()}:{os.getpid()}", done
+    return mine, code_version(), worker, done
 
 
-def _run_local(run_chunk: Callable, make_chunks: Callable, jobs: int, on_done: Callable) -> None:
+def set_numba_threads(threads: int) -> None:
+    """Let numba's parallel kernels in this thread use ``threads`` threads (at most the
+    process's ``NUMBA_NUM_THREADS``); before numba is imported, set that variable instead, so
+    that its thread pool is no larger."""
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+        return
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _run_local(run_chunk: Callable, make_chunks: Callable, jobs: int, threads: int | None,
+               on_done: Callable) -> None:
     """This process (``jobs`` 1) or a pool of ``jobs`` processes."""
     if jobs <= 1:
-        with _stop_between_tasks() as stop:
+        with _numba_threads_here(threads), _stop_between_tasks() as stop:
             for chunk in make_chunks(1):
                 on_done(*run_chunk(chunk))
                 if stop.is_set():
@@ -279,43 +493,68 @@ def _run_local(run_chunk: Callable, make_chunks: Callable, jobs: int, on_done: C
     from concurrent.futures.process import BrokenProcessPool
 
     chunks = make_chunks(jobs)
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_setup,
-                               initargs=(os.getpid(),))
+    # a clean interpreter per worker (forking would copy this process's threads: tqdm's monitor)
+    context = multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context,
+                               initializer=_worker_setup, initargs=(os.getpid(), threads))
     futures = []
     try:
         futures = [pool.submit(run_chunk, chunk) for chunk in chunks]
         for future in as_completed(futures):
             on_done(*future.result())
     except BrokenProcessPool as exc:
-        _stop_pool(pool, futures)
+        _stop_pool(pool, futures, before)
         raise BenchmarkError(f"--executor local: a worker process died ({exc}); --executor "
                              f"dask re-runs the tasks of a dead worker elsewhere") from None
     except BaseException:
-        _stop_pool(pool, futures)
+        _stop_pool(pool, futures, before)
         raise
     pool.shutdown(wait=True)
 
 
-def _worker_setup(driver_pid: int) -> None:
-    """In a pool process: leave signals to the driver, and exit when the driver is gone."""
+@contextmanager
+def _numba_threads_here(threads: int | None) -> Iterator[None]:
+    """``threads`` numba threads in this thread for the block (None: leave as is)."""
+    if threads is None:
+        yield
+        return
+    import numba
+
+    previous = numba.get_num_threads()
+    set_numba_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _worker_setup(driver_pid: int, threads: int | None) -> None:
+    """In a pool process: leave signals to the driver, exit when the driver is gone, and use
+    ``threads`` numba threads."""
     # Ctrl-C reaches the whole process group: only the driver handles it (and stops the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if threads is not None:
+        set_numba_threads(threads)
+    parent = os.getppid()  # the driver (spawn) or its fork server, which exits with it
 
     def watch() -> None:
         # a killed driver (SIGKILL) cannot stop its pool; its orphans would wait forever
-        while os.getppid() == driver_pid:
+        while os.getppid() == parent and pid_alive(driver_pid):
             time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=watch, name="driver-watch", daemon=True).start()
 
 
-def _stop_pool(pool, futures: list) -> None:
-    """Stop at once: a task in flight may run for minutes and its result would be dropped."""
+def _stop_pool(pool, futures: list, before: set) -> None:
+    """Stop at once: a task in flight may run for minutes and its result would be dropped.
+    The pool's processes are this process's children started since ``before``."""
     for future in futures:
         future.cancel()
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    processes = [p for p in multiprocessing.active_children() if p not in before]
     for process in processes:
         process.terminate()
     pool.shutdown(wait=False, cancel_futures=True)

@@ -202,7 +202,8 @@ def _run(args) -> int:
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, time limit {args.time_limit:g} s per "
           f"exact solve, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
-        rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap")
+        rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap",
+                                          task_seconds=args.time_limit)
                 for row in rows]
         report = summarise(rows)
         report += f"\n\nwall time {time.perf_counter() - started:.1f} s"

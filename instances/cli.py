@@ -17,7 +17,7 @@ import numpy as np
 
 from .evaluate import evaluate
 from .generator import PRESETS, generate
-from .instance import INTERFERENCE_MODELS, Instance
+from .instance import INTERFERENCE_MODELS, Instance, InstanceError
 from .io import load, save
 
 _TAUS = (0.6, 0.7, 0.8, 0.9)
@@ -36,7 +36,16 @@ class _Parser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line on stderr and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # one line even when it quotes an argument holding a line break
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, but ``--option=--`` is an error (argparse would drop the ``--`` and
+        hand the option an empty list, unchecked by its type)."""
+        for token in sys.argv[1:] if args is None else args:
+            if isinstance(token, str) and token.startswith("-") and token.endswith("=--"):
+                self.error(f"argument {token[:-3]}: expected a value, got '--'")
+        return super().parse_known_args(args, namespace)
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -75,13 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "generate":
-            _generate(args)
-        else:
-            for number, path in enumerate(args.files):
-                if number:
-                    print()
-                print(summary(load(path), title=str(path)))
+        # extreme values overflow on the way (a carrier of 1e-320 Hz): the instance's checks
+        # then name the field, on one line, without numpy's warnings before it
+        with np.errstate(all="ignore"):
+            _run(args)
     except BrokenPipeError:
         # the reader went away (``... show f.json | head``): not an error; point stdout at
         # devnull so that the interpreter's final flush does not complain either
@@ -91,6 +97,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "generate":
+        _generate(args)
+        return
+    for number, path in enumerate(args.files):
+        if number:
+            print()
+        print(summary(load(path), title=str(path)))
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -103,23 +119,47 @@ def _generate(args: argparse.Namespace) -> None:
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
     # Generate everything first, so that bad options never leave some files written.
-    made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
+    try:
+        made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
+    except InstanceError as exc:
+        # a value derived from the options (the channel gains) names itself: name the
+        # overrides that gave it too
+        given = [f"--{key.replace('_', '-')} {value!r}" for key, value in overrides.items()]
+        if given and not any(key in str(exc) for key in overrides):
+            raise InstanceError(f"{exc} (with {', '.join(given)})") from None
+        raise
+    except (ValueError, MemoryError) as exc:  # numpy cannot hold arrays of these sizes
+        sizes = [f"--users {args.users}", f"--servers {args.servers}"] + (
+            [f"--top-k {overrides['top_k']:g}"] if "top_k" in overrides else [])
+        raise ValueError(f"{', '.join(sizes)}: an instance too large for this machine "
+                         f"({_one_line(exc)})") from None
     out = Path(args.out)
     if args.count == 1:
         if out.is_dir():
             raise ValueError(f"--out: {out} is a folder; give a file name for one instance")
-        if not out.parent.exists():
+        if not out.parent.is_dir():
             raise ValueError(f"--out: folder {out.parent} does not exist")
-        save(made[0], out)
+        _save(made[0], out)
         print(f"wrote {out}")
         return
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: {out} exists and is not a folder (needed with --count > 1)")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot create the folder {out} ({exc.strerror})") from None
     for instance in made:
         seed = instance.provenance["seed"]
-        save(instance, out / f"{args.interference}_N{args.users}_M{args.servers}_seed{seed}.json")
+        _save(instance, out / f"{args.interference}_N{args.users}_M{args.servers}_seed{seed}.json")
     print(f"wrote {args.count} instances to {out}/")
+
+
+def _save(instance: Instance, path: Path) -> None:
+    """Save, naming --out and the file (not the temporary file) when writing fails."""
+    try:
+        save(instance, path)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write {path} ({exc.strerror})") from None
 
 
 def summary(instance: Instance, title: str = "instance") -> str:

@@ -61,10 +61,11 @@ def from_dict(doc: dict, source: str = "instance") -> Instance:
     if not isinstance(doc, dict):
         raise InstanceError(f"{source}: the top level must be a JSON object")
     if doc.get("format") != FORMAT_NAME:
-        raise InstanceError(f"{source}: format: expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
+        raise InstanceError(f"{source}: format: expected {FORMAT_NAME!r}, got "
+                            f"{short_repr(doc.get('format'))}")
     version = doc.get("version")
     if isinstance(version, bool) or version not in READABLE_VERSIONS:
-        raise InstanceError(f"{source}: version: unknown format version {version!r} "
+        raise InstanceError(f"{source}: version: unknown format version {short_repr(version)} "
                             f"(this code reads versions {READABLE_VERSIONS})")
     kwargs = {}
     for group, fields in (("scalars", SCALAR_FIELDS), *_GROUPS.items()):
@@ -119,6 +120,10 @@ def load(path: str | Path) -> Instance:
         doc = json.loads(text)  # NaN / Infinity literals parse, and from_dict rejects them by name
     except json.JSONDecodeError as exc:
         raise InstanceError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise InstanceError(f"{path}: not an instance file (a number too long to read)") from None
+    except RecursionError:
+        raise InstanceError(f"{path}: not an instance file (JSON nested too deeply)") from None
     return from_dict(doc, source=str(path))
 
 
@@ -146,16 +151,36 @@ def _umask() -> int:
     return mask
 
 
+def short_repr(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for an error message on one line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more digits than Python converts to text
+        return f"an integer of {value.bit_length()} bits"
+    if len(text) > 4 * limit:  # a huge int's repr is slow: keep its head only
+        text = text[:4 * limit]
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_LARGEST_INT = int(np.finfo(np.float64).max)
+
+
 def _numbers(value, field: str, source: str):
     """Check a nested list of numbers (no bools, no strings) and return it as an array."""
     try:
         array = np.array(value, dtype=object)
-    except ValueError:
-        raise InstanceError(f"{source}: {field}: ragged array (rows of different lengths)") from None
+    except (ValueError, RecursionError):
+        raise InstanceError(f"{source}: {field}: ragged array (rows of different lengths)") \
+            from None
     flat = array.reshape(-1) if array.ndim else [array.item()]
     for item in flat:
         if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise InstanceError(f"{source}: {field}: must hold only numbers, found {item!r}")
+            raise InstanceError(f"{source}: {field}: must hold only numbers, found "
+                                f"{short_repr(item)}")
+        if isinstance(item, int) and abs(item) > _LARGEST_INT:
+            raise InstanceError(f"{source}: {field}: {short_repr(item)} is too large for a "
+                                f"floating-point number")
         if isinstance(item, float) and not math.isfinite(item):
             raise InstanceError(f"{source}: {field}: contains a NaN or infinite value")
     if array.ndim == 0:

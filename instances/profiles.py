@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .instance import InstanceError
+from .io import short_repr
 
 EXAMPLE_TRACE = Path(__file__).with_name("data") / "example_trace.jsonl"
 
@@ -185,6 +186,9 @@ def load_trace(path: str | Path) -> Trace:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InstanceError(f"profile: cannot read trace {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InstanceError(f"profile: trace {str(path)!r} is not UTF-8 text (byte "
+                            f"{exc.start})") from None
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -195,6 +199,10 @@ def load_trace(path: str | Path) -> Trace:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InstanceError(f"{where}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InstanceError(f"{where}: not a record (JSON nested too deeply)") from None
+        except ValueError:  # an integer of more digits than Python converts
+            raise InstanceError(f"{where}: not a record (a number too long to read)") from None
         if not isinstance(record, dict):
             raise InstanceError(f"{where}: a record must be a JSON object")
         rows.append(_parse_record(record, where))
@@ -219,7 +227,7 @@ def _parse_record(record: dict, where: str) -> dict:
     if not isinstance(raw, list) or len(raw) < 2:
         raise InstanceError(f"{where}: topk_probs must be a list of at least 2 probabilities")
     probs = np.array([_number(v, "topk_probs", where) for v in raw])
-    if np.any(probs < 0) or probs.sum() <= 0:
+    if np.any(probs < 0) or not 0 < probs.sum() < math.inf:
         raise InstanceError(f"{where}: topk_probs must be non-negative with a positive sum")
     out["topk_probs"] = -np.sort(-(probs / probs.sum()))
     for key in ("slm_correct", "llm_correct"):
@@ -227,7 +235,8 @@ def _parse_record(record: dict, where: str) -> dict:
             raise InstanceError(f"{where}: missing field {key!r}")
         value = _number(record[key], key, where)
         if not 0.0 <= value <= 1.0:
-            raise InstanceError(f"{where}: {key} must be true/false or in [0, 1], got {value!r}")
+            raise InstanceError(f"{where}: {key} must be true/false or in [0, 1], got "
+                                f"{short_repr(value)}")
         out[key] = value
     for model in ("slm", "llm"):
         workload, latency = f"{model}_workload_flop", f"{model}_latency_s"
@@ -241,9 +250,13 @@ def _parse_record(record: dict, where: str) -> dict:
 def _number(value, key: str, where: str) -> float:
     if isinstance(value, bool):
         return float(value)
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InstanceError(f"{where}: {key} must be a finite number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, (int, float)) else math.nan
+    except OverflowError:  # an integer beyond the largest float
+        number = math.inf
+    if not math.isfinite(number):
+        raise InstanceError(f"{where}: {key} must be a finite number, got {short_repr(value)}")
+    return number
 
 
 def _positive(record: dict, key: str, where: str) -> float:
@@ -251,7 +264,7 @@ def _positive(record: dict, key: str, where: str) -> float:
         raise InstanceError(f"{where}: missing field {key!r}")
     value = _number(record[key], key, where)
     if value <= 0:
-        raise InstanceError(f"{where}: {key} must be positive, got {value!r}")
+        raise InstanceError(f"{where}: {key} must be positive, got {short_repr(value)}")
     return value
 
 

@@ -155,13 +155,35 @@ def test_scale_tiny_run(tmp_path, capsys):
     assert {(r["method"], r["n_users"]) for r in rows} == {
         (m, n) for m in ("goa", "goa_reference", "dmin", "exact_none") for n in ("10", "20", "40")}
     for r in rows:
-        assert float(r["min_s"]) <= float(r["median_s"]) <= float(r["max_s"]), r
         assert r["repeats"] == "1"
+        assert r["min_s"] == r["median_s"] == r["max_s"], r  # one timed run: one figure
         expected = {"exact_none": {"optimal"}, "dmin": {"feasible", "guard_violated"}}.get(
             r["method"], {"feasible"})  # d-min ignores the guard
         assert r["status"] in expected, r
     assert (out / "scale.png").stat().st_size > 0
     assert "slope" in capsys.readouterr().out
+
+
+def test_scale_reports_the_median_minimum_and_maximum_of_the_repeats(monkeypatch):
+    """With runs timed 3 s, 1 s, 2 s, 9 s and 5 s, a point reports median 3, min 1, max 9 over
+    5 repeats (after one untimed warm-up run), and stops at the first N slower than
+    --max-seconds."""
+    from types import SimpleNamespace
+
+    from benchmarks import scale
+
+    times = iter([0.0, 3.0, 1.0, 2.0, 9.0, 5.0,  # N = 6: warm-up, then 5 timed runs
+                  0.0, 30.0, 1.0, 1.0, 1.0, 1.0,  # N = 8: too slow, the last point
+                  0.0, 1.0, 1.0, 1.0, 1.0, 1.0])  # N = 10: never timed
+    monkeypatch.setattr(scale, "_runner", lambda method, args: lambda inst: (next(times),
+                                                                             "feasible"))
+    args = SimpleNamespace(servers=2, seed=0, tau=0.8, repeats=5, max_seconds=20.0)
+    progress = SimpleNamespace(update=lambda k: None)
+    rows = scale.measure("goa", (6, 8, 10), args, progress)
+    assert [r["n_users"] for r in rows] == [6, 8]
+    assert_allclose([rows[0][k] for k in ("median_s", "min_s", "max_s", "repeats")],
+                    [3.0, 1.0, 9.0, 5])
+    assert_allclose([rows[1][k] for k in ("median_s", "min_s", "max_s")], [1.0, 1.0, 30.0])
 
 
 def test_paper_as_published_plans_on_the_estimate_and_scores_with_the_evaluator(tmp_path,

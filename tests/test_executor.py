@@ -20,6 +20,8 @@ from benchmarks import executor, paper
 from benchmarks.common import BenchmarkError, read_csv, run_cli, staged_output
 from benchmarks.executor import STORE_NAME, run_tasks
 
+from . import executor_tasks
+
 ROOT = Path(__file__).resolve().parent.parent
 # A tiny paper sweep: 2 sizes x 3 drops, one tau (the CLI's own task function).
 PAPER_TINY = ["--users", "10", "20", "--drops", "3", "--tau", "0.8", "--no-plots"]
@@ -54,6 +56,14 @@ def _square_or_die(task):
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(0.02)
     return {"x": x, "square": x * x}
+
+
+def _pretend_version(version):
+    """On a worker: pretend this module's task version is ``version`` (None: the real one)."""
+    if version is None:
+        executor._TASK_VERSIONS.pop(__name__, None)
+    else:
+        executor._TASK_VERSIONS[__name__] = version
 
 
 def _fail_at(task):
@@ -114,10 +124,10 @@ def test_results_identical_across_executors(tmp_path, paper_reference, scheduler
 def test_chunks_and_order(tmp_path, scheduler):
     """Results come back in task order whatever the chunking, locally and on Dask."""
     tasks = list(range(23))
-    expected = [_square(x) for x in tasks]
+    expected = [executor_tasks.square(x) for x in tasks]
     for label, args, chunk in (("local", _args(jobs=2), 4), ("dask", _args(
             executor="dask", scheduler=scheduler), 5), ("auto", _args(jobs=2), None)):
-        got = run_tasks(_square, tasks, out=tmp_path / label, args=args, desc=label,
+        got = run_tasks(executor_tasks.square, tasks, out=tmp_path / label, args=args, desc=label,
                         chunk_size=chunk)
         assert got == expected, label
 
@@ -209,7 +219,7 @@ def test_resume_reuses_only_matching_tasks(tmp_path, monkeypatch):
     assert run(True) == []  # everything reused
     assert run(True, options={"time_limit": 5}) == tasks  # other options: computed afresh
     assert run(True, options={"time_limit": 5}) == []
-    monkeypatch.setattr(executor, "_CODE_VERSION", "another-version")
+    monkeypatch.setitem(executor._TASK_VERSIONS, __name__, "another-version")
     assert run(True, options={"time_limit": 5}) == tasks  # other code: computed afresh
     assert run(False) == tasks  # a completed store is replaced, not reused
 
@@ -269,13 +279,13 @@ def test_errors_name_the_target(tmp_path, capsys, scheduler):
         run_tasks(_square, [1, object()], out=tmp_path / "p", args=_args(), desc="t")
 
     with Client(scheduler, timeout=30) as client:
-        client.run(setattr, executor, "_CODE_VERSION", "other-code")
+        client.run(_pretend_version, "other-code")
         try:
             with pytest.raises(BenchmarkError, match="runs other code"):
                 run_tasks(_square, [1, 2], out=tmp_path / "q",
                           args=_args(executor="dask", scheduler=scheduler), desc="t")
         finally:
-            client.run(setattr, executor, "_CODE_VERSION", None)
+            client.run(_pretend_version, None)
 
 
 def test_unreachable_scheduler(tmp_path, monkeypatch):
@@ -287,11 +297,190 @@ def test_unreachable_scheduler(tmp_path, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
-def test_code_version_and_keys():
-    """The code version is a stable hash of the sources; keys change with every part."""
-    assert executor.code_version() == executor.code_version()
+def _copy_sources(root: Path) -> Path:
+    """A copy of the project's package sources (and data) under ``root``, for editing."""
+    import shutil
+
+    for package in executor.PACKAGES:
+        shutil.copytree(ROOT / package, root / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def _use_sources(monkeypatch, root: Path) -> None:
+    """Compute versions from the sources under ``root`` (the code run stays the installed one)."""
+    monkeypatch.setattr(executor, "_package_roots", lambda package: [root / package])
+    for cache in ("_TASK_VERSIONS", "_TREES", "_NORMALISED"):
+        monkeypatch.setattr(executor, cache, {})  # the real caches come back afterwards
+    monkeypatch.setattr(executor, "_CODE_VERSION", None)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def _forget_versions() -> None:
+    for cache in (executor._TASK_VERSIONS, executor._TREES, executor._NORMALISED):
+        cache.clear()
+    executor._CODE_VERSION = None
+
+
+def test_resume_after_an_unrelated_edit_recomputes_nothing(tmp_path, monkeypatch, capsys):
+    """paper --resume after edits to a module its tasks do not import (benchmarks.scale), to a
+    comment and a docstring of one they do, and to the executor, reuses every task; an edit
+    to code the tasks run (the evaluator) recomputes every one. The full code hash of each
+    row records the edit all the same."""
+    sources = _copy_sources(tmp_path / "src")
+    _use_sources(monkeypatch, sources)
+    out = tmp_path / "out"
+    assert paper.main(PAPER_TINY + ["--out", str(out)]) == 0
+    with sqlite3.connect(out / STORE_NAME) as db:
+        first_code, = {v for v, in db.execute("SELECT code_version FROM results")}
+    capsys.readouterr()
+
+    _append(sources / "benchmarks" / "scale.py", "\ndef _unused():\n    return 1\n")
+    _edit(sources / "instances" / "evaluate.py", '"""', '"""An edited docstring. ')
+    _append(sources / "instances" / "evaluate.py", "# an edited comment\n")
+    _append(sources / "benchmarks" / "executor.py", "\ndef _unused():\n    return 1\n")
+    _forget_versions()
+    assert paper.main(PAPER_TINY + ["--out", str(out), "--resume"]) == 0
+    assert "--resume: 6 of 6 tasks found" in capsys.readouterr().err
+    with sqlite3.connect(out / STORE_NAME) as db:
+        code, = {v for v, in db.execute("SELECT code_version FROM results")}
+    assert code == first_code  # nothing recomputed, so every row keeps its record
+
+    _append(sources / "instances" / "evaluate.py", "_EDITED = 1\n")
+    _forget_versions()
+    assert paper.main(PAPER_TINY + ["--out", str(out), "--resume"]) == 0
+    assert "--resume: 0 of 6 tasks found" in capsys.readouterr().err
+    with sqlite3.connect(out / STORE_NAME) as db:
+        codes = {v for v, in db.execute("SELECT code_version FROM results")}
+    assert first_code in codes and len(codes) == 2  # the new rows record the edited code
+
+
+def test_task_version_follows_imports(tmp_path, monkeypatch):
+    """A task's version covers its module and the project modules it imports, also inside
+    functions and through relative imports, and the packages' data files; not the others."""
+    sources = _copy_sources(tmp_path / "src")
+    _use_sources(monkeypatch, sources)
+    imported = executor._project_imports("benchmarks.paper")
+    assert {"benchmarks.paper", "benchmarks.common", "instances", "instances.evaluate",
+            "instances.delay_kernel", "goa", "goa.solve"} <= imported
+    assert imported.isdisjoint({"benchmarks.scale", "benchmarks.gap", "benchmarks.executor"})
+    version = executor.task_version("benchmarks.paper")
+    code = executor.code_version()
+    for path, text in ((sources / "instances" / "data" / "example_trace.jsonl", "\n"),
+                       (sources / "instances" / "delay_kernel.py", "X = 2\n"),
+                       (sources / "goa" / "solve.py", "X = 3\n")):
+        _append(path, text)
+        _forget_versions()
+        assert executor.task_version("benchmarks.paper") != version, path
+        assert executor.code_version() != code, path
+        version, code = executor.task_version("benchmarks.paper"), executor.code_version()
+    _append(sources / "benchmarks" / "gap.py", "X = 4\n")
+    _forget_versions()
+    assert executor.task_version("benchmarks.paper") == version
+    assert executor.code_version() != code
+
+
+def test_keys_change_with_every_part():
+    """Keys change with the function, the task, the options and the task version."""
     base = executor.task_key("f", "[1]", "{}", "v1")
     others = [executor.task_key("g", "[1]", "{}", "v1"), executor.task_key("f", "[2]", "{}", "v1"),
               executor.task_key("f", "[1]", '{"a":1}', "v1"), executor.task_key("f", "[1]", "{}",
                                                                                  "v2")]
     assert_array_equal([k == base for k in others], [False] * 4)
+
+
+def test_a_second_run_on_one_out_is_refused(tmp_path, capsys):
+    """While another process holds --out, a run there fails at once with one line naming the
+    folder and the other run's pid, writing nothing; once it has ended, the run goes ahead and
+    leaves no lock file behind."""
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from benchmarks.common import output_lock\n"
+         "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+         str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert paper.main(PAPER_TINY + ["--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"error: --out {out}: another run (pid {holder.pid} on " in err, err
+        with pytest.raises(BenchmarkError, match=f"pid {holder.pid}"):
+            run_tasks(_square, [1], out=out, args=_args(), desc="t")
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_tasks(_square, [1], out=out, args=_args(), desc="t") == [_square(1)]
+    assert sorted(p.name for p in out.iterdir()) == [STORE_NAME]
+
+
+def _record_call(task):
+    """A test task that leaves a file behind: evidence that it ran."""
+    x, folder = task
+    Path(folder, f"ran-{x}").write_text("x")
+    return x
+
+
+def test_worker_version_checked_before_any_task(tmp_path, scheduler):
+    """A worker whose code differs from the driver's runs no task of its chunk: the run stops
+    with 'runs other code' and no task left a trace (locally, and on a Dask cluster)."""
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    tasks = [(x, str(traces)) for x in range(4)]
+    version, code, worker, done = executor._run_chunk(_record_call, "not-this-code", None,
+                                                      list(enumerate(tasks)))
+    assert (version, done) == (executor.task_version(__name__), [])
+    assert not list(traces.iterdir())
+    with Client(scheduler, timeout=30) as client:
+        client.run(_pretend_version, "other-code")
+        try:
+            with pytest.raises(BenchmarkError, match="runs other code"):
+                run_tasks(_record_call, tasks, out=tmp_path / "q",
+                          args=_args(executor="dask", scheduler=scheduler), desc="t")
+        finally:
+            client.run(_pretend_version, None)
+    assert not list(traces.iterdir())
+
+
+def test_one_numba_thread_per_worker_process(tmp_path):
+    """Pool workers use one numba thread each unless --threads says otherwise."""
+    assert run_tasks(executor_tasks.numba_threads, [0, 1, 2], out=tmp_path / "a",
+                     args=_args(jobs=2), desc="t") == [1, 1, 1]
+    assert run_tasks(executor_tasks.numba_threads, [0, 1, 2], out=tmp_path / "b",
+                     args=_args(jobs=2, threads=2), desc="t") == [2, 2, 2]
+
+
+def test_chunk_size_from_the_task_duration():
+    """60 s tasks go one per chunk; millisecond tasks in chunks of at most MAX_CHUNK, with
+    CHUNKS_PER_SLOT chunks per worker at least; an explicit chunk size wins."""
+    assert executor.chunk_count(40, 2, task_seconds=60.0) == 40
+    assert executor.chunk_count(40, 2, task_seconds=0.6) == 40
+    assert executor.chunk_count(10_000, 2, task_seconds=0.001) == 100
+    assert executor.chunk_count(10_000, 2) == 100
+    assert executor.chunk_count(100, 2, task_seconds=0.001) == 2 * executor.CHUNKS_PER_SLOT
+    assert executor.chunk_count(100, 1, task_seconds=0.001) == 100  # in-process: one by one
+    assert executor.chunk_count(10, 4, chunk_size=3) == 4
+    assert executor.chunk_count(0, 2) == 0
+
+
+def test_store_commits_a_batch_whole(tmp_path):
+    """A batch of rows with one bad row stores none of them (one transaction), and a later
+    good batch is stored."""
+    from benchmarks.store import TaskStore
+
+    store = TaskStore(tmp_path / STORE_NAME)
+    good = ("k1", "f", "[1]", b"r", "code", "task", "host:1", 0.5)
+    with pytest.raises(sqlite3.Error):
+        store.put([good, ("k2", "f", "[2]", None, "code", "task", "host:1", 0.5)])  # NULL result
+    assert len(store) == 0
+    store.put([good])
+    assert len(store) == 1
+    store.close()
