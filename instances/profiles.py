@@ -18,14 +18,19 @@ key                required meaning
                             order, renormalised over the top k and sorted on load)
 ``slm_correct``    yes      the SLM's answer is correct: true/false or a number in [0, 1]
 ``llm_correct``    yes      the LLM's answer is correct: true/false or a number in [0, 1]
-``slm_workload_flop`` one   W^L [FLOP]; or ``slm_latency_s``, the measured SLM latency, converted
-   / ``slm_latency_s``      with the preset's nominal device compute ``local_flops``
-``llm_workload_flop`` one   W^E [FLOP]; or ``llm_latency_s``, the measured LLM latency, converted
-   / ``llm_latency_s``      with the preset's per-user edge compute ``server_cap_flops``
-``id``, ``prompt``, no      kept for the reader; ignored by the generator
-``slm_answer``,
+``slm_workload_flop`` one+  W^L [FLOP]; and/or ``slm_latency_s``, the measured SLM latency,
+   / ``slm_latency_s``      converted with the preset's nominal device compute ``local_flops``
+``llm_workload_flop`` one+  W^E [FLOP]; and/or ``llm_latency_s``, the measured LLM latency,
+   / ``llm_latency_s``      converted with the preset's per-user edge compute ``server_cap_flops``
+``id``, ``prompt``, no      kept for the reader; ignored by the generator (so is any other key, e.g.
+``slm_answer``,             the profiler's ``llm_topk_probs``, ``gold``, ``task``, token counts)
 ``llm_answer``
 ================== ======== =========================================================================
+
+A record may give both a workload and a latency for a model (``python -m profiler run`` writes
+both); ``load_trace(path, cost=...)`` says which one the generator uses: ``"auto"`` (the default)
+the workload where given, else the latency; ``"workload"`` or ``"latency"`` that one, required in
+every record.
 """
 
 from __future__ import annotations
@@ -172,14 +177,28 @@ class Trace:
         )
 
 
-def load_trace(path: str | Path) -> Trace:
+TRACE_COSTS = ("auto", "workload", "latency")
+
+
+def load_trace(path: str | Path, cost: str = "auto") -> Trace:
     """Read a JSONL query trace (format in this module's docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSONL file.
+    cost : {"auto", "workload", "latency"}
+        Which per-model cost the generator uses when a record gives both: the workload where
+        given, else the latency (``"auto"``); or only the workloads, or only the latencies (then
+        required in every record).
 
     Raises
     ------
     InstanceError
         Naming the line and the field, for a missing file, bad JSON, a missing or bad field.
     """
+    if cost not in TRACE_COSTS:
+        raise InstanceError(f"cost: must be one of {', '.join(TRACE_COSTS)}, got {cost!r}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -197,7 +216,7 @@ def load_trace(path: str | Path) -> Trace:
             raise InstanceError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise InstanceError(f"{where}: a record must be a JSON object")
-        rows.append(_parse_record(record, where))
+        rows.append(_parse_record(record, where, cost))
     if not rows:
         raise InstanceError(f"profile: trace {str(path)!r} holds no records")
     k = max(len(r["topk_probs"]) for r in rows)
@@ -212,7 +231,7 @@ def load_trace(path: str | Path) -> Trace:
         slm_latency_s=column("slm_latency_s"), llm_latency_s=column("llm_latency_s"))
 
 
-def _parse_record(record: dict, where: str) -> dict:
+def _parse_record(record: dict, where: str, cost: str = "auto") -> dict:
     out: dict = {}
     out["prompt_bytes"] = _positive(record, "prompt_bytes", where)
     raw = record.get("topk_probs")
@@ -231,10 +250,15 @@ def _parse_record(record: dict, where: str) -> dict:
         out[key] = value
     for model in ("slm", "llm"):
         workload, latency = f"{model}_workload_flop", f"{model}_latency_s"
-        if (workload in record) == (latency in record):
-            raise InstanceError(f"{where}: give exactly one of {workload!r} and {latency!r}")
+        if workload not in record and latency not in record:
+            raise InstanceError(f"{where}: give {workload!r} or {latency!r} (or both)")
         out[workload] = _positive(record, workload, where) if workload in record else math.nan
         out[latency] = _positive(record, latency, where) if latency in record else math.nan
+        if cost != "auto":
+            wanted = workload if cost == "workload" else latency
+            if wanted not in record:
+                raise InstanceError(f"{where}: missing field {wanted!r} (cost={cost!r})")
+            out[latency if cost == "workload" else workload] = math.nan
     return out
 
 

@@ -17,3 +17,8 @@ from .recipe import merge_topk as merge_topk
 from .tiny import build_tiny_llama as build_tiny_llama
 from .tiny import save_tiny_model as save_tiny_model
 from .vocab import build_tokenizer as build_tokenizer
+from .run import RunSummary as RunSummary
+from .run import run_trace as run_trace
+from .runners import HFRunner as HFRunner
+from .runners import ModelRecord as ModelRecord
+from .runners import Runner as Runner

@@ -17,6 +17,7 @@ PROG = "python -m profiler"
 
 COMMANDS = {
     "babi": "profiler.cmd_babi",
+    "run": "profiler.cmd_run",
 }
 """Subcommand name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``)."""
 
