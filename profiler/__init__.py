@@ -22,3 +22,4 @@ from .run import run_trace as run_trace
 from .runners import HFRunner as HFRunner
 from .runners import ModelRecord as ModelRecord
 from .runners import Runner as Runner
+from .server import OpenAIRunner as OpenAIRunner

@@ -63,9 +63,11 @@ def _runner(args, which: str):
                             parameters=getattr(args, f"{which}_parameters"),
                             timeout_s=args.timeout, **recipe)
     except ValueError as exc:
-        option = f"--{which}-url" if url is not None and str(exc).startswith("base_url") \
-            else f"--{which}"
-        raise ValueError(f"{option}: {exc}") from None
+        message = str(exc)
+        for field, option in (("base_url: ", f"--{which}-url"), ("model: ", f"--{which}")):
+            if message.startswith(field):
+                raise ValueError(f"{option}: {message[len(field):]}") from None
+        raise ValueError(f"--{which}: {message}") from None
 
 
 def run(args) -> int:

@@ -234,7 +234,7 @@ def test_cli_run_bad_input(tmp_path, tiny_models, capsys):
     base = ["run", "--questions", str(qfile), "--llm", str(tiny_models["llm"]), "--out", str(out)]
     assert cli_main(base + ["--slm", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--slm: model: no checkpoint folder" in err
+    assert err.count("\n") == 1 and "--slm: no checkpoint folder" in err
     (tmp_path / "bad.jsonl").write_text('{"id": "a"}\n')
     assert cli_main(["run", "--questions", str(tmp_path / "bad.jsonl"), "--slm", "x", "--llm",
                      "y", "--out", str(out)]) == 2
