@@ -19,7 +19,6 @@ from .evaluate import evaluate
 from .generator import PRESETS, generate
 from .instance import INTERFERENCE_MODELS, Instance
 from .io import load, save
-from .profiles import load_trace
 
 _TAUS = (0.6, 0.7, 0.8, 0.9)
 CONSOLE_SCRIPT = "offload-instances"
@@ -54,14 +53,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="seed of the first instance (0)")
     gen.add_argument("--count", type=int, default=1,
                      help="write K instances with seeds seed..seed+K-1 into the folder --out")
+    gen.add_argument("--trace-cost", default="auto", choices=("auto", "workload", "latency"),
+                     help="with a trace giving both, use each model's workload or its measured "
+                     "latency (auto: the workload where given)")
     gen.add_argument("--preset", default="paper", choices=sorted(PRESETS), help="preset (paper)")
     gen.add_argument("--interference", default="full", choices=INTERFERENCE_MODELS,
                      help="interference model (full)")
     gen.add_argument("--profile", default="synthetic",
                      help="'synthetic' (default) or the path of a JSONL query trace")
-    gen.add_argument("--trace-cost", default="auto", choices=("auto", "workload", "latency"),
-                     help="with a trace giving both, use each model's workload or its measured "
-                     "latency (auto: the workload where given)")
     gen.add_argument("--out", required=True, help="output file (or folder with --count > 1)")
     group = gen.add_argument_group("preset overrides (any preset value, by name)")
     for key, value in PRESETS["paper"].items():
@@ -102,13 +101,14 @@ def _generate(args: argparse.Namespace) -> None:
         raise ValueError(f"--count: must be at least 1, got {args.count}")
     overrides = {key[4:]: value for key, value in vars(args).items()
                  if key.startswith("set_") and value is not None}
-    profile = args.profile
-    if profile != "synthetic" and args.trace_cost != "auto":
-        profile = load_trace(profile, cost=args.trace_cost)
     options = dict(n_servers=args.servers, preset=args.preset, interference=args.interference,
-                   profile=profile, **overrides)
+                   profile=args.profile, **overrides)
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
+    if args.trace_cost != "auto" and args.profile != "synthetic":
+        from .profiles import load_trace
+
+        options["profile"] = load_trace(args.profile).using(args.trace_cost)
     # Generate everything first, so that bad options never leave some files written.
     made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
     out = Path(args.out)

@@ -28,16 +28,15 @@ key                required meaning
 ================== ======== =========================================================================
 
 A record may give both a workload and a latency for a model (``python -m profiler run`` writes
-both); ``load_trace(path, cost=...)`` says which one the generator uses: ``"auto"`` (the default)
-the workload where given, else the latency; ``"workload"`` or ``"latency"`` that one, required in
-every record.
+both). The generator then uses the workload; ``trace.using("latency")`` (or ``"workload"``) keeps
+only one kind, which every record must then give (``instances generate --trace-cost``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -176,29 +175,44 @@ class Trace:
             llm_correct=self.llm_correct[rows],
         )
 
+    def using(self, cost: str) -> Trace:
+        """The trace with one kind of per-model cost: ``"workload"`` (the FLOP columns) or
+        ``"latency"`` (the measured seconds), each required in every record; ``"auto"`` is the
+        trace as it is (the workload where given, else the latency).
+
+        Raises
+        ------
+        InstanceError
+            For an unknown cost, or a record without that cost (naming its row).
+        """
+        if cost not in TRACE_COSTS:
+            raise InstanceError(f"cost: must be one of {', '.join(TRACE_COSTS)}, got {cost!r}")
+        if cost == "auto":
+            return self
+        changes = {}
+        for model in ("slm", "llm"):
+            keep, drop = ((f"{model}_workload_flop", f"{model}_latency_s") if cost == "workload"
+                          else (f"{model}_latency_s", f"{model}_workload_flop"))
+            missing = np.flatnonzero(np.isnan(getattr(self, keep)))
+            if missing.size:
+                raise InstanceError(f"cost: record {missing[0] + 1} of {Path(self.path).name} "
+                                    f"has no {keep!r} (cost={cost!r})")
+            changes[drop] = np.full(len(self), np.nan)
+        return replace(self, **changes)
+
 
 TRACE_COSTS = ("auto", "workload", "latency")
+"""The per-model costs :meth:`Trace.using` keeps."""
 
 
-def load_trace(path: str | Path, cost: str = "auto") -> Trace:
+def load_trace(path: str | Path) -> Trace:
     """Read a JSONL query trace (format in this module's docstring).
-
-    Parameters
-    ----------
-    path : str or Path
-        The JSONL file.
-    cost : {"auto", "workload", "latency"}
-        Which per-model cost the generator uses when a record gives both: the workload where
-        given, else the latency (``"auto"``); or only the workloads, or only the latencies (then
-        required in every record).
 
     Raises
     ------
     InstanceError
         Naming the line and the field, for a missing file, bad JSON, a missing or bad field.
     """
-    if cost not in TRACE_COSTS:
-        raise InstanceError(f"cost: must be one of {', '.join(TRACE_COSTS)}, got {cost!r}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -216,7 +230,7 @@ def load_trace(path: str | Path, cost: str = "auto") -> Trace:
             raise InstanceError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise InstanceError(f"{where}: a record must be a JSON object")
-        rows.append(_parse_record(record, where, cost))
+        rows.append(_parse_record(record, where))
     if not rows:
         raise InstanceError(f"profile: trace {str(path)!r} holds no records")
     k = max(len(r["topk_probs"]) for r in rows)
@@ -231,7 +245,7 @@ def load_trace(path: str | Path, cost: str = "auto") -> Trace:
         slm_latency_s=column("slm_latency_s"), llm_latency_s=column("llm_latency_s"))
 
 
-def _parse_record(record: dict, where: str, cost: str = "auto") -> dict:
+def _parse_record(record: dict, where: str) -> dict:
     out: dict = {}
     out["prompt_bytes"] = _positive(record, "prompt_bytes", where)
     raw = record.get("topk_probs")
@@ -254,11 +268,6 @@ def _parse_record(record: dict, where: str, cost: str = "auto") -> dict:
             raise InstanceError(f"{where}: give {workload!r} or {latency!r} (or both)")
         out[workload] = _positive(record, workload, where) if workload in record else math.nan
         out[latency] = _positive(record, latency, where) if latency in record else math.nan
-        if cost != "auto":
-            wanted = workload if cost == "workload" else latency
-            if wanted not in record:
-                raise InstanceError(f"{where}: missing field {wanted!r} (cost={cost!r})")
-            out[latency if cost == "workload" else workload] = math.nan
     return out
 
 

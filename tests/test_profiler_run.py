@@ -217,10 +217,10 @@ def test_cli_run_writes_a_trace_instances_uses(tmp_path, tiny_models, questions,
             assert key in r
         assert r["slm_workload_flop"] == 2.0 * header["slm"]["parameters"] * (
             r["slm_prompt_tokens"] + r["slm_new_tokens"])
-    work = instances.generate(20, 4, seed=0, profile=instances.load_trace(out, cost="workload"))
+    work = instances.generate(20, 4, seed=0, profile=instances.load_trace(out).using("workload"))
     assert set((work.prompt_bits / 8).tolist()) <= {r["prompt_bytes"] for r in records}
     assert set(work.local_workload_flop.tolist()) <= {r["slm_workload_flop"] for r in records}
-    lat = instances.generate(20, 4, seed=0, profile=instances.load_trace(out, cost="latency"))
+    lat = instances.generate(20, 4, seed=0, profile=instances.load_trace(out).using("latency"))
     assert_array_equal(lat.topk_probs, work.topk_probs)
     assert not np.array_equal(lat.local_workload_flop, work.local_workload_flop)
 
