@@ -16,9 +16,9 @@ import sys
 PROG = "python -m profiler"
 
 COMMANDS = {
+    "tiny": "profiler.cmd_tiny",
     "babi": "profiler.cmd_babi",
     "run": "profiler.cmd_run",
-    "tiny": "profiler.cmd_tiny",
 }
 """Subcommand name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``)."""
 
