@@ -15,3 +15,16 @@ def hand():
 def hand_none():
     """The same 2 users and 2 servers with interference "none" (orthogonal cells)."""
     return hand_instance("none")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Two tiny random Llama checkpoints over the bAbI word vocabulary, saved with
+    save_pretrained: "slm" (seed 0, the default sizes) and "llm" (seed 1, wider, 2 layers).
+    Built once per session; the profiler's tests load them by path like real checkpoints."""
+    from profiler.cmd_tiny import SIZES
+    from profiler.tiny import save_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {"slm": save_tiny_model(root / "slm", seed=0, **SIZES["slm"]),
+            "llm": save_tiny_model(root / "llm", seed=1, **SIZES["llm"])}
