@@ -45,7 +45,7 @@ __all__ = ["add_executor_arguments", "check_executor_arguments", "code_version",
 
 EXECUTORS = ("local", "dask")
 # The packages whose sources make up the code version: results of other code never mix in.
-PACKAGES = ("instances", "goa", "formulations", "benchmarks")
+PACKAGES = ("instances", "goa", "formulations", "online", "benchmarks")
 CHUNKS_PER_SLOT = 16  # at least this many chunks per worker: balance and little lost in flight
 MAX_CHUNK = 100  # at most this many tasks per chunk
 CONNECT_TIMEOUT_S = 30
