@@ -79,8 +79,18 @@ class State:
         self.uploading = np.zeros(m, dtype=np.int64)
         self.computing = np.zeros(m, dtype=np.int64)
         self.busy_until_s = np.zeros(instance.n_users)
-        # uploads: query -> [remaining bits, rate, server, user], in start order
-        self._up: dict[int, list] = {}
+        # uploads in progress, packed in slots 0..n-1 (the last one moves into a freed slot):
+        # query, server, own received power P_i g_ij, remaining bits, current rate
+        self._n_up = 0
+        self._uq = np.zeros(64, dtype=np.int64)
+        self._uj = np.zeros(64, dtype=np.int64)
+        self._usig = np.zeros(64)
+        self._urem = np.zeros(64)
+        self._urate = np.zeros(64)
+        self._slot: dict[int, int] = {}
+        # received[j', j]: the power reaching ES j from the uploads to ES j' != j (diagonal 0)
+        self._received = np.zeros((m, m))
+        self._off_diagonal = 1.0 - np.eye(m)
         # compute at ES j: virtual time v_j (service each query there has received since the
         # server was last empty), its share per query, a heap of (virtual finish, query)
         self._v = [0.0] * m
@@ -89,9 +99,9 @@ class State:
         self._finish_v: dict[int, float] = {}
         self._server: dict[int, int] = {}
         # the system's constants as Python floats (scalar access in the loop)
-        self._pg = (instance.tx_power_w[:, None] * instance.gain).tolist()
-        self._noise = instance.noise_w.tolist()
-        self._band = instance.bandwidth_hz.tolist()
+        self._pg = instance.tx_power_w[:, None] * instance.gain
+        self._noise = instance.noise_w
+        self._band = instance.bandwidth_hz
         self._cap = instance.server_cap_flops.tolist()
         self._flops = instance.server_flops.tolist()
         self._full = instance.interference == "full"
@@ -107,12 +117,13 @@ class State:
     def in_flight(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The offloaded queries not yet finished: (query, server, remaining edge work in FLOP).
         A query still uploading has its whole edge workload remaining."""
-        ids = list(self._up) + [q for heap in self._heap for _, q in heap]
-        q = np.array(ids, dtype=np.int64)
-        server = np.array([self._server[i] for i in ids], dtype=np.int64)
-        remaining = np.array(
-            [self._work[i] if i in self._up else
-             self._finish_v[i] - self._v[self._server[i]] for i in ids], dtype=np.float64)
+        n = self._n_up
+        computing = [q for heap in self._heap for _, q in heap]
+        q = np.concatenate([self._uq[:n], np.array(computing, dtype=np.int64)])
+        server = np.concatenate([self._uj[:n], np.array(
+            [self._server[i] for i in computing], dtype=np.int64)])
+        remaining = np.array([self._work[i] for i in self._uq[:n].tolist()] + [
+            self._finish_v[i] - self._v[self._server[i]] for i in computing], dtype=np.float64)
         return q, server, remaining
 
     # Uploads -----------------------------------------------------------------------------------
@@ -120,39 +131,60 @@ class State:
         """Start the uploads of these queries (to these servers) now."""
         users = self.queries.user
         for q, j in zip(ids, servers):
-            self._up[q] = [self._bits[q], 0.0, j, int(users[q])]
+            if self._n_up == self._uq.size:
+                for name in ("_uq", "_uj", "_usig", "_urem", "_urate"):
+                    setattr(self, name, np.concatenate([getattr(self, name),
+                                                        np.zeros_like(getattr(self, name))]))
+            i, k = int(users[q]), self._n_up
+            self._uq[k], self._uj[k] = q, j
+            self._usig[k], self._urem[k] = self._pg[i, j], self._bits[q]
+            self._slot[q] = k
+            self._n_up += 1
             self._server[q] = j
             self.uploading[j] += 1
+            if self._full:
+                self._received[j] += self._pg[i] * self._off_diagonal[j]
         self._upload_rates()
 
     def _upload_rates(self) -> None:
-        m = len(self._noise)
-        interference = [0.0] * m
+        n = self._n_up
+        if n == 0:
+            return
+        noise = self._noise
         if self._full:
-            for _, _, j_k, i_k in self._up.values():
-                row = self._pg[i_k]
-                for j in range(m):
-                    if j != j_k:
-                        interference[j] += row[j]
-        counts = self.uploading.tolist()
-        for entry in self._up.values():
-            j, i = entry[2], entry[3]
-            sinr = self._pg[i][j] / (self._noise[j] + interference[j])
-            entry[1] = self._band[j] / counts[j] * math.log2(1.0 + sinr)
+            noise = noise + self._received.sum(axis=0)
+        j = self._uj[:n]
+        sinr = self._usig[:n] / noise[j]
+        self._urate[:n] = self._band[j] / self.uploading[j] * np.log2(1.0 + sinr)
 
     def next_upload(self) -> tuple[float, int]:
         """(time, query) of the first upload to end at the current rates, or (inf, -1)."""
-        best, query = INF, -1
-        for q, entry in self._up.items():
-            end = entry[0] / entry[1]
-            if end < best:
-                best, query = end, q
-        return self.time_s + best, query
+        n = self._n_up
+        if n == 0:
+            return INF, -1
+        if n == 1:
+            return self.time_s + float(self._urem[0] / self._urate[0]), int(self._uq[0])
+        left = self._urem[:n] / self._urate[:n]
+        k = int(np.argmin(left))
+        return self.time_s + float(left[k]), int(self._uq[k])
 
     def end_upload(self, q: int) -> int:
         """The upload of ``q`` ends now: it starts computing at its server (returned)."""
-        j = self._up.pop(q)[2]
+        k = self._slot.pop(q)
+        j = int(self._uj[k])
+        last = self._n_up - 1
+        if k != last:
+            for name in ("_uq", "_uj", "_usig", "_urem", "_urate"):
+                array = getattr(self, name)
+                array[k] = array[last]
+            self._slot[int(self._uq[k])] = k
+        self._n_up = last
         self.uploading[j] -= 1
+        if self._full:
+            if self.uploading[j] == 0:
+                self._received[j] = 0.0  # exactly: no drift left by the subtractions
+            else:
+                self._received[j] -= self._pg[int(self.queries.user[q])] * self._off_diagonal[j]
         self._upload_rates()
         self._start_compute(q, j)
         return j
@@ -191,8 +223,8 @@ class State:
         """Move the clock to ``t``, every upload and compute progressing at its current rate."""
         dt = t - self.time_s
         if dt > 0.0:
-            for entry in self._up.values():
-                entry[0] -= entry[1] * dt
+            if self._n_up:
+                self._urem[:self._n_up] -= self._urate[:self._n_up] * dt
             for j, heap in enumerate(self._heap):
                 if heap:
                     self._v[j] += self._share[j] * dt
@@ -311,6 +343,6 @@ def check_places(places, k: int, m: int) -> np.ndarray:
     if raw.dtype.kind not in "iu":
         raise ValueError(f"places: entries must be integers (-1 local, else a server), got "
                          f"dtype {raw.dtype}")
-    if k and (raw.min() < -1 or raw.max() >= m):
+    if k and (min(raw.tolist()) < -1 or max(raw.tolist()) >= m):
         raise ValueError(f"places: entries must lie in -1..{m - 1} (-1 local, else a server)")
     return raw.astype(np.int64)

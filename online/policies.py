@@ -56,16 +56,16 @@ def least_loaded(state, arrivals, mask) -> np.ndarray:
     batch's earlier choices; -1 elsewhere. A placement rule, not a reported delay."""
     inst = state.instance
     places = np.full(len(arrivals), -1, dtype=np.int64)
-    rows = np.flatnonzero(mask)
-    if not rows.size:
+    rows = [r for r, offload in enumerate(np.asarray(mask).tolist()) if offload]
+    if not rows:
         return places
     seconds_per_bit = _seconds_per_bit(inst)
-    uploading = state.uploading.astype(np.float64)
-    computing = state.computing.astype(np.float64)
-    for r in rows.tolist():
-        estimate = (arrivals.prompt_bits[r] * seconds_per_bit[arrivals.user[r]]
-                    * (uploading + 1.0) + arrivals.edge_workload_flop[r] / np.minimum(
-                        inst.server_cap_flops, inst.server_flops / (computing + 1.0)))
+    uploading = state.uploading + 1.0
+    computing = state.computing + 1.0
+    for r in rows:
+        estimate = (arrivals.prompt_bits[r] * seconds_per_bit[arrivals.user[r]] * uploading
+                    + arrivals.edge_workload_flop[r] / np.minimum(
+                        inst.server_cap_flops, inst.server_flops / computing))
         j = int(np.argmin(estimate))
         places[r] = j
         uploading[j] += 1.0
