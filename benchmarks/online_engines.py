@@ -152,6 +152,12 @@ def build_parser() -> Parser:
                         help="arrival window, s (20)")
     parser.add_argument("--tau", type=float, default=0.8, help="threshold policy's tau (0.8)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (0)")
+    parser.add_argument("--speed", action="store_true",
+                        help="instead: the speed goals, about 100,000 queries (N 100, M 4, "
+                             "full, 10 Hz per user for 100 s) under local-all and threshold "
+                             "(per arrival) and GOA and goa_ls (per slot of --slot)")
+    parser.add_argument("--slot", type=positive_float, default=0.05,
+                        help="--speed: decision slot of GOA and goa_ls, s (0.05)")
     return parser
 
 
@@ -161,7 +167,35 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(PROG, lambda: _run(args))
 
 
+def _speed(args) -> int:
+    import goa
+    import instances
+    import online
+
+    inst = instances.generate(100, 4, seed=args.seed)
+    goa.solve(inst, tau=0.8, method="goa_ls")  # numba kernels loaded before any clock starts
+    print(f"{PROG} --speed: N 100, M 4, full, 10 Hz per user, 100 s, tau 0.8, seed "
+          f"{args.seed}; {machine_line()}")
+    lines = []
+    for name, slot, predict in (("local_all", None, False), ("threshold", None, False),
+                                ("goa", args.slot, False), ("goa_ls", args.slot, False),
+                                ("goa_ls", args.slot, True)):
+        started = time.perf_counter()
+        sim = online.simulate(inst, name, 10.0, 100.0, seed=args.seed, tau=0.8, slot_s=slot,
+                              predict=predict)
+        wall = time.perf_counter() - started
+        summary = sim.summary(deadline_s=0.1)
+        lines.append([name, "-" if slot is None else f"{slot * 1e3:g} ms", "yes" if predict
+                      else "no", len(sim.records), wall, summary["p95_ms"],
+                      summary["decide_ms_per_call"]])
+    print(table(["policy", "slot", "predictions", "queries", "wall s", "p95 ms",
+                 "decide ms/call"], lines))
+    return 0
+
+
 def _run(args) -> int:
+    if args.speed:
+        return _speed(args)
     try:
         import simpy  # noqa: F401
     except ImportError:
