@@ -34,7 +34,7 @@ import numpy as np
 
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
-    positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+    positive_float, positive_int, run_cli, staged_output, table, unit_float, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.style import plot_style
 
@@ -115,7 +115,7 @@ def run_point(task: dict) -> dict:
     import instances
     import online
 
-    warm_up()
+    _load_kernels()
     inst = instances.generate(task["users"], task["servers"], seed=task["seed"],
                               interference=task["interference"])
     policy = (online.Solve("goa") if task["policy"] == "goa_per_arrival"
@@ -141,6 +141,14 @@ def run_point(task: dict) -> dict:
     quantiles = np.quantile(rec.delay_s[keep] * 1e3, np.linspace(0, 1, CDF_POINTS)) \
         if keep.any() else np.full(CDF_POINTS, np.nan)
     return {"row": row, "cdf_ms": quantiles}
+
+
+def _load_kernels() -> None:
+    """Load goa's numba kernels in this process before any decision is timed."""
+    import goa
+    import instances
+
+    goa.solve(instances.generate(3, 2, seed=0), tau=0.8, method="goa")
 
 
 def _tasks(args, cfg, policies) -> list[dict]:
@@ -335,6 +343,14 @@ def _report(summary, good, rows, cfg, policies, args) -> str:
     return "\n\n".join(blocks)
 
 
+def _style(policy: str, **overrides) -> dict:
+    """The project's style of a policy; the per-slot solvers say so in their label."""
+    style = plot_style(policy, **overrides)
+    if policy in SLOT_POLICIES and "label" not in overrides:
+        style["label"] += " per slot"
+    return style
+
+
 def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
     """delay_cdf.png, tail_vs_rate.png, accuracy_vs_p95.png, predicted_vs_realised.png."""
     plt = matplotlib_pyplot()
@@ -349,7 +365,7 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
                   and task["rate"] == cdf_rate]
         if curves:
             x = np.nanmean(np.array(curves), axis=0)
-            ax.plot(x, np.linspace(0, 1, CDF_POINTS), **plot_style(policy, marker=None))
+            ax.plot(x, np.linspace(0, 1, CDF_POINTS), **_style(policy, marker=None))
     ax.axvline(args.deadline_ms, color="0.5", linestyle=":", label=f"D = {args.deadline_ms:g} ms")
     ax.set_xscale("log")
     ax.set_xlabel("delay [ms]")
@@ -368,7 +384,7 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
                    if ("rate", policy, rate, args.tau) in index]
             ax.errorbar([p[0] for p in pts], [p[1][metric] for p in pts],
                         yerr=[p[1][f"{metric}_ci95"] for p in pts], ms=3, capsize=2,
-                        **plot_style(policy))
+                        **_style(policy))
         ax.axhline(args.deadline_ms, color="0.5", linestyle=":")
         ax.set_yscale("log")
         ax.set_xlabel("arrival rate per user [Hz]")
@@ -385,7 +401,7 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
                if ("tau", policy, cfg["tau_rate"], tau) in index]
         ax.errorbar([p["p95_ms"] for p in pts], [p["accuracy_pct"] for p in pts],
                     xerr=[p["p95_ms_ci95"] for p in pts], yerr=[p["accuracy_pct_ci95"] for p in pts],
-                    ms=3, capsize=2, **plot_style(policy))
+                    ms=3, capsize=2, **_style(policy))
         for p in pts:
             ax.annotate(f"{p['tau']:g}", (p["p95_ms"], p["accuracy_pct"]), fontsize=6)
     ax.set_xlabel("p95 delay [ms]")
@@ -404,21 +420,22 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
                if ("static", policy, rate, args.tau) in index]
         if not pts:
             continue
-        style = plot_style(policy)
+        style = _style(policy)
         ax.errorbar(rates[:len(pts)], [p["mean_ms"] for p in pts],
                     yerr=[p["mean_ms_ci95"] for p in pts], ms=3, capsize=2,
-                    **{**style, "label": f"{policy}: realised mean"})
+                    **{**style, "label": f"{style['label']}: realised mean"})
         ax.plot(rates[:len(pts)], [p["static_predicted_ms"] for p in pts],
                 **{**style, "linestyle": ":", "marker": None,
-                   "label": f"{policy}: static model"})
+                   "label": f"{style['label']}: static model"})
+    ax2 = None
     for policy in [p for p in SLOT_POLICIES if p in policies]:
         pts = [(rate, index[("rate", policy, rate, args.tau)]) for rate in rates
                if ("rate", policy, rate, args.tau) in index
                and index[("rate", policy, rate, args.tau)]["realised_over_predicted"] is not None]
         if pts:
-            ax2 = ax.twinx() if "ax2" not in locals() else ax2
+            ax2 = ax.twinx() if ax2 is None else ax2
             ax2.plot([p[0] for p in pts], [p[1]["realised_over_predicted"] for p in pts],
-                     **{**plot_style(policy), "alpha": 0.6,
+                     **{**_style(policy), "alpha": 0.6,
                         "label": f"{policy} per slot: realised / predicted (right)"})
     ax.set_yscale("log")
     ax.set_xlabel("arrival rate per user [Hz]")
@@ -426,7 +443,7 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
     ax.set_title("The static model's prediction against the realised delay", fontsize=9)
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
-    if "ax2" in locals():
+    if ax2 is not None:
         ax2.set_ylabel("realised / predicted")
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2

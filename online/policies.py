@@ -60,16 +60,20 @@ def least_loaded(state, arrivals, mask) -> np.ndarray:
     if not rows:
         return places
     seconds_per_bit = _seconds_per_bit(inst)
-    uploading = state.uploading + 1.0
-    computing = state.computing + 1.0
+    # plain floats: M is small, and this runs at every arrival
+    uploading = state.uploading.tolist()
+    computing = state.computing.tolist()
+    cap, flops = inst.server_cap_flops.tolist(), inst.server_flops.tolist()
+    servers = range(len(cap))
     for r in rows:
-        estimate = (arrivals.prompt_bits[r] * seconds_per_bit[arrivals.user[r]] * uploading
-                    + arrivals.edge_workload_flop[r] / np.minimum(
-                        inst.server_cap_flops, inst.server_flops / computing))
-        j = int(np.argmin(estimate))
+        per_bit = seconds_per_bit[int(arrivals.user[r])].tolist()
+        bits, work = float(arrivals.prompt_bits[r]), float(arrivals.edge_workload_flop[r])
+        estimate = [bits * per_bit[j] * (uploading[j] + 1)
+                    + work / min(cap[j], flops[j] / (computing[j] + 1)) for j in servers]
+        j = min(servers, key=estimate.__getitem__)  # the first of equal estimates, as argmin
         places[r] = j
-        uploading[j] += 1.0
-        computing[j] += 1.0
+        uploading[j] += 1
+        computing[j] += 1
     return places
 
 
