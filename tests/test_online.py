@@ -233,3 +233,17 @@ def test_bad_policy_answer_is_rejected():
 
     with pytest.raises(ValueError, match="places"):
         online.simulate(inst, Wrong(), 5.0, 1.0, seed=0)
+
+
+def test_trace_profile_draws_queries_from_the_trace():
+    """With a trace profile every query's prompt size and top-k come from a record of the
+    trace; the synthetic default gives the preset's bits per byte."""
+    inst = instances.generate(5, 2, seed=0)
+    trace = instances.load_trace(instances.EXAMPLE_TRACE)
+    queries = online.draw_queries(inst, 5.0, 4.0, seed=1, profile=trace)
+    assert len(queries) > 20
+    assert set(queries.prompt_bits / 8).issubset(set(trace.prompt_bytes.tolist()))
+    sim = online.run_queries(inst, "threshold", queries, tau=0.7)
+    assert sim.records.finished.all()
+    synthetic = online.draw_queries(inst, 5.0, 4.0, seed=1)
+    assert np.all(synthetic.prompt_bits % 8 == 0)
