@@ -48,7 +48,7 @@ __all__ = ["add_executor_arguments", "check_executor_arguments", "chunk_count", 
 
 EXECUTORS = ("local", "dask")
 # The packages whose sources make up the code version: results of other code never mix in.
-PACKAGES = ("instances", "goa", "formulations", "benchmarks")
+PACKAGES = ("instances", "goa", "formulations", "profiler", "online", "benchmarks")
 # Modules that move results but never compute them: an edit there keeps the stored results.
 NOT_IN_TASK_VERSION = frozenset({"benchmarks.executor", "benchmarks.store", "benchmarks.style"})
 CHUNKS_PER_SLOT = 16  # at least this many chunks per worker: balance and little lost in flight

@@ -26,6 +26,15 @@ METHOD_STYLE: dict[str, dict[str, str]] = {
                    "label": "accuracy greedy"},
     "oracle": {"color": "tab:cyan", "marker": "p", "linestyle": "--", "label": "oracle"},
     "front": {"color": "tab:orange", "marker": ".", "linestyle": "-", "label": "Pareto front"},
+    # policies of the simulator (benchmarks.online)
+    "threshold": {"color": "tab:purple", "marker": "<", "linestyle": "-.",
+                  "label": "threshold (alpha > tau)"},
+    "static_goa": {"color": "tab:blue", "marker": "o", "linestyle": "--",
+                   "label": "static plan, GOA"},
+    "static_goa_ls": {"color": "tab:red", "marker": "*", "linestyle": "--",
+                      "label": "static plan, goa_ls"},
+    "goa_per_arrival": {"color": "tab:cyan", "marker": "o", "linestyle": ":",
+                        "label": "GOA at each arrival"},
 }
 
 _FALLBACK = {"color": "tab:gray", "marker": "o", "linestyle": "-"}

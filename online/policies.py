@@ -1,0 +1,203 @@
+"""Policies: where each arriving query runs. A policy is an object with one method,
+``decide(state, arrivals) -> places`` (-1 local, j the ES), so users add their own by
+subclassing :class:`Policy`.
+
+Every policy here is deterministic: the same state and arrivals give the same places.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from instances import check_tau
+
+from .snapshot import snapshot
+
+
+class Policy:
+    """Decide where arriving queries run.
+
+    Subclass it and implement :meth:`decide`; ``name`` labels the policy in records and tables.
+    """
+
+    name = "policy"
+
+    def decide(self, state, arrivals) -> np.ndarray:
+        """Places of the arrivals: an integer vector of length ``len(arrivals)``, ``-1`` to
+        answer on the device, ``j`` to offload to ES j.
+
+        Parameters
+        ----------
+        state : online.State
+            The live system (read only): ``time_s``, ``instance``, ``tau``, ``uploading`` and
+            ``computing`` per ES, ``backlog_s`` per device, ``in_flight()``.
+        arrivals : online.Arrivals
+            The queries to place: ``query``, ``user``, ``alpha``, ``prompt_bits``,
+            ``local_workload_flop``, ``edge_workload_flop``.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class LocalAll(Policy):
+    """Every query on its device."""
+
+    name = "local_all"
+
+    def decide(self, state, arrivals) -> np.ndarray:
+        return np.full(len(arrivals), -1, dtype=np.int64)
+
+
+def least_loaded(state, arrivals, mask) -> np.ndarray:
+    """For the arrivals where ``mask`` holds: the ES with the least estimated delay at the live
+    load (upload alone at ``u_j + 1`` uploads, compute at ``n_j + 1`` queries), counting the
+    batch's earlier choices; -1 elsewhere. A placement rule, not a reported delay."""
+    inst = state.instance
+    places = np.full(len(arrivals), -1, dtype=np.int64)
+    rows = [r for r, offload in enumerate(np.asarray(mask).tolist()) if offload]
+    if not rows:
+        return places
+    seconds_per_bit = _seconds_per_bit(inst)
+    # plain floats: M is small, and this runs at every arrival
+    uploading = state.uploading.tolist()
+    computing = state.computing.tolist()
+    cap, flops = inst.server_cap_flops.tolist(), inst.server_flops.tolist()
+    servers = range(len(cap))
+    for r in rows:
+        per_bit = seconds_per_bit[int(arrivals.user[r])].tolist()
+        bits, work = float(arrivals.prompt_bits[r]), float(arrivals.edge_workload_flop[r])
+        estimate = [bits * per_bit[j] * (uploading[j] + 1)
+                    + work / min(cap[j], flops[j] / (computing[j] + 1)) for j in servers]
+        j = min(servers, key=estimate.__getitem__)  # the first of equal estimates, as argmin
+        places[r] = j
+        uploading[j] += 1
+        computing[j] += 1
+    return places
+
+
+_SPB: dict = {}
+
+
+def _seconds_per_bit(inst) -> np.ndarray:
+    """(N, M) interference-free upload seconds per prompt bit at load 1 (from
+    ``Instance.comm_per_load_s``), cached per instance."""
+    key = id(inst)
+    if key not in _SPB or _SPB[key][0] is not inst:
+        if len(_SPB) > 64:
+            _SPB.clear()
+        _SPB[key] = (inst, inst.comm_per_load_s / inst.prompt_bits[:, None])
+    return _SPB[key][1]
+
+
+class EdgeAll(Policy):
+    """Every query offloaded, each to the ES of least estimated delay at the live load."""
+
+    name = "edge_all"
+
+    def decide(self, state, arrivals) -> np.ndarray:
+        return least_loaded(state, arrivals, np.ones(len(arrivals), dtype=bool))
+
+
+class Threshold(Policy):
+    """Queries with alpha > tau offloaded (to the ES of least estimated delay at the live
+    load), the others on their device. ``tau`` None: the run's tau."""
+
+    name = "threshold"
+
+    def __init__(self, tau: float | None = None):
+        self.tau = None if tau is None else check_tau(tau)
+
+    def decide(self, state, arrivals) -> np.ndarray:
+        tau = state.tau if self.tau is None else self.tau
+        return least_loaded(state, arrivals, arrivals.alpha > tau)
+
+
+class Solve(Policy):
+    """``goa.solve`` at every decision, on the snapshot of the live state
+    (:func:`online.snapshot.snapshot`: the arrivals plus the offloaded queries in flight,
+    pinned to their ES), at the run's tau; the arrivals' part of the plan is applied.
+
+    Parameters
+    ----------
+    method
+        ``"goa"`` or ``"goa_ls"`` (or any method of ``goa.METHODS`` that solves (P)).
+    seed
+        The solver's seed (goa_ls).
+    **options
+        Passed to ``goa.solve``.
+    """
+
+    def __init__(self, method: str = "goa", seed: int = 0, **options):
+        import goa
+
+        if method not in goa.METHODS or method in goa.ACCURACY_METHODS:
+            raise ValueError(f"method: must be a method of goa.METHODS that solves (P), got "
+                             f"{method!r}")
+        self.method, self.seed, self.options = method, seed, options
+        self.name = method
+
+    def decide(self, state, arrivals) -> np.ndarray:
+        import goa
+
+        inst, _ = snapshot(state, arrivals)
+        result = goa.solve(inst, tau=state.tau, method=self.method, seed=self.seed,
+                           **self.options)
+        return np.asarray(result.assignment[:len(arrivals)], dtype=np.int64)
+
+
+class StaticPlan(Policy):
+    """The static plan: ``goa.solve`` once on the instance (all N users, each with its query
+    of the instance, as in the static problem), then every query of user i goes where the plan
+    put user i.
+
+    Parameters
+    ----------
+    method
+        The solver of the snapshot (``"goa_ls"`` by default, the best static plan we have;
+        ``"goa"`` gives the paper's).
+    seed
+        The solver's seed.
+    """
+
+    def __init__(self, method: str = "goa_ls", seed: int = 0):
+        self.method, self.seed = method, seed
+        self.name = f"static_{method}"
+        self._plans: dict = {}
+
+    def plan(self, instance, tau: float) -> np.ndarray:
+        """The static plan of ``instance`` at ``tau`` (solved once, then cached)."""
+        import goa
+
+        key = (id(instance), tau)
+        if key not in self._plans:
+            result = goa.solve(instance, tau=tau, method=self.method, seed=self.seed)
+            self._plans[key] = (instance, np.asarray(result.assignment, dtype=np.int64))
+        return self._plans[key][1]
+
+    def decide(self, state, arrivals) -> np.ndarray:
+        return self.plan(state.instance, state.tau)[arrivals.user]
+
+
+#: The built-in policies by name (a factory each; ``"goa"``/``"goa_ls"`` re-solve per decision).
+POLICIES = {
+    "local_all": LocalAll,
+    "edge_all": EdgeAll,
+    "threshold": Threshold,
+    "goa": lambda: Solve("goa"),
+    "goa_ls": lambda: Solve("goa_ls"),
+    "static_goa": lambda: StaticPlan("goa"),
+    "static_goa_ls": lambda: StaticPlan("goa_ls"),
+}
+
+
+def make_policy(policy) -> Policy:
+    """A policy object from a name of :data:`POLICIES` or a :class:`Policy` (returned as is)."""
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, str) and policy in POLICIES:
+        return POLICIES[policy]()
+    if hasattr(policy, "decide") and callable(policy.decide):
+        return policy
+    raise ValueError(f"policy: must be a Policy or one of {', '.join(POLICIES)}, got {policy!r}")

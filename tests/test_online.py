@@ -1,0 +1,249 @@
+"""The discrete-event simulator (online/) against independent ground truth: queueing theory,
+Ciw, the static evaluator; conservation and determinism."""
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import instances
+import online
+
+
+def _one_server(capacity_ratio: float, flops: float = 1e15):
+    """1 user, 1 ES whose total compute is ``capacity_ratio`` x its per-query cap."""
+    inst = instances.generate(1, 1, seed=0)
+    return inst.replace(server_cap_flops=np.array([flops]),
+                        server_flops=np.array([flops * capacity_ratio]))
+
+
+def _exponential_stream(inst, rate_hz, mean_work_flop, n, seed):
+    """Poisson arrivals at one user, exponential edge work, prompts of 1e-6 bit (uploads of
+    ~1e-15 s), so that the ES sees (almost exactly) the arrival process."""
+    rng = np.random.default_rng(seed)
+    arrival = np.cumsum(rng.exponential(1.0 / rate_hz, n))
+    work = rng.exponential(mean_work_flop, n)
+    topk = np.tile(inst.topk_probs[0], (n, 1))
+    return online.Queries(
+        user=np.zeros(n, dtype=np.int64), arrival_s=arrival, prompt_bits=np.full(n, 1e-6),
+        local_workload_flop=np.full(n, 1e12), edge_workload_flop=work, topk_probs=topk,
+        alpha=np.full(n, inst.alpha[0]), slm_correct=np.zeros(n), llm_correct=np.ones(n))
+
+
+def test_mm1_processor_sharing_mean_sojourn():
+    """One ES without a per-query cap (C^max = C) is an M/M/1 processor-sharing queue: the
+    mean sojourn time is 1 / (mu - lambda).
+
+    lambda = 50/s, mu = 100/s (rho = 0.5), 10 independent replications of 6,000 queries, the
+    first 500 of each dropped (the queue starts empty). The replication means are i.i.d., so
+    their Student t interval is a valid one; the test asks the theory to lie within 4 standard
+    errors (a false alarm about once in 10^3 with 9 degrees of freedom; the seeds are fixed, so
+    the outcome is too), and the standard error to be below 3 % of the mean, so that the
+    check has teeth (a 12 % error would fail it)."""
+    inst = _one_server(1.0)
+    lam, mu, flops = 50.0, 100.0, 1e15
+    means = []
+    for rep in range(10):
+        queries = _exponential_stream(inst, lam, flops / mu, 6000, seed=100 + rep)
+        sim = online.run_queries(inst, online.EdgeAll(), queries, tau=1.0)
+        sojourn = sim.records.compute_end_s - sim.records.compute_start_s
+        means.append(sojourn[500:].mean())
+    means = np.array(means)
+    se = means.std(ddof=1) / math.sqrt(means.size)
+    theory = 1.0 / (mu - lam)
+    assert se < 0.03 * theory
+    assert abs(means.mean() - theory) < 4 * se, (means.mean(), theory, se)
+
+
+def test_capacitated_ps_matches_ciw():
+    """Capacitated processor sharing, each query at min(C^max, C / n) with C = 3 C^max, is
+    Ciw's processor-sharing node with threshold 3 and unlimited capacity (service time
+    W / C^max at full speed). Fed the same arrival instants and the same work, the two
+    simulators give every query the same sojourn time (to 1e-7 relative: Ciw updates
+    remaining times in another order of floating-point operations)."""
+    ciw = pytest.importorskip("ciw")
+    flops = 1e15
+    inst = _one_server(3.0, flops)
+    queries = _exponential_stream(inst, 250.0, flops / 100.0, 1500, seed=7)  # rho = 0.83
+    sim = online.run_queries(inst, online.EdgeAll(), queries, tau=1.0)
+    rec = sim.records
+    start = rec.compute_start_s
+    assert np.all(np.diff(start) > 0)
+    service = (rec.edge_workload_flop / flops).tolist()
+    network = ciw.create_network(
+        # after the last arrival, the next one is 1e9 s away (Sequential cycles)
+        arrival_distributions=[ciw.dists.Sequential(
+            np.diff(start, prepend=0.0).tolist() + [1e9])],
+        service_distributions=[ciw.dists.Sequential(service)],
+        number_of_servers=[float("inf")], ps_thresholds=[3])
+    ciw.seed(0)
+    simulation = ciw.Simulation(network, node_class=[ciw.PSNode])
+    simulation.simulate_until_max_time(start[-1] + 100.0)
+    records = sorted(simulation.get_all_records(), key=lambda r: r.id_number)
+    assert len(records) == len(start)
+    ciw_sojourn = np.array([r.exit_date - r.arrival_date for r in records])
+    ciw_arrival = np.array([r.arrival_date for r in records])
+    assert_allclose(ciw_arrival, start, rtol=1e-12)
+    ours = rec.compute_end_s - start
+    assert_allclose(ours, ciw_sojourn, rtol=1e-7)
+    assert ours.max() > 3 * ours.min()  # queries did overlap: the case is not trivial
+
+
+class Cycle(online.Policy):
+    """Query q goes to place (q mod (M + 1)) - 1: every place in turn (a user-defined policy)."""
+
+    name = "cycle"
+
+    def decide(self, state, arrivals):
+        return arrivals.query % (state.instance.n_servers + 1) - 1
+
+
+@pytest.mark.parametrize("interference", ["full", "none"])
+def test_low_rate_equals_static_delay_of_user_alone(interference):
+    """At a rate so low that queries never overlap, every query's delay equals the static
+    model's delay (instances.evaluate) of its user alone on its place, to 1e-9 relative
+    (both interference models, every place); and
+    the prediction recorded at the decision equals it too."""
+    inst = instances.generate(8, 3, seed=4, interference=interference)
+    # times stay below 1e4 s: a delay is a difference of two clock readings, exact to
+    # ulp(1e4 s) = 1.8e-12 s, i.e. 3e-10 of the shortest delay here
+    sim = online.simulate(inst, Cycle(), rate_per_user_hz=1.5e-3, duration_s=1e4, seed=1,
+                          profile="instance", predict=True)
+    rec = sim.records
+    assert len(rec) > 100
+    assert np.all(rec.arrival_s[1:] > rec.finish_s[:-1])  # no two queries overlap
+    assert set(rec.place.tolist()) == {-1, 0, 1, 2}
+    expected = np.empty(len(rec))
+    for q, (i, j) in enumerate(zip(rec.user, rec.place)):
+        alone = np.full(inst.n_users, -1)
+        alone[i] = j
+        expected[q] = instances.evaluate(inst, alone).delay_s[i]
+    assert_allclose(rec.delay_s, expected, rtol=1e-9)
+    assert_allclose(rec.predicted_s, expected, rtol=1e-9)
+
+
+def test_conservation_and_parts():
+    """No query is lost: at the end of an undrained, overloaded run, arrivals = finished + in
+    flight, and the records' unfinished stages agree with the simulator's own state; every
+    finished query's delay is the sum of its parts; a drained run finishes every query."""
+    inst = instances.generate(20, 2, seed=2, server_flops_spread_lo=0.05,
+                              server_flops_spread_hi=0.05)
+    sim = online.simulate(inst, "goa", 60.0, 2.0, seed=3, tau=0.7, slot_s=0.02, drain=False)
+    rec = sim.records
+    done = rec.finished
+    flight = sim.in_flight
+    assert len(rec) == done.sum() + sum(flight.values())
+    assert flight["computing"] > 0 and flight["local"] + flight["undecided"] > 0
+    assert flight["undecided"] == np.count_nonzero(rec.place == -2)
+    assert flight["uploading"] == np.count_nonzero((rec.place >= 0) & np.isnan(rec.upload_end_s))
+    assert flight["computing"] == np.count_nonzero(np.isfinite(rec.upload_end_s)
+                                                   & np.isnan(rec.compute_end_s))
+    parts = rec.decision_wait_s + rec.queue_s + rec.upload_s + rec.compute_s
+    assert_allclose(parts[done], rec.delay_s[done], rtol=1e-9, atol=1e-12)
+    drained = online.simulate(inst, "goa", 60.0, 2.0, seed=3, tau=0.7, slot_s=0.02)
+    assert drained.records.finished.all()
+    assert sum(drained.in_flight.values()) == 0
+    # the same decisions up to the end of the undrained run's horizon
+    both = np.isfinite(rec.finish_s)
+    assert_array_equal(drained.records.finish_s[both], rec.finish_s[both])
+
+
+def test_same_seed_same_records_bit_for_bit():
+    """The same seed gives the same records bit for bit (all but the decision's wall time);
+    another seed gives other arrivals."""
+    inst = instances.generate(15, 4, seed=5)
+    runs = [online.simulate(inst, "goa_ls", 8.0, 3.0, seed=s, slot_s=0.05, predict=True)
+            for s in (11, 11, 12)]
+    for name in online.COLUMNS:
+        if name != "decide_wall_s":
+            assert_array_equal(getattr(runs[0].records, name), getattr(runs[1].records, name),
+                               err_msg=name)
+    assert not np.array_equal(runs[0].records.arrival_s[:5], runs[2].records.arrival_s[:5])
+
+
+def test_snapshot_pins_in_flight_queries():
+    """In the snapshot of a busy moment, GOA and goa_ls leave every pinned in-flight query on
+    its own ES, and the snapshot's first users are the arrivals."""
+    import goa
+
+    inst = instances.generate(30, 4, seed=6)
+    seen = []
+
+    class Probe(online.Policy):
+        """Offloads everything to ES 0 and checks the snapshot at each decision."""
+
+        def decide(self, state, arrivals):
+            snap, pinned = online.snapshot(state, arrivals)
+            k = len(arrivals)
+            assert_array_equal(snap.alpha[:k], arrivals.alpha)
+            if pinned.size:
+                for method in ("goa", "goa_ls"):
+                    plan = goa.solve(snap, tau=0.8, method=method).assignment
+                    assert_array_equal(plan[k:], pinned)
+                seen.append(pinned.size)
+            return np.zeros(k, dtype=np.int64)
+
+    online.simulate(inst, Probe(), 20.0, 0.3, seed=0, slot_s=0.01)
+    assert max(seen) >= 5
+
+
+def test_policies_respect_their_rules():
+    """local-all keeps everything local; edge-all offloads everything; threshold offloads
+    exactly the queries with alpha > tau; the static plan holds each user's choice."""
+    inst = instances.generate(25, 4, seed=8)
+    kw = dict(rate_per_user_hz=5.0, duration_s=2.0, seed=2, tau=0.75)
+    rec = online.simulate(inst, "local_all", **kw).records
+    assert np.all(rec.place == -1)
+    assert np.all(online.simulate(inst, "edge_all", **kw).records.place >= 0)
+    rec = online.simulate(inst, "threshold", **kw).records
+    assert_array_equal(rec.place >= 0, rec.alpha > 0.75)
+    static = online.StaticPlan("goa")
+    rec = online.simulate(inst, static, **kw).records
+    assert_array_equal(rec.place, static.plan(inst, 0.75)[rec.user])
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"rate_per_user_hz": -1.0}, "rate_per_user_hz"),
+    ({"duration_s": 0.0}, "duration_s"),
+    ({"seed": -3}, "seed"),
+    ({"slot_s": 0.0}, "slot_s"),
+    ({"warmup_s": 5.0}, "warmup_s"),
+    ({"tau": 1.5}, "tau"),
+    ({"policy": "nope"}, "policy"),
+    ({"profile": 3}, "profile"),
+])
+def test_bad_arguments_name_the_field(kwargs, field):
+    """Each bad argument raises a ValueError that names it."""
+    inst = instances.generate(3, 2, seed=0)
+    args = {"policy": "local_all", "rate_per_user_hz": 1.0, "duration_s": 2.0, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=field):
+        online.simulate(inst, **args)
+
+
+def test_bad_policy_answer_is_rejected():
+    """A policy returning the wrong number of places or an unknown server is refused."""
+    inst = instances.generate(3, 2, seed=0)
+
+    class Wrong(online.Policy):
+        """Returns server 7 of 2."""
+
+        def decide(self, state, arrivals):
+            return np.full(len(arrivals), 7)
+
+    with pytest.raises(ValueError, match="places"):
+        online.simulate(inst, Wrong(), 5.0, 1.0, seed=0)
+
+
+def test_trace_profile_draws_queries_from_the_trace():
+    """With a trace profile every query's prompt size and top-k come from a record of the
+    trace; the synthetic default gives the preset's bits per byte."""
+    inst = instances.generate(5, 2, seed=0)
+    trace = instances.load_trace(instances.EXAMPLE_TRACE)
+    queries = online.draw_queries(inst, 5.0, 4.0, seed=1, profile=trace)
+    assert len(queries) > 20
+    assert set(queries.prompt_bits / 8).issubset(set(trace.prompt_bytes.tolist()))
+    sim = online.run_queries(inst, "threshold", queries, tau=0.7)
+    assert sim.records.finished.all()
+    synthetic = online.draw_queries(inst, 5.0, 4.0, seed=1)
+    assert np.all(synthetic.prompt_bits % 8 == 0)
