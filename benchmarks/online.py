@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+import goa  # noqa: F401  registers goa's methods as planners for online's solver policies
+import online
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, write_csv)
@@ -113,7 +115,6 @@ def run_point(task: dict) -> dict:
     """One simulation: the summary figures, the delay quantiles (for the CDF) and, for a static
     plan, the static model's mean delay of the plan."""
     import instances
-    import online
 
     _load_kernels()
     inst = instances.generate(task["users"], task["servers"], seed=task["seed"],

@@ -6,12 +6,13 @@ first use (and are cached on disk), so ``import goa`` stays light.
 
 Importing the package registers goa_ls as the warm start of (P) and acc_greedy as that of (P_A)
 in :mod:`instances.starts`, where the exact methods (``formulations``, which never imports goa)
-find them for ``warm_start="auto"``.
+find them for ``warm_start="auto"``, and ``goa.solve`` as the planner of its (P) methods, which
+``online``'s solver policies (which never import goa either) find by name.
 """
 
 from instances.result import Result as Result  # re-exported: the shared result shape
 from instances.result import Status as Status
-from instances.starts import register_start
+from instances.starts import register_planner, register_start
 
 from .reference import reference_goa as reference_goa
 from .solve import ACCURACY_METHODS as ACCURACY_METHODS
@@ -38,6 +39,8 @@ def _acc_greedy_start(instance, tau, min_accuracy):
 _plugins.load_all()  # every heuristic of goa/plugins registers itself
 register_start("P", "goa_ls", _goa_ls_start)
 register_start("P_A", "acc_greedy", _acc_greedy_start)
+# goa.solve plans every method of (P) for consumers that must not import goa (online's policies)
+register_planner("goa", solve, lambda: tuple(m for m in methods() if m not in ACCURACY_METHODS))
 
 __all__ = ["solve", "METHODS", "ACCURACY_METHODS", "Result", "Status", "reference_goa",
            "methods", "register_method", "registered_methods"]

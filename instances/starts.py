@@ -39,3 +39,43 @@ def registered_start(problem: str) -> tuple[str, Callable] | None:
     if problem not in PROBLEMS:
         raise ValueError(f"problem: must be one of {PROBLEMS}, got {problem!r}")
     return _STARTS.get(problem)
+
+
+# Planners: packages of heuristics for (P) registered by name, for consumers that must not import
+# them (``online``'s solver policies). ``goa`` registers ``goa.solve`` with its (P) methods.
+_PLANNERS: dict[str, tuple[Callable, Callable]] = {}
+
+
+def register_planner(package: str, solve: Callable, names: Callable) -> None:
+    """Register ``solve(instance, tau=..., method=..., seed=..., **options)`` (returning a
+    result with an ``assignment``, or an assignment) as the planner of the methods ``names()``
+    returns (called at each look-up, so methods registered later are found too); a later
+    registration under the same ``package`` replaces it.
+
+    Raises
+    ------
+    ValueError
+        If ``solve`` or ``names`` is not callable.
+    """
+    if not callable(solve):
+        raise ValueError(f"solve: must be callable, got {solve!r}")
+    if not callable(names):
+        raise ValueError(f"names: must be callable, got {names!r}")
+    _PLANNERS[str(package)] = (solve, names)
+
+
+def registered_planner(method: str) -> Callable | None:
+    """The registered function that plans ``method``: ``f(instance, tau, seed, **options)``
+    returning an int64 assignment (-1 local); ``None`` if no registered package knows it."""
+    for solve, names in _PLANNERS.values():
+        if method in names():
+            def plan(instance, tau, seed=0, _solve=solve, **options):
+                result = _solve(instance, tau=tau, method=method, seed=seed, **options)
+                return getattr(result, "assignment", result)
+            return plan
+    return None
+
+
+def planner_methods() -> tuple[str, ...]:
+    """Every method name a registered planner knows, in registration order."""
+    return tuple(m for _, names in _PLANNERS.values() for m in names())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from instances import check_tau
+from instances.starts import planner_methods, registered_planner
 
 from .snapshot import snapshot
 
@@ -114,66 +115,85 @@ class Threshold(Policy):
         return least_loaded(state, arrivals, arrivals.alpha > tau)
 
 
+def _planner(method: str, solver):
+    """The planning function of a solver policy: ``solver`` if given, else the one registered
+    for ``method`` in :mod:`instances.starts` (``import goa`` registers goa's methods)."""
+    if solver is not None:
+        if not callable(solver):
+            raise ValueError(f"solver: must be callable, got {solver!r}")
+        return solver
+    if not isinstance(method, str):
+        raise ValueError(f"method: must be a method name, got {method!r}")
+    plan = registered_planner(method)
+    if plan is None:
+        known = planner_methods()
+        hint = (f"one of {', '.join(known)}" if known
+                else "a registered method: `import goa` registers goa's methods")
+        raise ValueError(f"method: no planner for {method!r}; must be {hint} (or pass "
+                         f"solver=)")
+    return plan
+
+
 class Solve(Policy):
-    """``goa.solve`` at every decision, on the snapshot of the live state
+    """A heuristic of (P) at every decision, on the snapshot of the live state
     (:func:`online.snapshot.snapshot`: the arrivals plus the offloaded queries in flight,
     pinned to their ES), at the run's tau; the arrivals' part of the plan is applied.
 
     Parameters
     ----------
     method
-        ``"goa"`` or ``"goa_ls"`` (or any method of ``goa.METHODS`` that solves (P)).
+        The method's name, looked up among the planners registered in :mod:`instances.starts`:
+        ``import goa`` registers ``"goa"``, ``"goa_ls"`` and every other method of
+        ``goa.solve`` for (P) (``online`` itself never imports ``goa``).
     seed
         The solver's seed (goa_ls).
+    solver
+        Instead of a registered method: any ``solver(instance, tau, seed, **options)`` returning
+        an assignment (int, -1 local) over the snapshot's users.
     **options
-        Passed to ``goa.solve``.
+        Passed to the solver.
     """
 
-    def __init__(self, method: str = "goa", seed: int = 0, **options):
-        import goa
-
-        if method not in goa.METHODS or method in goa.ACCURACY_METHODS:
-            raise ValueError(f"method: must be a method of goa.METHODS that solves (P), got "
-                             f"{method!r}")
+    def __init__(self, method: str = "goa", seed: int = 0, solver=None, **options):
+        self._plan = _planner(method, solver)
         self.method, self.seed, self.options = method, seed, options
         self.name = method
 
     def decide(self, state, arrivals) -> np.ndarray:
-        import goa
-
         inst, _ = snapshot(state, arrivals)
-        result = goa.solve(inst, tau=state.tau, method=self.method, seed=self.seed,
-                           **self.options)
-        return np.asarray(result.assignment[:len(arrivals)], dtype=np.int64)
+        plan = self._plan(inst, tau=state.tau, seed=self.seed, **self.options)
+        return np.asarray(plan[:len(arrivals)], dtype=np.int64)
 
 
 class StaticPlan(Policy):
-    """The static plan: ``goa.solve`` once on the instance (all N users, each with its query
-    of the instance, as in the static problem), then every query of user i goes where the plan
-    put user i.
+    """The static plan: a heuristic of (P) once on the instance (all N users, each with its
+    query of the instance, as in the static problem), then every query of user i goes where
+    the plan put user i.
 
     Parameters
     ----------
     method
-        The solver of the snapshot (``"goa_ls"`` by default, the best static plan we have;
-        ``"goa"`` gives the paper's).
+        The solver of the snapshot, a registered method as in :class:`Solve` (``"goa_ls"`` by
+        default, the best static plan we have; ``"goa"`` gives the paper's).
     seed
         The solver's seed.
+    solver
+        Instead of a registered method: any ``solver(instance, tau, seed)`` returning an
+        assignment.
     """
 
-    def __init__(self, method: str = "goa_ls", seed: int = 0):
+    def __init__(self, method: str = "goa_ls", seed: int = 0, solver=None):
+        self._plan = _planner(method, solver)
         self.method, self.seed = method, seed
         self.name = f"static_{method}"
         self._plans: dict = {}
 
     def plan(self, instance, tau: float) -> np.ndarray:
         """The static plan of ``instance`` at ``tau`` (solved once, then cached)."""
-        import goa
-
         key = (id(instance), tau)
         if key not in self._plans:
-            result = goa.solve(instance, tau=tau, method=self.method, seed=self.seed)
-            self._plans[key] = (instance, np.asarray(result.assignment, dtype=np.int64))
+            plan = self._plan(instance, tau=tau, seed=self.seed)
+            self._plans[key] = (instance, np.asarray(plan, dtype=np.int64))
         return self._plans[key][1]
 
     def decide(self, state, arrivals) -> np.ndarray:
