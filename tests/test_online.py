@@ -248,3 +248,22 @@ def test_trace_profile_draws_queries_from_the_trace():
     assert sim.records.finished.all()
     synthetic = online.draw_queries(inst, 5.0, 4.0, seed=1)
     assert np.all(synthetic.prompt_bits % 8 == 0)
+
+
+def test_solver_policies_find_planners_by_name_or_take_a_callable():
+    """A solver policy resolves its method among the planners goa registered (online never
+    imports goa); an unknown name is a ValueError naming ``method``; ``solver=`` takes any
+    callable, whose plan is applied to the arrivals (here: everything local)."""
+    with pytest.raises(ValueError, match="method: no planner for 'nope'"):
+        online.Solve("nope")
+    with pytest.raises(ValueError, match="solver: must be callable"):
+        online.StaticPlan(solver=3)
+    inst = instances.generate(6, 2, seed=0)
+
+    def all_local(instance, tau, seed=0):
+        return np.full(instance.n_users, -1)
+
+    sim = online.simulate(inst, online.Solve(solver=all_local), rate_per_user_hz=5.0,
+                          duration_s=1.0, seed=0, tau=1.0)
+    assert len(sim.records.place) > 0
+    assert np.all(sim.records.place == -1)
