@@ -55,6 +55,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="seed of the first instance (0)")
     gen.add_argument("--count", type=int, default=1,
                      help="write K instances with seeds seed..seed+K-1 into the folder --out")
+    gen.add_argument("--trace-cost", default="auto", choices=("auto", "workload", "latency"),
+                     help="with a trace giving both, use each model's workload or its measured "
+                     "latency (auto: the workload where given)")
     gen.add_argument("--preset", default="paper", choices=sorted(PRESETS), help="preset (paper)")
     gen.add_argument("--interference", default="full", choices=INTERFERENCE_MODELS,
                      help="interference model (full)")
@@ -108,6 +111,10 @@ def _generate(args: argparse.Namespace) -> None:
                    profile=args.profile, uncertainty=args.uncertainty, **overrides)
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
+    if args.trace_cost != "auto" and args.profile != "synthetic":
+        from .profiles import load_trace
+
+        options["profile"] = load_trace(args.profile).using(args.trace_cost)
     # Generate everything first, so that bad options never leave some files written.
     made = [generate(args.users, seed=args.seed + k, **options) for k in range(args.count)]
     out = Path(args.out)

@@ -18,21 +18,25 @@ key                required meaning
                             order, renormalised over the top k and sorted on load)
 ``slm_correct``    yes      the SLM's answer is correct: true/false or a number in [0, 1]
 ``llm_correct``    yes      the LLM's answer is correct: true/false or a number in [0, 1]
-``slm_workload_flop`` one   W^L [FLOP]; or ``slm_latency_s``, the measured SLM latency, converted
-   / ``slm_latency_s``      with the preset's nominal device compute ``local_flops``
-``llm_workload_flop`` one   W^E [FLOP]; or ``llm_latency_s``, the measured LLM latency, converted
-   / ``llm_latency_s``      with the preset's per-user edge compute ``server_cap_flops``
-``id``, ``prompt``, no      kept for the reader; ignored by the generator
-``slm_answer``,
+``slm_workload_flop`` one+  W^L [FLOP]; and/or ``slm_latency_s``, the measured SLM latency,
+   / ``slm_latency_s``      converted with the preset's nominal device compute ``local_flops``
+``llm_workload_flop`` one+  W^E [FLOP]; and/or ``llm_latency_s``, the measured LLM latency,
+   / ``llm_latency_s``      converted with the preset's per-user edge compute ``server_cap_flops``
+``id``, ``prompt``, no      kept for the reader; ignored by the generator (so is any other key, e.g.
+``slm_answer``,             the profiler's ``llm_topk_probs``, ``gold``, ``task``, token counts)
 ``llm_answer``
 ================== ======== =========================================================================
+
+A record may give both a workload and a latency for a model (``python -m profiler run`` writes
+both). The generator then uses the workload; ``trace.using("latency")`` (or ``"workload"``) keeps
+only one kind, which every record must then give (``instances generate --trace-cost``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +192,35 @@ class Trace:
             llm_correct=self.llm_correct[rows],
         )
 
+    def using(self, cost: str) -> Trace:
+        """The trace with one kind of per-model cost: ``"workload"`` (the FLOP columns) or
+        ``"latency"`` (the measured seconds), each required in every record; ``"auto"`` is the
+        trace as it is (the workload where given, else the latency).
+
+        Raises
+        ------
+        InstanceError
+            For an unknown cost, or a record without that cost (naming its row).
+        """
+        if cost not in TRACE_COSTS:
+            raise InstanceError(f"cost: must be one of {', '.join(TRACE_COSTS)}, got {cost!r}")
+        if cost == "auto":
+            return self
+        changes = {}
+        for model in ("slm", "llm"):
+            keep, drop = ((f"{model}_workload_flop", f"{model}_latency_s") if cost == "workload"
+                          else (f"{model}_latency_s", f"{model}_workload_flop"))
+            missing = np.flatnonzero(np.isnan(getattr(self, keep)))
+            if missing.size:
+                raise InstanceError(f"cost: record {missing[0] + 1} of {Path(self.path).name} "
+                                    f"has no {keep!r} (cost={cost!r})")
+            changes[drop] = np.full(len(self), np.nan)
+        return replace(self, **changes)
+
+
+TRACE_COSTS = ("auto", "workload", "latency")
+"""The per-model costs :meth:`Trace.using` keeps."""
+
 
 def load_trace(path: str | Path) -> Trace:
     """Read a JSONL query trace (format in this module's docstring), by path or by the name of a
@@ -249,8 +282,8 @@ def _parse_record(record: dict, where: str) -> dict:
         out[key] = value
     for model in ("slm", "llm"):
         workload, latency = f"{model}_workload_flop", f"{model}_latency_s"
-        if (workload in record) == (latency in record):
-            raise InstanceError(f"{where}: give exactly one of {workload!r} and {latency!r}")
+        if workload not in record and latency not in record:
+            raise InstanceError(f"{where}: give {workload!r} or {latency!r} (or both)")
         out[workload] = _positive(record, workload, where) if workload in record else math.nan
         out[latency] = _positive(record, latency, where) if latency in record else math.nan
     return out

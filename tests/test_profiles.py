@@ -95,7 +95,7 @@ def test_trace_record_is_renormalised_and_sorted(tmp_path):
     ({"topk_probs": [0.5, -0.1]}, "topk_probs"),
     ({"slm_correct": 2}, "slm_correct"),
     ({"llm_correct": "yes"}, "llm_correct"),
-    ({"slm_workload_flop": 1e12}, "exactly one"),
+    ({"slm_latency_s": None}, "slm_workload_flop' or 'slm_latency_s"),
     ({"llm_workload_flop": None}, "llm_workload_flop"),
 ])
 def test_bad_trace_record_names_line_and_field(tmp_path, change, message):
@@ -105,6 +105,28 @@ def test_bad_trace_record_names_line_and_field(tmp_path, change, message):
     path.write_text(json.dumps(GOOD) + "\n" + json.dumps(record) + "\n")
     with pytest.raises(InstanceError, match=f"t.jsonl line 2: .*{message}|line 2.*{message}"):
         load_trace(path)
+
+
+def test_trace_with_both_costs(tmp_path):
+    """A record may give a workload and a latency; the generator takes the workload unless
+    trace.using("latency") keeps only latencies; a cost missing from a record is named."""
+    path = tmp_path / "t.jsonl"
+    both = dict(GOOD, slm_workload_flop=2e12, llm_latency_s=0.5, llm_topk_probs=[0.9, 0.1])
+    path.write_text(json.dumps(both) + "\n")
+    rows = np.array([0])
+    trace = load_trace(path)
+    auto = trace.queries(rows, 1e14, 1e15)
+    assert_array_equal([auto.local_workload_flop[0], auto.edge_workload_flop[0]], [2e12, 1e13])
+    lat = trace.using("latency").queries(rows, 1e14, 1e15)
+    assert_allclose([lat.local_workload_flop[0], lat.edge_workload_flop[0]], [3e12, 5e14])
+    work = trace.using("workload").queries(rows, 1e14, 1e15)
+    assert_array_equal([work.local_workload_flop[0], work.edge_workload_flop[0]], [2e12, 1e13])
+    assert trace.using("auto") is trace
+    path.write_text(json.dumps(GOOD) + "\n")
+    with pytest.raises(InstanceError, match="record 1 of t.jsonl has no 'slm_workload_flop'"):
+        load_trace(path).using("workload")
+    with pytest.raises(InstanceError, match="cost: must be one of"):
+        load_trace(path).using("time")
 
 
 def test_bad_trace_file(tmp_path):
