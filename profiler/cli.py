@@ -18,6 +18,7 @@ PROG = "python -m profiler"
 COMMANDS = {
     "babi": "profiler.cmd_babi",
     "run": "profiler.cmd_run",
+    "train": "profiler.cmd_train",
 }
 """Subcommand name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``)."""
 
