@@ -21,8 +21,8 @@ def add_arguments(parser) -> None:
                         help="seed of the initial weights and the batch order (0)")
     parser.add_argument("--steps", type=int, default=None,
                         help="optimiser steps (default: the size's)")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch threads (2); the weights depend on it, bit for bit")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1); the weights depend on it, bit for bit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -47,6 +47,7 @@ def run(args) -> int:
     out = save(result, args.out)
     steps_per_s = config.steps / result.wall_s
     print(f"wrote {out}: {args.size}, {result.parameters:,} parameters, {config.steps} steps in "
-          f"{result.wall_s:.0f} s ({steps_per_s:.2f} steps/s, {result.threads} threads), "
+          f"{result.wall_s:.0f} s wall, {result.cpu_s:.0f} s CPU ({steps_per_s:.2f} steps/s, "
+          f"{result.threads} threads), "
           f"held-out first-token accuracy {result.heldout_accuracy * 100:.1f} %")
     return 0
