@@ -9,9 +9,11 @@
 # The checkpoints land in models/ (not committed); the trace is resumable: a re-run of the last
 # step skips the questions already written.
 set -euo pipefail
+# one torch thread per process: on a shared CPU, more threads only wait for each other
+export OMP_NUM_THREADS=1
 PY=${PYTHON:-.venv/bin/python}
 $PY -m profiler train --size small --seed 0 --threads 1 --out models/slm
-$PY -m profiler train --size large --seed 0 --threads 2 --out models/llm
+$PY -m profiler train --size large --seed 0 --threads 1 --out models/llm
 $PY -m profiler babi --tasks 1 6 9 11 12 15 16 --per-task 290 --seed 0 \
     --out models/babi_tiny_questions.jsonl
 $PY -m profiler run --questions models/babi_tiny_questions.jsonl --slm models/slm \
