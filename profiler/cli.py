@@ -16,6 +16,7 @@ import sys
 PROG = "python -m profiler"
 
 COMMANDS = {
+    "tiny": "profiler.cmd_tiny",
     "babi": "profiler.cmd_babi",
     "run": "profiler.cmd_run",
     "train": "profiler.cmd_train",

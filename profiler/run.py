@@ -69,7 +69,8 @@ class RunSummary:
         auc = "n/a" if np.isnan(self.auroc_margin) else f"{self.auroc_margin:.3f}"
         return (f"{self.path}: {self.records} records ({self.written} new, {self.skipped} "
                 f"already there)\n"
-                f"  accuracy SLM {100 * self.slm_accuracy:.1f} %, LLM {100 * self.llm_accuracy:.1f} %"
+                f"  accuracy SLM {100 * self.slm_accuracy:.1f} %, "
+                f"LLM {100 * self.llm_accuracy:.1f} %"
                 f"; mean latency SLM {1e3 * self.slm_latency_s:.1f} ms, "
                 f"LLM {1e3 * self.llm_latency_s:.1f} ms; AUROC of the margin for an SLM error "
                 f"{auc}")

@@ -76,7 +76,8 @@ def build_tokenizer(vocabulary=None):
     specials = ["<unk>", "<s>", "</s>", "<pad>"]
     ids: dict[str, int] = {s: i for i, s in enumerate(specials)}
     for word in words:
-        if not isinstance(word, str) or not word or (word != "\n" and any(c.isspace() for c in word)):
+        if not isinstance(word, str) or not word or (
+                word != "\n" and any(c.isspace() for c in word)):
             raise ValueError(f"vocabulary: bad word {word!r}")
         if word in ids:
             raise ValueError(f"vocabulary: repeated word {word!r}")

@@ -22,10 +22,9 @@ def tiny_models(tmp_path_factory):
     """Two tiny random Llama checkpoints over the bAbI word vocabulary, saved with
     save_pretrained: "slm" (seed 0, the default sizes) and "llm" (seed 1, wider, 2 layers).
     Built once per session; the profiler's tests load them by path like real checkpoints."""
+    from profiler.cmd_tiny import SIZES
     from profiler.tiny import save_tiny_model
 
     root = tmp_path_factory.mktemp("tiny_models")
-    return {"slm": save_tiny_model(root / "slm", seed=0),
-            "llm": save_tiny_model(root / "llm", seed=1, hidden_size=24, intermediate_size=48,
-                                   num_hidden_layers=2, num_attention_heads=3,
-                                   num_key_value_heads=1)}
+    return {"slm": save_tiny_model(root / "slm", seed=0, **SIZES["slm"]),
+            "llm": save_tiny_model(root / "llm", seed=1, **SIZES["llm"])}

@@ -75,7 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
                                     "created": 0, "model": body["model"], "choices": [choice],
                                     "usage": usage})
         logprobs = None if n is None else {
-            "tokens": [t for t, _, _ in positions], "token_logprobs": [lp for _, lp, _ in positions],
+            "tokens": [t for t, _, _ in positions],
+            "token_logprobs": [lp for _, lp, _ in positions],
             "top_logprobs": [dict(top) for _, _, top in positions], "text_offset": []}
         choice = {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"}
         self._send(200, {"id": "cmpl-0", "object": "text_completion", "created": 0,

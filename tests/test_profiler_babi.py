@@ -196,10 +196,12 @@ def test_original_format_folder_and_errors(tmp_path):
     assert [q.answer for q in babi.load_babi(tmp_path, tasks=[8])] == ["milk,apple"]
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "qa2_x_test.txt").write_text("1 John went to the hallway.\n3 Where is John?\thallway\t1\n")
+    (bad / "qa2_x_test.txt").write_text("1 John went to the hallway.\n"
+                                        "3 Where is John?\thallway\t1\n")
     with pytest.raises(ValueError, match=r"qa2_x_test.txt line 2: line number 3 follows 1"):
         babi.load_babi(bad)
-    (bad / "qa2_x_test.txt").write_text("1 John went to the hallway.\n2 Where is John?\thallway\t2\n")
+    (bad / "qa2_x_test.txt").write_text("1 John went to the hallway.\n"
+                                        "2 Where is John?\thallway\t2\n")
     with pytest.raises(ValueError, match=r"line 2: supporting fact '2' is not an earlier"):
         babi.load_babi(bad)
     (bad / "qa2_x_test.txt").write_text("John went to the hallway.\n")

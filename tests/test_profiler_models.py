@@ -65,3 +65,17 @@ def test_tiny_model_saved_and_loaded_by_path(tiny_models):
         assert not np.allclose(other(ids).logits.numpy(), a)
     with pytest.raises(ValueError, match="seed"):
         build_tiny_llama(seed=-1)
+
+
+def test_cli_tiny_writes_a_loadable_checkpoint(tmp_path, capsys):
+    """``python -m profiler tiny`` saves a checkpoint the Auto classes load (the "llm" size is
+    wider than the "slm" one) and refuses a folder that is not empty."""
+    from transformers import AutoConfig
+
+    from profiler.cli import main as cli_main
+
+    out = tmp_path / "llm"
+    assert cli_main(["tiny", "--out", str(out), "--seed", "3", "--size", "llm"]) == 0
+    assert AutoConfig.from_pretrained(out).hidden_size == 24
+    assert cli_main(["tiny", "--out", str(out)]) == 2
+    assert "--out: " in capsys.readouterr().err

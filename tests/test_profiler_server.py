@@ -27,8 +27,8 @@ def server(tiny_models):
 
 @pytest.fixture(scope="module")
 def questions():
-    """2 generated questions of each default task (seed 4)."""
-    return babi.generate_questions(per_task=2, seed=4)
+    """1 generated question of each default task (seed 4)."""
+    return babi.generate_questions(per_task=1, seed=4)
 
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
