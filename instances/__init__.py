@@ -25,6 +25,7 @@ from .result import relative_gap_pct as relative_gap_pct
 
 __all__ = [
     "Evaluation", "evaluate", "PRESETS", "generate", "FORMAT_VERSION", "INTERFERENCE_MODELS",
-    "Instance", "InstanceError", "check_tau", "load", "save", "EXAMPLE_TRACE", "Trace", "load_trace", "NAMED_TRACES", "auroc", "accuracy_by_alpha",
+    "Instance", "InstanceError", "check_tau", "load", "save", "EXAMPLE_TRACE", "Trace",
+    "load_trace", "NAMED_TRACES", "auroc", "accuracy_by_alpha",
     "Result", "Status", "relative_gap_pct", "uncertainty",
 ]

@@ -59,19 +59,20 @@ _UNIT_INTERVAL = ("topk_probs", "alpha", "slm_correct", "llm_correct")
 class Instance:
     """One drop of N users and M edge servers, in SI units (docs/model.md section 1).
 
-    Every array is a read-only float64 numpy array. Per user (length N): position ``user_xy_m``
-    (N, 2), query size ``prompt_bits`` (bits, not bytes), ``tx_power_w``, device compute
+    Every array is a read-only float64 numpy array. Per user (length N): position ``user_xy_m`` (N,
+    2), query size ``prompt_bits`` (bits, not bytes), ``tx_power_w``, device compute
     ``local_flops`` (C^L), SLM workload ``local_workload_flop`` (W^L), LLM workload
     ``edge_workload_flop`` (W^E), the SLM's sorted top-k probabilities ``topk_probs`` (N, K), the
     uncertainty ``alpha`` (the signal named by ``provenance["uncertainty"]`` of
-    :mod:`instances.uncertainty`; by default the margin 1 - (p1 - p2)), and the correctness of the SLM's and the LLM's answer
-    ``slm_correct`` / ``llm_correct`` (in [0, 1]). Per server (length M): ``server_xy_m`` (M, 2),
-    ``bandwidth_hz`` (B_j), ``server_flops`` (C_j), ``server_cap_flops`` (C^max_j). Channel power
-    gains ``gain`` (N, M). Scalars: noise PSD ``noise_psd_w_hz`` (N0), ``carrier_hz``, ``area_m``.
-    ``interference`` is ``"full"`` or ``"none"``; ``provenance`` records preset, seed, profile and
-    any overrides. Optional (both or neither; ``None`` for an instance read from a format-version-1
-    file): ``p_slm_correct`` and ``p_llm_correct`` (length N, in [0, 1]), the calibrated
-    probabilities that the SLM / the LLM answers each query correctly, predicted from alpha alone
+    :mod:`instances.uncertainty`; by default the margin 1 - (p1 - p2)), and the correctness of the
+    SLM's and the LLM's answer ``slm_correct`` / ``llm_correct`` (in [0, 1]). Per server (length
+    M): ``server_xy_m`` (M, 2), ``bandwidth_hz`` (B_j), ``server_flops`` (C_j),
+    ``server_cap_flops`` (C^max_j). Channel power gains ``gain`` (N, M). Scalars: noise PSD
+    ``noise_psd_w_hz`` (N0), ``carrier_hz``, ``area_m``. ``interference`` is ``"full"`` or
+    ``"none"``; ``provenance`` records preset, seed, profile, signal and overrides. Optional (both or
+    neither; ``None`` for an instance read from a format-version-1 file): ``p_slm_correct`` and
+    ``p_llm_correct`` (length N, in [0, 1]), the calibrated probabilities that the SLM / the LLM
+    answers each query correctly, predicted from alpha alone
     (:mod:`instances.calibration`; docs/model.md section 8.1).
 
     Raises
