@@ -83,6 +83,13 @@ def build_parser() -> Parser:
                         help="reproduce the authors' published figures: bytes counted as bits, "
                              "and every method plans with their edge estimate 8 x W^L while "
                              "delays are evaluated with the true W^E (docs/model.md section 9)")
+    parser.add_argument("--profile", default="synthetic",
+                        help="query profile: 'synthetic' (default), a shipped trace by name "
+                             "(babi-tiny: our trained bAbI pair, docs/uncertainty.md) or a "
+                             "JSONL trace path")
+    parser.add_argument("--uncertainty", default="margin", metavar="SIGNAL",
+                        help="the uncertainty signal that becomes alpha (margin, the paper's; "
+                             "maxprob, entropy, ratio, gini: docs/uncertainty.md)")
     parser.add_argument("--ga", action="store_true", help="also run the genetic algorithm (slow)")
     parser.add_argument("--out", default=None,
                         help="output folder (results/paper; results/paper_as_published with "
@@ -118,10 +125,11 @@ def run_drop(task: tuple) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarra
     import goa
     import instances
 
-    n, m, seed, drop, taus, methods, interference, bits_per_byte, as_published = task
+    (n, m, seed, drop, taus, methods, interference, bits_per_byte, as_published, profile,
+     signal) = task
     warm_up()
-    inst = instances.generate(n, m, seed=seed, interference=interference,
-                              bits_per_byte=bits_per_byte)
+    inst = instances.generate(n, m, seed=seed, interference=interference, profile=profile,
+                              uncertainty=signal, bits_per_byte=bits_per_byte)
     plan_on = published_view(inst) if as_published else inst
     rows = []
     for tau in taus:
@@ -161,17 +169,19 @@ def _run(args) -> int:
         raise BenchmarkError("--bits-per-byte: --as-published counts prompt bytes as bits (1); "
                              "leave it out")
     bits_per_byte = args.bits_per_byte or (1.0 if args.as_published else 8.0)
+    profile = _check_profile(args.profile, args.uncertainty)
     out_dir = Path(args.out or ("results/paper_as_published" if args.as_published
                                 else "results/paper"))
     users = tuple(args.users) if args.users else DEFAULT_USERS
     taus = tuple(args.tau) if args.tau else DEFAULT_TAUS
     methods = METHODS + (("ga",) if args.ga else ())
     tasks = [(n, args.servers, args.seed + d, d, taus, methods, args.interference,
-              bits_per_byte, args.as_published)
+              bits_per_byte, args.as_published, profile, args.uncertainty)
              for n in users for d in range(args.drops)]
     started = time.perf_counter()
     mode = ("as published (bytes as bits, plans with 8 x W^L, scored with W^E)"
             if args.as_published else f"model as written, {bits_per_byte:g} bits per prompt byte")
+    mode += f"; profile {args.profile}, uncertainty {args.uncertainty}"
     print(f"{PROG}: N {list(users)}, tau {list(taus)}, {args.drops} drops, methods "
           f"{list(methods)}, {mode}, {describe_executor(args)}; {machine_line()}",
           file=sys.stderr)
@@ -196,6 +206,26 @@ def _run(args) -> int:
     print(f"\nwrote {out_dir}/paper.csv, paper_drops.csv, summary.txt"
           + ("" if args.no_plots else " and plots"))
     return 0
+
+
+def _check_profile(profile: str, signal: str) -> str:
+    """The profile as the drops receive it (a trace's absolute path, so that every worker reads
+    the same file), after checking it and the signal once, before any drop runs."""
+    import instances
+    from instances.profiles import resolve_trace
+    from instances.uncertainty import SIGNALS
+
+    if signal not in SIGNALS:
+        raise BenchmarkError(f"--uncertainty: unknown signal {signal!r}; known: "
+                             f"{', '.join(SIGNALS)}")
+    if profile == "synthetic":
+        return profile
+    path = resolve_trace(profile)
+    try:
+        instances.load_trace(path)
+    except instances.InstanceError as exc:
+        raise BenchmarkError(f"--profile: {exc}") from None
+    return str(path.resolve())
 
 
 def _pm(record: dict, metric: str, digits: int) -> str:

@@ -98,25 +98,28 @@ def fit_monotone(alpha, outcome) -> MonotoneMap:
 
 
 @functools.lru_cache(maxsize=32)
-def _synthetic(key: tuple) -> Calibration:
+def _synthetic(key: tuple, signal: str) -> Calibration:
     from .profiles import synthetic_queries
+    from .uncertainty import uncertainty
 
     params = dict(key)
     rng = np.random.default_rng(np.random.SeedSequence(CALIBRATION_SEED, spawn_key=(1,)))
     queries = synthetic_queries(CALIBRATION_SAMPLES, rng, params)
-    return Calibration(slm=fit_monotone(queries.alpha, queries.slm_correct),
-                       llm=fit_monotone(queries.alpha, queries.llm_correct))
+    alpha = uncertainty(queries.topk_probs, signal)
+    return Calibration(slm=fit_monotone(alpha, queries.slm_correct),
+                       llm=fit_monotone(alpha, queries.llm_correct))
 
 
-def synthetic_calibration(params: dict) -> Calibration:
-    """The calibration of the synthetic profile with these parameters (cached per parameter set).
+def synthetic_calibration(params: dict, signal: str = "margin") -> Calibration:
+    """The calibration of the synthetic profile with these parameters (cached per parameter set
+    and signal): maps from the uncertainty ``signal`` (:mod:`instances.uncertainty`) to P(correct).
 
     Fitted on :data:`CALIBRATION_SAMPLES` queries drawn with the calibration seed stream.
     """
     from .profiles import SYNTHETIC_DEFAULTS
 
     key = tuple((name, float(params[name])) for name in sorted(SYNTHETIC_DEFAULTS))
-    return _synthetic(key)
+    return _synthetic(key, signal)
 
 
 def trace_probabilities(alpha, slm_correct, llm_correct) -> tuple[np.ndarray, np.ndarray] | None:

@@ -19,6 +19,8 @@ from .evaluate import evaluate
 from .generator import PRESETS, generate
 from .instance import INTERFERENCE_MODELS, Instance, InstanceError
 from .io import load, save
+from .profiles import NAMED_TRACES
+from .uncertainty import DEFAULT_SIGNAL, SIGNALS
 
 _TAUS = (0.6, 0.7, 0.8, 0.9)
 CONSOLE_SCRIPT = "offload-instances"
@@ -69,7 +71,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--interference", default="full", choices=INTERFERENCE_MODELS,
                      help="interference model (full)")
     gen.add_argument("--profile", default="synthetic",
-                     help="'synthetic' (default) or the path of a JSONL query trace")
+                     help="'synthetic' (default), a shipped trace by name "
+                          f"({', '.join(NAMED_TRACES)}) or the path of a JSONL query trace")
+    gen.add_argument("--uncertainty", default=DEFAULT_SIGNAL, metavar="SIGNAL",
+                     help=f"the uncertainty signal that becomes alpha: {', '.join(SIGNALS)} "
+                          f"({DEFAULT_SIGNAL})")
     gen.add_argument("--out", required=True, help="output file (or folder with --count > 1)")
     group = gen.add_argument_group("preset overrides (any preset value, by name)")
     for key, value in PRESETS["paper"].items():
@@ -118,7 +124,7 @@ def _generate(args: argparse.Namespace) -> None:
     overrides = {key[4:]: value for key, value in vars(args).items()
                  if key.startswith("set_") and value is not None}
     options = dict(n_servers=args.servers, preset=args.preset, interference=args.interference,
-                   profile=args.profile, **overrides)
+                   profile=args.profile, uncertainty=args.uncertainty, **overrides)
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
     if args.trace_cost != "auto" and args.profile != "synthetic":
@@ -182,7 +188,8 @@ def summary(instance: Instance, title: str = "instance") -> str:
         f"  users N = {n}, edge servers M = {m}, top-k = {instance.top_k}, "
         f"interference = {instance.interference}, area = {instance.area_m:g} m",
         f"  provenance: preset={prov.get('preset')} seed={prov.get('seed')} "
-        f"profile={prov.get('profile')} overrides={prov.get('overrides') or {}}",
+        f"profile={prov.get('profile')} uncertainty={prov.get('uncertainty', DEFAULT_SIGNAL)} "
+        f"overrides={prov.get('overrides') or {}}",
         f"  prompt size: mean {instance.prompt_bits.mean() / 8:.0f} B "
         f"(min {instance.prompt_bits.min() / 8:.0f}, max {instance.prompt_bits.max() / 8:.0f})",
         f"  local delay: mean {local.mean():.2f} ms (min {local.min():.2f}, max {local.max():.2f})",

@@ -9,8 +9,8 @@ import numpy as np
 
 from .calibration import synthetic_calibration, trace_probabilities
 from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
-from .profiles import (
-    SYNTHETIC_DEFAULTS, Trace, load_trace, margin_uncertainty, synthetic_queries)
+from .profiles import SYNTHETIC_DEFAULTS, Trace, load_trace, resolve_trace, synthetic_queries
+from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty as uncertainty_signal
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
@@ -62,7 +62,7 @@ def path_loss(distance_m: np.ndarray, carrier_hz: float) -> np.ndarray:
 
 def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "paper",
              interference: str = "full", profile: str | Path | Trace = "synthetic",
-             **overrides: float) -> Instance:
+             uncertainty: str = DEFAULT_SIGNAL, **overrides: float) -> Instance:
     """Generate one random instance (a "drop").
 
     Parameters
@@ -77,8 +77,15 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
     interference
         ``"full"`` (the paper's, full spectrum reuse) or ``"none"`` (orthogonal cells).
     profile
-        ``"synthetic"`` (the embedded difficulty model) or a JSONL trace (path or loaded
-        :class:`~instances.profiles.Trace`) from which the queries are drawn with replacement.
+        ``"synthetic"`` (the embedded difficulty model), the name of a shipped trace (a key of
+        :data:`~instances.profiles.NAMED_TRACES`, e.g. ``"babi-tiny"``) or a JSONL trace (path
+        or loaded :class:`~instances.profiles.Trace`) from which the queries are drawn with
+        replacement.
+    uncertainty
+        The signal of :mod:`instances.uncertainty` that becomes ``alpha`` (``"margin"``, the
+        paper's ``1 - (p1 - p2)``, by default; ``"maxprob"``, ``"entropy"``, ...). The drop is
+        otherwise identical; the calibrated probabilities are fitted on the same signal, and the
+        provenance records it.
     **overrides
         Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
 
@@ -89,7 +96,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
     Raises
     ------
     InstanceError
-        For a bad size, seed, preset, interference model, profile or override (naming it).
+        For a bad size, seed, preset, interference model, profile, uncertainty signal or
+        override (naming it).
     """
     n_users = _count("n_users", n_users)
     n_servers = _count("n_servers", n_servers)
@@ -110,6 +118,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
             raise InstanceError(f"{key}: must be a finite number, got {value!r}")
         params[key] = float(value)
     _check_params(params)
+    check_signal(uncertainty)
 
     trace, profile_name = _resolve_profile(profile)
     rng = np.random.default_rng(int(seed))
@@ -126,17 +135,20 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
     # The calibrated probabilities use no draw of ``rng``: the other fields do not depend on them.
     if trace is None:
         queries = synthetic_queries(n_users, rng, params)
-        p_slm, p_llm = synthetic_calibration(params).predict(queries.alpha)
+        alpha = uncertainty_signal(queries.topk_probs, uncertainty)
+        p_slm, p_llm = synthetic_calibration(params, uncertainty).predict(alpha)
     else:
         rows = rng.integers(0, len(trace), n_users)
         queries = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
-        per_record = trace_probabilities(margin_uncertainty(trace.topk_probs), trace.slm_correct,
-                                         trace.llm_correct)
+        alpha = uncertainty_signal(queries.topk_probs, uncertainty)
+        per_record = trace_probabilities(uncertainty_signal(trace.topk_probs, uncertainty),
+                                         trace.slm_correct, trace.llm_correct)
         p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
                                                                 per_record[1][rows])
 
     provenance = {"format_version": FORMAT_VERSION, "preset": preset, "seed": int(seed),
                   "profile": profile_name,
+                  "uncertainty": uncertainty,
                   "overrides": {k: float(v) for k, v in sorted(overrides.items())}}
     return Instance(
         user_xy_m=user_xy,
@@ -146,7 +158,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         local_workload_flop=queries.local_workload_flop,
         edge_workload_flop=queries.edge_workload_flop,
         topk_probs=queries.topk_probs,
-        alpha=queries.alpha,
+        alpha=alpha,
         slm_correct=queries.slm_correct,
         llm_correct=queries.llm_correct,
         server_xy_m=server_xy,
@@ -198,6 +210,7 @@ def _resolve_profile(profile) -> tuple[Trace | None, str]:
     if isinstance(profile, (str, Path)):
         if str(profile) == "synthetic":
             return None, "synthetic"
-        trace = load_trace(profile)
-        return trace, f"trace:{Path(profile).name}"
-    raise InstanceError(f"profile: must be 'synthetic' or a trace path, got {profile!r}")
+        path = resolve_trace(profile)
+        return load_trace(path), f"trace:{path.name}"
+    raise InstanceError(f"profile: must be 'synthetic', a trace name or a trace path, "
+                        f"got {profile!r}")

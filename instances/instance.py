@@ -61,18 +61,20 @@ _UNIT_INTERVAL = ("topk_probs", "alpha", "slm_correct", "llm_correct")
 class Instance:
     """One drop of N users and M edge servers, in SI units (docs/model.md section 1).
 
-    Every array is a read-only float64 numpy array. Per user (length N): position ``user_xy_m``
-    (N, 2), query size ``prompt_bits`` (bits, not bytes), ``tx_power_w``, device compute
+    Every array is a read-only float64 numpy array. Per user (length N): position ``user_xy_m`` (N,
+    2), query size ``prompt_bits`` (bits, not bytes), ``tx_power_w``, device compute
     ``local_flops`` (C^L), SLM workload ``local_workload_flop`` (W^L), LLM workload
     ``edge_workload_flop`` (W^E), the SLM's sorted top-k probabilities ``topk_probs`` (N, K), the
-    uncertainty ``alpha`` = 1 - (p1 - p2), and the correctness of the SLM's and the LLM's answer
-    ``slm_correct`` / ``llm_correct`` (in [0, 1]). Per server (length M): ``server_xy_m`` (M, 2),
-    ``bandwidth_hz`` (B_j), ``server_flops`` (C_j), ``server_cap_flops`` (C^max_j). Channel power
-    gains ``gain`` (N, M). Scalars: noise PSD ``noise_psd_w_hz`` (N0), ``carrier_hz``, ``area_m``.
-    ``interference`` is ``"full"`` or ``"none"``; ``provenance`` records preset, seed, profile and
-    any overrides. Optional (both or neither; ``None`` for an instance read from a format-version-1
-    file): ``p_slm_correct`` and ``p_llm_correct`` (length N, in [0, 1]), the calibrated
-    probabilities that the SLM / the LLM answers each query correctly, predicted from alpha alone
+    uncertainty ``alpha`` (the signal named by ``provenance["uncertainty"]`` of
+    :mod:`instances.uncertainty`; by default the margin 1 - (p1 - p2)), and the correctness of the
+    SLM's and the LLM's answer ``slm_correct`` / ``llm_correct`` (in [0, 1]). Per server (length
+    M): ``server_xy_m`` (M, 2), ``bandwidth_hz`` (B_j), ``server_flops`` (C_j),
+    ``server_cap_flops`` (C^max_j). Channel power gains ``gain`` (N, M). Scalars: noise PSD
+    ``noise_psd_w_hz`` (N0), ``carrier_hz``, ``area_m``. ``interference`` is ``"full"`` or
+    ``"none"``; ``provenance`` records preset, seed, profile, signal and overrides. Optional (both or
+    neither; ``None`` for an instance read from a format-version-1 file): ``p_slm_correct`` and
+    ``p_llm_correct`` (length N, in [0, 1]), the calibrated probabilities that the SLM / the LLM
+    answers each query correctly, predicted from alpha alone
     (:mod:`instances.calibration`; docs/model.md section 8.1).
 
     Raises
@@ -80,7 +82,7 @@ class Instance:
     InstanceError
         If a shape disagrees, a value is not finite, a capacity or size is not positive, a
         probability lies outside [0, 1], top-k probabilities are not sorted, or alpha differs
-        from 1 - (p1 - p2).
+        from the recorded uncertainty signal of the top-k (by default 1 - (p1 - p2)).
     """
 
     user_xy_m: np.ndarray
@@ -158,11 +160,16 @@ class Instance:
                 raise InstanceError(f"{name}: values must lie in [0, 1]")
         if np.any(np.diff(self.topk_probs, axis=1) > _SORT_ATOL):
             raise InstanceError("topk_probs: each row must be sorted in decreasing order")
-        expected = 1.0 - (self.topk_probs[:, 0] - self.topk_probs[:, 1])
+        from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty  # (imports us)
+
+        signal = check_signal(self.provenance.get("uncertainty", DEFAULT_SIGNAL),
+                              field="provenance.uncertainty")
+        expected = uncertainty(self.topk_probs, signal)
         if not np.allclose(self.alpha, expected, rtol=0.0, atol=_ALPHA_ATOL):
             bad = int(np.argmax(np.abs(self.alpha - expected)))
+            what = "1 - (p1 - p2)" if signal == "margin" else f"the {signal!r} signal"
             raise InstanceError(
-                f"alpha: must equal 1 - (p1 - p2) of topk_probs (user {bad}: "
+                f"alpha: must equal {what} of topk_probs (user {bad}: "
                 f"{self.alpha[bad]!r} vs {expected[bad]!r})")
 
     def _check_probabilities(self) -> None:

@@ -43,8 +43,30 @@ import numpy as np
 
 from .instance import InstanceError
 from .io import short_repr
+from .uncertainty import margin as margin_uncertainty  # the one implementation of alpha
 
-EXAMPLE_TRACE = Path(__file__).with_name("data") / "example_trace.jsonl"
+DATA = Path(__file__).with_name("data")
+EXAMPLE_TRACE = DATA / "example_trace.jsonl"
+
+#: Traces shipped with the package, usable by name wherever a trace path is accepted
+#: (``generate(..., profile="babi-tiny")``, ``--profile babi-tiny``).
+NAMED_TRACES = {
+    # illustrative: bAbI-style prompts, numbers drawn from the synthetic profile
+    "example": EXAMPLE_TRACE,
+    # measured: a small and a large Llama trained here on bAbI (docs/uncertainty.md)
+    "babi-tiny": DATA / "babi_tiny_trace.jsonl",
+}
+
+
+def resolve_trace(name_or_path: str | Path) -> Path:
+    """The file of a trace given by name (a key of :data:`NAMED_TRACES`) or by path.
+
+    A name wins over a relative path of the same spelling; anything else is taken as a path
+    (checked when the trace is read).
+    """
+    if isinstance(name_or_path, str) and name_or_path in NAMED_TRACES:
+        return NAMED_TRACES[name_or_path]
+    return Path(name_or_path)
 
 # Parameters of the synthetic profile and their defaults; all overridable through generate().
 # Calibrated over 10,000 queries (see tests/test_profiles.py and the README) to the paper's
@@ -86,11 +108,6 @@ class Queries:
     alpha: np.ndarray
     slm_correct: np.ndarray
     llm_correct: np.ndarray
-
-
-def margin_uncertainty(topk_probs: np.ndarray) -> np.ndarray:
-    """alpha = 1 - (p1 - p2) of sorted top-k probabilities (docs/model.md section 1)."""
-    return 1.0 - (topk_probs[:, 0] - topk_probs[:, 1])
 
 
 def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> Queries:
@@ -207,14 +224,15 @@ TRACE_COSTS = ("auto", "workload", "latency")
 
 
 def load_trace(path: str | Path) -> Trace:
-    """Read a JSONL query trace (format in this module's docstring).
+    """Read a JSONL query trace (format in this module's docstring), by path or by the name of a
+    shipped trace (:data:`NAMED_TRACES`).
 
     Raises
     ------
     InstanceError
         Naming the line and the field, for a missing file, bad JSON, a missing or bad field.
     """
-    path = Path(path)
+    path = resolve_trace(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

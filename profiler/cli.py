@@ -19,6 +19,7 @@ COMMANDS = {
     "tiny": "profiler.cmd_tiny",
     "babi": "profiler.cmd_babi",
     "run": "profiler.cmd_run",
+    "train": "profiler.cmd_train",
 }
 """Subcommand name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``)."""
 
