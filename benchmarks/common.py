@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from instances.cli import OneLineParser
+
 try:
     import fcntl
 except ImportError:  # not POSIX
@@ -30,20 +32,8 @@ class BenchmarkError(ValueError):
     """A bad option or input: printed as one line, exit code 2."""
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # one line even when it quotes an argument holding a line break
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
-    def parse_known_args(self, args=None, namespace=None):
-        """argparse's, but ``--option=--`` is an error (argparse would drop the ``--`` and
-        hand the option an empty list, unchecked by its type)."""
-        for token in sys.argv[1:] if args is None else args:
-            if isinstance(token, str) and token.startswith("-") and token.endswith("=--"):
-                self.error(f"argument {token[:-3]}: expected a value, got '--'")
-        return super().parse_known_args(args, namespace)
+class Parser(OneLineParser):
+    """argparse with one-line errors and exit code 2 (:class:`instances.cli.OneLineParser`)."""
 
 
 def run_cli(prog: str, body: Callable[[], int]) -> int:

@@ -481,6 +481,20 @@ def _rejects(convert: Callable, text: str) -> bool:
     return False
 
 
+#: What a benchmark CLI needs besides the one bad option (its required options, valid).
+REQUIRED_ARGS = {"uncertainty": ["--trace", "example"]}
+
+
+def with_required(name: str, argv: list[str]) -> list[str]:
+    """``argv`` for ``benchmarks.name`` with its :data:`REQUIRED_ARGS` in front (those that
+    ``argv`` does not set itself)."""
+    required = REQUIRED_ARGS.get(name, [])
+    given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    extra = [v for i in range(0, len(required), 2) if required[i] not in given
+             for v in required[i:i + 2]]
+    return extra + list(argv)
+
+
 def benchmark_cli_cases(count: int, rng: random.Random, folder: Path) -> Iterator[Case]:
     """``python -m benchmarks.X`` with one bad option."""
     import importlib
@@ -519,6 +533,7 @@ def benchmark_cli_cases(count: int, rng: random.Random, folder: Path) -> Iterato
             argv = [f"{option}={value}"]
         else:
             argv = [option, value]
+        argv = with_required(name, argv)
         yield _cli_case("benchmark-clis", f"benchmarks.{name}", argv,
                         f"{name} {' '.join(argv)}", names)
 

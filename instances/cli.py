@@ -34,8 +34,9 @@ def program_name() -> str:
     return CONSOLE_SCRIPT if name.startswith(CONSOLE_SCRIPT) else MODULE_COMMAND
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line on stderr and exit code 2."""
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit code 2 (every command
+    line of the project uses it: instances, profiler, benchmarks)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         # one line even when it quotes an argument holding a line break
@@ -53,9 +54,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The parser of the command line, its messages prefixed with ``prog`` (default:
     :func:`program_name`)."""
-    parser = _Parser(prog=prog or program_name(),
+    parser = OneLineParser(prog=prog or program_name(),
                      description="Generate and inspect LLM-offloading instances.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     gen = sub.add_parser("generate", help="generate instance files",
                          description="Generate instances from a preset (docs/model.md section 7).")

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InstanceError as InstanceError  # re-exported: raised by every check
+from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty
+
 # Version 2 adds the calibrated probabilities p_slm_correct / p_llm_correct (optional fields);
 # version-1 files still load, with both set to None.
 FORMAT_VERSION = 2
@@ -19,10 +22,6 @@ INTERFERENCE_MODELS = ("full", "none")
 # tight enough that a wrong column is caught.
 _ALPHA_ATOL = 1e-9
 _SORT_ATOL = 1e-12
-
-
-class InstanceError(ValueError):
-    """An instance (or a file or argument describing one) is invalid; the message names the field."""
 
 
 # (field name, dimension) for every per-user and per-server array; "N", "M", "K" are the sizes.
@@ -160,7 +159,6 @@ class Instance:
                 raise InstanceError(f"{name}: values must lie in [0, 1]")
         if np.any(np.diff(self.topk_probs, axis=1) > _SORT_ATOL):
             raise InstanceError("topk_probs: each row must be sorted in decreasing order")
-        from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty  # (imports us)
 
         signal = check_signal(self.provenance.get("uncertainty", DEFAULT_SIGNAL),
                               field="provenance.uncertainty")

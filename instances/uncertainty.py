@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from .instance import InstanceError
+from .errors import InstanceError
 
 DEFAULT_SIGNAL = "margin"
 

@@ -13,7 +13,7 @@ from instances import Instance, Trace, check_tau, evaluate
 
 from .engine import INF, State, run
 from .policies import Policy, make_policy
-from .queries import Queries, draw_queries
+from .queries import Queries, _positive, draw_queries
 from .records import Records, summarize
 from .snapshot import snapshot
 
@@ -176,13 +176,3 @@ def _records(queries: Queries, cols: dict, predicted: np.ndarray) -> Records:
         prompt_bits=queries.prompt_bits.copy(),
         local_workload_flop=queries.local_workload_flop.copy(),
         edge_workload_flop=queries.edge_workload_flop.copy(), decide_wall_s=cols["decide_wall_s"])
-
-
-def _positive(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: must be a positive number, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name}: must be a positive finite number, got {value!r}")
-    return number

@@ -13,6 +13,8 @@ import argparse
 import importlib
 import sys
 
+from instances.cli import OneLineParser
+
 PROG = "python -m profiler"
 
 COMMANDS = {
@@ -24,11 +26,9 @@ COMMANDS = {
 """Subcommand name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``)."""
 
 
-class Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+class Parser(OneLineParser):
+    """An argparse parser whose errors are one line on stderr and exit code 2
+    (:class:`instances.cli.OneLineParser`)."""
 
 
 class UsageError(ValueError):

@@ -28,6 +28,7 @@ import instances
 from instances import InstanceError, evaluate, generate
 from instances.instance import ARRAY_FIELDS, OPTIONAL_USER_FIELDS, SCALAR_FIELDS
 from instances.io import to_dict
+from benchmarks import fuzz
 
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
                           database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -246,7 +247,7 @@ def test_benchmark_clis_reject_bad_numbers_in_one_line(entry, data):
     value = data.draw(st.sampled_from(bad))
     with _scratch():
         code, err = _run_cli(importlib.import_module(f"benchmarks.{name}").main,
-                             [f"{option}={value}"])
+                             fuzz.with_required(name, [f"{option}={value}"]))
     assert code == 2, (name, option, value, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and option in lines[0], (name, option, value, err)
@@ -269,7 +270,7 @@ def test_benchmark_clis_reject_bad_out_and_missing_files(name, tmp_path, monkeyp
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     for out in (a_file, a_file / "sub"):
-        code, err = _run_cli(main, ["--out", str(out)])
+        code, err = _run_cli(main, fuzz.with_required(name, ["--out", str(out)]))
         errors = [line for line in err.splitlines() if "error:" in line]
         assert code == 2 and len(errors) == 1 and "--out" in errors[0], (out, err)
         assert "Traceback" not in err
