@@ -158,7 +158,7 @@ def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent, *,
     The incumbent (a feasible assignment, required) seeds the search after a local search.
     Users are branched on in index order (``reverse``: the opposite order; on M = 4, N = 8..14
     neither forced-first nor largest-W^E-first orders beat index order clearly). Stops at the
-    clock's limit (TIME_LIMIT) or after ``max_nodes`` nodes (UNKNOWN) with the best assignment
+    clock's limit (TIME_LIMIT) or after ``max_nodes`` nodes (WORK_LIMIT) with the best assignment
     and the smallest bound of the open subtrees. ``pair`` selects the node bound's growth among
     forced newcomers (2, or the weaker 1: see :func:`formulations.kernels._node_bound`).
     Deterministic: the node order does not depend on timing (only where it stops).
@@ -203,6 +203,6 @@ def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent, *,
                        bound_ms=value * (1.0 - kernels.PRUNE_RTOL) * 1e3, info=info)
     bound = kernels.bnb_open_bound(state, order, assign, loads, interference, opts, n_opts, ptr,
                                    best_val, *problem, arrays["full"], pair)
-    status = Status.UNKNOWN if state[1] >= node_limit else Status.TIME_LIMIT
+    status = Status.WORK_LIMIT if state[1] >= node_limit else Status.TIME_LIMIT
     return Outcome(best_assign, status, objective_ms=value * 1e3, bound_ms=float(bound) * 1e3,
                    info=info)

@@ -26,10 +26,10 @@ FULL_ONLY = ("loadbox",)
 #: Options each backend accepts (``**options`` of :func:`solve`).
 OPTIONS = {
     "loadvec": ("gap_tol", "max_load_vectors"),
-    "highs": ("threads", "mip_gap", "seed", "vub"),
-    "cbc": ("threads", "mip_gap", "vub"),
-    "scip": ("threads", "mip_gap", "vub"),
-    "cpsat": ("threads", "resolution_s", "seed", "vub"),
+    "highs": ("threads", "mip_gap", "seed", "vub", "max_nodes"),
+    "cbc": ("threads", "mip_gap", "vub", "max_nodes"),
+    "scip": ("threads", "mip_gap", "vub", "max_nodes"),
+    "cpsat": ("threads", "resolution_s", "seed", "vub", "max_deterministic_time"),
     "bnb": ("max_nodes",),
     "loadbox": ("max_boxes",),
     "enumerate": ("max_assignments",),
@@ -109,8 +109,11 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loadvec",
         default 1e-9), ``max_load_vectors`` ("loadvec", default 5000: assignment problems before
         the rest goes to HiGHS on the MILP reduced by the Lagrangian bound),
-        ``max_assignments`` ("enumerate"), ``max_nodes`` ("bnb": stop after this many nodes,
-        status UNKNOWN), ``max_boxes`` ("loadbox": stop after this many boxes, UNKNOWN), ``vub`` (MILPs, default False: add the rows
+        ``max_assignments`` ("enumerate"), and the work budgets, whose stop (status
+        WORK_LIMIT) does not depend on the machine: ``max_nodes`` ("bnb": nodes; "highs",
+        "cbc", "scip": the solver's branch-and-bound nodes), ``max_boxes`` ("loadbox": boxes
+        bounded), ``max_deterministic_time`` ("cpsat": CP-SAT's deterministic seconds, > 0);
+        ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
     Returns
@@ -118,8 +121,9 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
     Result
         ``method="exact"``, ``backend`` the backend used, ``status`` OPTIMAL (proven, to the
         backend's tolerance), TIME_LIMIT (the best assignment found and the best bound),
-        UNKNOWN (stopped without a proof for another reason: a node or box limit, an LP that
-        ended non-optimal; the best assignment and a valid bound) or ERROR
+        WORK_LIMIT (the same, stopped by a work budget), UNKNOWN (stopped without a proof
+        for another reason: an LP that ended non-optimal, a solver that gave no reason; the
+        best assignment and a valid bound) or ERROR
         (solver failure, a claim that the model is infeasible - (P) always has a solution -,
         its objective disagreeing with the evaluator or its bound above the objective beyond
         ``BOUND_RTOL``; ``info["error"]`` says why, and ``bound_ms`` is None). A backend that ends without any solution
@@ -233,7 +237,7 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
 
         arrays = search.kernel_arrays(instance, tau)
         return loadbox.solve_loadbox(
-            loadbox.LoadBoxes(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
+            loadbox.FullInterferenceConstants(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
             lambda a: search.total_delay_s(arrays, a),
             lambda a: search.improve(arrays, a, clock), **options)
     if backend == "loadvec":
@@ -384,6 +388,11 @@ def _check_options(backend: str, options: dict) -> dict:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
             checked[name] = int(value)
+        elif name == "max_deterministic_time":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not 0.0 < float(value) < math.inf:
+                raise ValueError(f"{name}: must be a positive number, got {value!r}")
+            checked[name] = float(value)
         else:  # mip_gap, gap_tol, resolution_s
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not 0.0 <= float(value) < 1.0 or (name == "resolution_s" and value <= 0):

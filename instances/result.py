@@ -22,9 +22,12 @@ class Status(str, enum.Enum):
     ``OPTIMAL``: proven optimal (to the backend's stated tolerance). ``FEASIBLE``: a solution
     satisfying the accuracy guard, not proven optimal (every heuristic's normal outcome).
     ``TIME_LIMIT``: an exact method stopped at its time limit; the best solution found and a
-    valid bound are returned. ``UNKNOWN``: an exact method stopped without a proof for another
-    reason (a node or iteration limit, an LP relaxation that ended non-optimal); the best
-    solution found and a valid bound are returned. ``INFEASIBLE``: the returned solution
+    valid bound are returned. ``WORK_LIMIT``: an exact method used up its work budget (nodes,
+    boxes, assignment problems, a solver's deterministic work units), a stop that does not
+    depend on the machine; the best solution found and a valid bound are returned.
+    ``UNKNOWN``: an exact method stopped without a proof for another reason (an LP relaxation
+    that ended non-optimal, a solver that gave no reason); the best solution found and a valid
+    bound are returned. ``INFEASIBLE``: the returned solution
     violates the accuracy guard (e.g. local-all), or an exact model was infeasible. ``ERROR``:
     the solver failed or its answer failed a check; ``info["error"]`` says why, and the
     returned assignment is a fallback.
@@ -33,6 +36,7 @@ class Status(str, enum.Enum):
     OPTIMAL = "optimal"
     FEASIBLE = "feasible"
     TIME_LIMIT = "time_limit"
+    WORK_LIMIT = "work_limit"
     UNKNOWN = "unknown"
     INFEASIBLE = "infeasible"
     ERROR = "error"
