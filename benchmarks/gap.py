@@ -168,7 +168,8 @@ def solve_task(task: tuple) -> list[dict]:
     proven = exact.status == Status.OPTIMAL
     if proven:
         reference, reference_ms = "optimum", exact.objective_ms
-    elif exact.bound_ms is not None and exact.status in (Status.TIME_LIMIT, Status.UNKNOWN):
+    elif exact.bound_ms is not None and exact.status in (Status.TIME_LIMIT, Status.WORK_LIMIT,
+                                                                 Status.UNKNOWN):
         reference, reference_ms = "bound", exact.bound_ms
     else:
         reference, reference_ms = "none", None

@@ -179,10 +179,10 @@ def _limits(data, incumbent_s: float) -> tuple[np.ndarray, np.ndarray]:
 def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: float):
     """The count-indexed model of (P) without the free-user reductions, one accuracy row
     added, loads capped by :func:`_limits`."""
-    from .data import orthogonal_delays
+    from .data import interference_free_delays
     from .model import Column, CountModel
 
-    reduced = orthogonal_delays(instance, tau)
+    reduced = interference_free_delays(instance, tau)
     n, m = instance.n_users, instance.n_servers
     unreduced = dataclasses.replace(reduced, nmax=np.full((n, m), n, dtype=np.int64),
                                     load_max=np.full(m, n, dtype=np.int64))
@@ -194,7 +194,7 @@ def _accuracy_model(instance: Instance, tau: float, target: float, incumbent_s: 
     x = np.flatnonzero(model.kind == Column.X)
     gain = (p_llm - p_slm)[model.user[x]]
     need = n * (target - ACCURACY_TOL_PCT) / 100.0 - p_slm.sum()
-    model._row("accuracy", x, gain, need, np.inf)
+    model.add_row("accuracy", x, gain, need, np.inf)
     return model, limits
 
 
@@ -498,7 +498,7 @@ def supported_front(instance: Instance, tau: float | None = None,
     """
     from instances import check_tau
 
-    from .data import orthogonal_delays
+    from .data import interference_free_delays
     from .solve import solve
 
     if instance.interference != "none":
@@ -509,7 +509,7 @@ def supported_front(instance: Instance, tau: float | None = None,
     p_slm, p_llm = instance.correct_probabilities()
     gain = p_llm - p_slm
     clock = Clock(time_limit)
-    base = orthogonal_delays(instance, guard)
+    base = interference_free_delays(instance, guard)
     table = base.table(instance.n_users)
     scale = 100.0 / instance.n_users  # S -> percent
     points, cuts = {}, []  # S -> (T s, plan, proven); cuts (mu, B) in s and s per unit S
@@ -626,7 +626,7 @@ def _weighted_data(base, table, local_s, forced, home):
     """The "none" data of (P) with these local costs and this forced set, users in ``home``
     (or never worth offloading) left out. Returns (data, kept users).
 
-    The reductions of :func:`formulations.data.orthogonal_delays`, recomputed for the new local costs:
+    The reductions of :func:`formulations.data.interference_free_delays`, recomputed for the new local costs:
     a free user sits on ES j at load n only if f_ij(n) <= its local cost (else sending it home
     improves the plan whatever that cost is), and ES j holds at most the largest n for which n
     users may sit there. A free user that may sit nowhere is home in every optimum: it is left
@@ -708,7 +708,7 @@ def _result(instance, tau, target, backend, outcome: Outcome, assignment, runtim
     bound = outcome.bound_ms
     if bound is not None and bound > objective * (1.0 + _OBJECTIVE_RTOL):
         problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms")
-    if problems and status not in (Status.ERROR, Status.INFEASIBLE):
+    if problems and status not in (Status.ERROR, Status.MODEL_INFEASIBLE):
         status = Status.ERROR
         info["error"] = f"{backend}: " + "; ".join(problems)
     if bound is not None:

@@ -24,7 +24,7 @@ from instances import Instance
 
 
 @dataclass(frozen=True, eq=False)
-class OrthogonalDelays:
+class InterferenceFreeDelays:
     """Delay constants of one instance under interference ``"none"`` for one tau (seconds).
 
     ``local_s`` t^L_i; ``forced`` alpha_i > tau; ``comm_s`` (N, M) the communication delay per
@@ -108,7 +108,7 @@ class OrthogonalDelays:
             a[i] = -1
 
 
-def orthogonal_delays(instance: Instance, tau: float) -> OrthogonalDelays:
+def interference_free_delays(instance: Instance, tau: float) -> InterferenceFreeDelays:
     """The constants of (P) under interference "none" for this tau (see the module docstring)."""
     n = instance.n_users
     fields = dict(
@@ -116,7 +116,7 @@ def orthogonal_delays(instance: Instance, tau: float) -> OrthogonalDelays:
         comm_s=instance.comm_per_load_s,
         work_flop=instance.edge_workload_flop, inv_cap=1.0 / instance.server_cap_flops,
         inv_flops=1.0 / instance.server_flops)
-    unreduced = OrthogonalDelays(**fields, nmax=np.full((n, instance.n_servers), n),
+    unreduced = InterferenceFreeDelays(**fields, nmax=np.full((n, instance.n_servers), n),
                          load_max=np.full(instance.n_servers, n))
     f = unreduced.table(n)
     local, forced = fields["local_s"], fields["forced"]
@@ -130,4 +130,4 @@ def orthogonal_delays(instance: Instance, tau: float) -> OrthogonalDelays:
     load_max = load_max.astype(np.int64)
     for array in (nmax, load_max):
         array.setflags(write=False)
-    return OrthogonalDelays(**fields, nmax=nmax, load_max=load_max)
+    return InterferenceFreeDelays(**fields, nmax=nmax, load_max=load_max)

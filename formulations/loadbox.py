@@ -67,7 +67,7 @@ from scipy.optimize import linear_sum_assignment
 
 from instances.result import Status
 
-from .data import OrthogonalDelays
+from .data import InterferenceFreeDelays
 from .outcome import Clock, Outcome
 
 # Relative safety margin on every bound (rounding in the chord and the assignment sums).
@@ -76,7 +76,7 @@ BOUND_SAFETY = 1e-9
 PRUNE_RTOL = 1e-9
 
 
-class FullInterferenceConstants:
+class BoxBoundConstants:
     """The constants of (P) under "full" that the box bounds read (seconds, watts): the users'
     data, the received powers and their sorted cumulative sums per server.
 
@@ -84,7 +84,7 @@ class FullInterferenceConstants:
     ``load_max`` are the reductions of point 4 of the module docstring).
     """
 
-    def __init__(self, arrays: dict, delays: OrthogonalDelays) -> None:
+    def __init__(self, arrays: dict, delays: InterferenceFreeDelays) -> None:
         self.forced = np.asarray(arrays["forced"], dtype=bool)
         self.local_s = arrays["local_s"]
         self.prompt_bits = arrays["prompt_bits"]
@@ -171,7 +171,7 @@ class FullInterferenceConstants:
                 min(self.n_free, self.n_users - int(lo.sum())))
 
 
-def box_bound(data: FullInterferenceConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
+def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
               details: dict | None = None):
     """A lower bound (seconds) on T over all assignments with loads in the box (and, if given,
     the users fixed as ``fix`` says: -2 free, -1 home, else the server), and the assignment
@@ -314,7 +314,7 @@ def box_bound(data: FullInterferenceConstants, lo: np.ndarray, hi: np.ndarray, f
     return value - float(theta @ i_low), assignment
 
 
-def solve_loadbox(data: FullInterferenceConstants, clock: Clock, incumbent: np.ndarray,
+def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                   evaluate_s, improve, *, max_boxes: int | None = None) -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
@@ -398,7 +398,7 @@ def solve_loadbox(data: FullInterferenceConstants, clock: Clock, incumbent: np.n
     return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=lower * 1e3, info=info)
 
 
-def _branch_user(data: FullInterferenceConstants, lo, hi, fix, a, details) -> int | None:
+def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None:
     """The user a box with a single load vector branches on (``None`` while some load range is
     open, or when every user is fixed), computed when the box is bounded, from its own
     assignment problem's solution ``a`` and chord slopes: the user the assignment problem put
@@ -417,7 +417,7 @@ def _branch_user(data: FullInterferenceConstants, lo, hi, fix, a, details) -> in
     return int(unfixed[0])
 
 
-def _split(data: FullInterferenceConstants, lo, hi, fix, a, user):
+def _split(data: BoxBoundConstants, lo, hi, fix, a, user):
     """The children of a box: while some load range is open, its widest range in two (next to
     the assignment problem's own load when the range is short); then ``user`` (chosen by
     :func:`_branch_user` when the box was bounded) fixed to each of its options (home if free,

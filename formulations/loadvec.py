@@ -42,7 +42,7 @@ from scipy.optimize import linear_sum_assignment
 from instances.result import Status
 
 from ._highs import new_highs
-from .data import OrthogonalDelays
+from .data import InterferenceFreeDelays
 from .model import CountModel, Fixing
 from .outcome import Clock, Outcome
 
@@ -53,7 +53,7 @@ _SMOOTHING = 0.8  # weight of the best lambda in the smoothed duals
 _COLUMNS_PER_SERVER = 5  # columns added per server and round (the loads of lowest V_j)
 
 
-def assignment_for_loads(data: OrthogonalDelays, f: np.ndarray, loads) -> tuple[float, np.ndarray | None]:
+def assignment_for_loads(data: InterferenceFreeDelays, f: np.ndarray, loads) -> tuple[float, np.ndarray | None]:
     """The best assignment with exactly these loads, and its T (seconds); (inf, None) if none.
 
     A square assignment problem: rows are users; columns are n_j slots of each ES j (cost
@@ -79,7 +79,7 @@ def assignment_for_loads(data: OrthogonalDelays, f: np.ndarray, loads) -> tuple[
 class _Pricing:
     """V_j(n) for all j and n at a given lambda, with the user sets that reach them."""
 
-    def __init__(self, data: OrthogonalDelays, f: np.ndarray) -> None:
+    def __init__(self, data: InterferenceFreeDelays, f: np.ndarray) -> None:
         self.data = data
         self.blocks = []
         for j in range(data.n_servers):
@@ -140,7 +140,7 @@ class _Pricing:
 class _Master:
     """The configuration LP in HiGHS: rows = users (= 1) and servers (= 1)."""
 
-    def __init__(self, data: OrthogonalDelays) -> None:
+    def __init__(self, data: InterferenceFreeDelays) -> None:
         import highspy
 
         self.highspy = highspy
@@ -196,11 +196,11 @@ class _Master:
         return self.h.getInfo().objective_function_value / 1e3, dual[:self.n], dual[self.n:]
 
 
-def solve_loadvec(data: OrthogonalDelays, clock: Clock, incumbent, *, gap_tol: float = DEFAULT_GAP_TOL,
+def solve_loadvec(data: InterferenceFreeDelays, clock: Clock, incumbent, *, gap_tol: float = DEFAULT_GAP_TOL,
                 max_load_vectors: int = DEFAULT_MAX_LOAD_VECTORS) -> Outcome:
     """Exact optimum under interference "none" by Lagrangian-bounded load vectors (module doc).
 
-    ``incumbent`` is a feasible assignment inside the reduced model (see ``OrthogonalDelays.repair``).
+    ``incumbent`` is a feasible assignment inside the reduced model (see ``InterferenceFreeDelays.repair``).
     If more than ``max_load_vectors`` load vectors have a bound below the incumbent, they are
     left to HiGHS on the count-indexed MILP reduced by the same bound instead.
     """
@@ -315,7 +315,7 @@ def solve_loadvec(data: OrthogonalDelays, clock: Clock, incumbent, *, gap_tol: f
                    bound_ms=best * (1.0 - gap_tol) * 1e3, info=info)
 
 
-def _improve_loads(data: OrthogonalDelays, f: np.ndarray, best: float, best_a: np.ndarray, solved: set,
+def _improve_loads(data: InterferenceFreeDelays, f: np.ndarray, best: float, best_a: np.ndarray, solved: set,
                    clock: Clock) -> tuple[float, np.ndarray]:
     """Best-improvement local search over load vectors: one user more or fewer on a server, or
     one moved between two servers; each neighbour solved as an assignment problem."""
@@ -343,7 +343,7 @@ def _improve_loads(data: OrthogonalDelays, f: np.ndarray, best: float, best_a: n
     return best, best_a
 
 
-def _finish_by_milp(data: OrthogonalDelays, pricing: _Pricing, lam: np.ndarray, best: float,
+def _finish_by_milp(data: InterferenceFreeDelays, pricing: _Pricing, lam: np.ndarray, best: float,
                     best_a: np.ndarray, open_bound: float, clock: Clock, gap_tol: float,
                     info: dict) -> Outcome:
     """Solve the count-indexed MILP without the variables the Lagrangian bound rules out.
@@ -362,7 +362,7 @@ def _finish_by_milp(data: OrthogonalDelays, pricing: _Pricing, lam: np.ndarray, 
     assignment, objective = best_a, best * 1e3
     if milp.assignment is not None and milp.objective_ms < objective:
         assignment, objective = milp.assignment, milp.objective_ms
-    if milp.status == Status.INFEASIBLE:  # nothing below the threshold: the incumbent wins
+    if milp.status == Status.MODEL_INFEASIBLE:  # nothing below the threshold: the incumbent wins
         return Outcome(assignment, Status.OPTIMAL, objective_ms=objective,
                        bound_ms=threshold * 1e3, info=info)
     # OPT >= min(best, open_bound): load vectors below open_bound were all solved exactly;

@@ -79,7 +79,7 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
     if status == highspy.HighsModelStatus.kInfeasible:
-        return Outcome(None, Status.INFEASIBLE, info=facts)
+        return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
     stopped = {highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
                highspy.HighsModelStatus.kSolutionLimit: Status.WORK_LIMIT}.get(status,
                                                                                 Status.UNKNOWN)
@@ -167,7 +167,7 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
         # measured: CBC 2.10 says "Integer infeasible" when its time limit cuts preprocessing
         # short, on models with a feasible point; the caller turns a claim of infeasibility of
         # (P), which always has a solution, into an error
-        return Outcome(None, Status.INFEASIBLE, info={**facts, "cbc_header": header.strip()})
+        return Outcome(None, Status.MODEL_INFEASIBLE, info={**facts, "cbc_header": header.strip()})
     # "Stopped on time (no integer solution - continuous used)": the file holds the LP solution
     has_solution = (word == "Optimal" or "objective value" in header) \
         and "no integer solution" not in header
@@ -281,7 +281,7 @@ def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     facts = {"nodes": int(result.solve_stats.node_count), "n_cols": model.n_cols,
              "n_rows": model.n_rows, "scip_termination": reason.name}
     if reason == mathopt.TerminationReason.INFEASIBLE:
-        return Outcome(None, Status.INFEASIBLE, info=facts)
+        return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
     dual = result.termination.objective_bounds.dual_bound
     bound = float(dual) if math.isfinite(dual) else None
     if reason == mathopt.TerminationReason.OPTIMAL:
@@ -355,7 +355,7 @@ def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     facts = {"nodes": int(solver.NumBranches()), "n_cols": model.n_cols, "n_rows": model.n_rows,
              "resolution_s": resolution_s}
     if code == cp_model.INFEASIBLE:
-        return Outcome(None, Status.INFEASIBLE, info=facts)
+        return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
     bound = float(solver.BestObjectiveBound()) / scale
     response = solver.ResponseProto()
     facts["deterministic_time"] = float(response.deterministic_time)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import OrthogonalDelays
+from .data import InterferenceFreeDelays
 
 MS_PER_S = 1e3
 
@@ -61,7 +61,7 @@ class CountModel:
     valid).
     """
 
-    data: OrthogonalDelays
+    data: InterferenceFreeDelays
     fixing: Fixing | None = None
     vub: bool = False
     kind: np.ndarray = field(init=False)
@@ -142,7 +142,8 @@ class CountModel:
         return int(self._index[i, j, n]) if 1 <= n < self._index.shape[2] - 1 else -1
 
     # --- constraints -----------------------------------------------------------------------------
-    def _row(self, name, cols, coefs, lo, hi) -> None:
+    def add_row(self, name, cols, coefs, lo, hi) -> None:
+        """Add the row ``lo <= sum_k coefs[k] x[cols[k]] <= hi`` named ``name``."""
         self.row_cols.append(np.asarray(cols, dtype=np.int64))
         self.row_coefs.append(np.asarray(coefs, dtype=np.float64))
         self.row_lo.append(float(lo))
@@ -169,7 +170,7 @@ class CountModel:
         x = self._groups(Column.X, "user")
         for i in range(self.data.n_users):
             cols = x.get((i,), np.zeros(0, np.int64))
-            self._row(f"once_{i}", cols, np.ones(cols.size), 1.0 if self.offload[i] else 0.0,
+            self.add_row(f"once_{i}", cols, np.ones(cols.size), 1.0 if self.offload[i] else 0.0,
                       1.0)
 
     def _one_load(self) -> None:
@@ -177,7 +178,7 @@ class CountModel:
         y = self._groups(Column.Y, "server")
         for j in range(self.data.n_servers):
             cols = y.get((j,), np.zeros(0, np.int64))
-            self._row(f"load_{j}", cols, np.ones(cols.size), 1.0, 1.0)
+            self.add_row(f"load_{j}", cols, np.ones(cols.size), 1.0, 1.0)
 
     def _load_counts_users(self) -> None:
         """sum_i x[i, j] = sum_n n y[j, n]: the load is the number of users on j."""
@@ -185,13 +186,13 @@ class CountModel:
         for j in range(self.data.n_servers):
             xs = x.get((j,), np.zeros(0, np.int64))
             ys = y.get((j,), np.zeros(0, np.int64))
-            self._row(f"count_{j}", np.concatenate([xs, ys]),
+            self.add_row(f"count_{j}", np.concatenate([xs, ys]),
                       np.concatenate([np.ones(xs.size), -self.load[ys].astype(float)]), 0.0, 0.0)
 
     def _z_picks_load(self) -> None:
         """sum_n z[i, j, n] = x[i, j]: an offloaded user sees exactly one load."""
         for (i, j), group in self._groups(Column.Z, "user", "server").items():
-            self._row(f"pick_{i}_{j}", np.append(group, self.x(i, j)),
+            self.add_row(f"pick_{i}_{j}", np.append(group, self.x(i, j)),
                       np.append(np.ones(group.size), -1.0), 0.0, 0.0)
 
     def _tightening(self) -> None:
@@ -204,7 +205,7 @@ class CountModel:
         for c in np.flatnonzero((self.kind == Column.Y) & (self.load >= 1)):
             j, n = int(self.server[c]), int(self.load[c])
             cols = z.get((j, n), np.zeros(0, np.int64))
-            self._row(f"tight_{j}_{n}", np.append(cols, c),
+            self.add_row(f"tight_{j}_{n}", np.append(cols, c),
                       np.append(np.ones(cols.size), -float(n)), 0.0, 0.0)
 
     def _z_below_y(self) -> None:
@@ -213,7 +214,7 @@ class CountModel:
         the price of one row per z."""
         for c in np.flatnonzero(self.kind == Column.Z):
             j, n = int(self.server[c]), int(self.load[c])
-            self._row(f"vub_{c}", [c, self.y(j, n)], [1.0, -1.0], -np.inf, 0.0)
+            self.add_row(f"vub_{c}", [c, self.y(j, n)], [1.0, -1.0], -np.inf, 0.0)
 
     # --- views for the backends ------------------------------------------------------------------
     @property

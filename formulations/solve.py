@@ -229,15 +229,15 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
     if backend == "bnb":
         return search.solve_bnb(instance, tau, clock, _best_start(instance, tau, warm_a, clock),
                                 **options)
-    from .data import orthogonal_delays
+    from .data import interference_free_delays
 
-    data = orthogonal_delays(instance, tau)
+    data = interference_free_delays(instance, tau)
     if backend == "loadbox":
         from . import loadbox
 
         arrays = search.kernel_arrays(instance, tau)
         return loadbox.solve_loadbox(
-            loadbox.FullInterferenceConstants(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
+            loadbox.BoxBoundConstants(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
             lambda a: search.total_delay_s(arrays, a),
             lambda a: search.improve(arrays, a, clock), **options)
     if backend == "loadvec":
@@ -327,7 +327,7 @@ def _result(instance, tau, backend, outcome: Outcome, assignment, runtime, param
     if bound is not None and bound > objective * (1.0 + slack):
         problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms by more "
                         f"than the backend's tolerance ({slack:g} relative)")
-    if status == Status.INFEASIBLE:
+    if status == Status.MODEL_INFEASIBLE:
         # (P) always has a solution (every forced user offloaded, the rest local), and so does
         # every model the backends build: a claim of infeasibility is the solver's failure
         problems.append("the solver declared the model infeasible")

@@ -106,7 +106,7 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
         (the algorithm alone: no validation, no evaluation, no numba compilation or loading;
         for ``"random"`` it includes the GOA run that fixes the count, for ``"ga"`` with
         ``include_goa`` the GOA run, for ``"goa_ls"`` its starting heuristics) and the
-        status: ``FEASIBLE`` if the guard holds, else ``INFEASIBLE``. ``info``:
+        status: ``FEASIBLE`` if the guard holds, else ``GUARD_VIOLATED``. ``info``:
         ``n_offload`` for random; ``generations`` (run), ``fitness_ms`` (the best's T by the
         GA's own evaluator) and ``best_initial_ms`` for the GA; for goa_ls ``start`` (the
         heuristic it started from), ``start_ms``, ``rounds``, ``moves`` (improving moves
@@ -164,7 +164,7 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
         params["time_limit"] = time_limit
     return Result(method=method, assignment=evaluation.assignment, evaluation=evaluation,
                   runtime_s=runtime_s, tau=tau, params=params,
-                  status=Status.FEASIBLE if evaluation.feasible else Status.INFEASIBLE,
+                  status=Status.FEASIBLE if evaluation.feasible else Status.GUARD_VIOLATED,
                   info={**run_info, **info})
 
 
@@ -235,7 +235,7 @@ def _solve_accuracy(instance, tau, method, min_accuracy, seed, time_limit, optio
     return Result(method=method, assignment=evaluation.assignment, evaluation=evaluation,
                   runtime_s=runtime_s, tau=guard_tau,
                   params={"min_accuracy": target, "tau": guard, **params},
-                  status=Status.FEASIBLE if ok else Status.INFEASIBLE,
+                  status=Status.FEASIBLE if ok else Status.GUARD_VIOLATED,
                   info={**run_info, **info})
 
 

@@ -27,10 +27,13 @@ class Status(str, enum.Enum):
     depend on the machine; the best solution found and a valid bound are returned.
     ``UNKNOWN``: an exact method stopped without a proof for another reason (an LP relaxation
     that ended non-optimal, a solver that gave no reason); the best solution found and a valid
-    bound are returned. ``INFEASIBLE``: the returned solution
-    violates the accuracy guard (e.g. local-all), or an exact model was infeasible. ``ERROR``:
-    the solver failed or its answer failed a check; ``info["error"]`` says why, and the
-    returned assignment is a fallback.
+    bound are returned. ``GUARD_VIOLATED``: the returned plan
+    breaks the accuracy guard (users with alpha > tau left local, e.g. local-all) or, for
+    (P_A), falls short of the accuracy it was asked for. ``MODEL_INFEASIBLE``: a solver
+    declared its model infeasible (a backend's own answer; :func:`formulations.solve` turns it
+    into ``ERROR``, since (P) always has a solution). ``ERROR``: the solver failed or its
+    answer failed a check; ``info["error"]`` says why, and the returned assignment is a
+    fallback.
     """
 
     OPTIMAL = "optimal"
@@ -38,7 +41,8 @@ class Status(str, enum.Enum):
     TIME_LIMIT = "time_limit"
     WORK_LIMIT = "work_limit"
     UNKNOWN = "unknown"
-    INFEASIBLE = "infeasible"
+    GUARD_VIOLATED = "guard_violated"
+    MODEL_INFEASIBLE = "model_infeasible"
     ERROR = "error"
 
     def __str__(self) -> str:

@@ -157,7 +157,7 @@ def test_scale_tiny_run(tmp_path, capsys):
     for r in rows:
         assert float(r["min_s"]) <= float(r["median_s"]) <= float(r["max_s"]), r
         assert r["repeats"] == "1"
-        expected = {"exact_none": {"optimal"}, "dmin": {"feasible", "infeasible"}}.get(
+        expected = {"exact_none": {"optimal"}, "dmin": {"feasible", "guard_violated"}}.get(
             r["method"], {"feasible"})  # d-min ignores the guard
         assert r["status"] in expected, r
     assert (out / "scale.png").stat().st_size > 0

@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose, assert_array_less
 import formulations
 import instances
 from formulations import loadbox, search
-from formulations.data import orthogonal_delays
+from formulations.data import interference_free_delays
 from formulations.outcome import Clock
 from instances.io import from_dict
 from instances.result import Status
@@ -58,7 +58,7 @@ def optimum_ms(family, n, m, seed, tau):
 
 def boxes(inst, tau):
     """The box-bound constants of a drop."""
-    return loadbox.FullInterferenceConstants(search.kernel_arrays(inst, tau), orthogonal_delays(inst, tau))
+    return loadbox.BoxBoundConstants(search.kernel_arrays(inst, tau), interference_free_delays(inst, tau))
 
 
 CASES = [(family, n, m, seed, tau) for family in FAMILIES for (n, m), seed in

@@ -100,14 +100,14 @@ def test_loads_milp_finish_equals_brute_force(case):
 def test_lagrangian_fixing_keeps_every_optimum(case):
     """Reduced-cost fixing is valid for any multipliers: with random lambda and the threshold
     just above the optimum, every optimal assignment still fits the reduced model."""
-    from formulations.data import orthogonal_delays
+    from formulations.data import interference_free_delays
     from formulations.loadvec import _Pricing
     from formulations.model import CountModel
 
     n, m, seed, tau = case
     inst = tiny(n, m, seed, "none")
     optimum, winners = brute_force(n, m, seed, "none", tau)
-    data = orthogonal_delays(inst, tau)
+    data = interference_free_delays(inst, tau)
     pricing = _Pricing(data, data.table(int(data.load_max.max())))
     rng = np.random.default_rng(seed)
     for scale in (0.0, 0.5, 1.0, 2.0):
@@ -369,13 +369,13 @@ def test_kernel_total_delay_matches_evaluator(model):
                 instances.evaluate(inst, a).total_delay_ms, rel=1e-12)
 
 
-def test_orthogonal_delays_matches_evaluator():
+def test_interference_free_delays_matches_evaluator():
     """The MILP's delay constants f_ij(n) reproduce the evaluator on random assignments."""
-    from formulations.data import orthogonal_delays
+    from formulations.data import interference_free_delays
 
     rng = np.random.default_rng(6)
     inst = instances.generate(25, 3, seed=4, interference="none")
-    data = orthogonal_delays(inst, 1.0)
+    data = interference_free_delays(inst, 1.0)
     for _ in range(20):
         a = rng.integers(-1, 3, 25)
         assert data.cost(a) * 1e3 == pytest.approx(instances.evaluate(inst, a).total_delay_ms,
@@ -385,11 +385,11 @@ def test_orthogonal_delays_matches_evaluator():
 def test_none_reductions_keep_the_optimum():
     """In the optimum, no free user sits on a server where it is slower than at home and no
     server exceeds Nmax_j: the reductions of formulations.data cut off no optimum."""
-    from formulations.data import orthogonal_delays
+    from formulations.data import interference_free_delays
 
     for n, m, seed, tau in TINY:
         inst = tiny(n, m, seed, "none")
-        data = orthogonal_delays(inst, tau)
+        data = interference_free_delays(inst, tau)
         for a in brute_force(n, m, seed, "none", tau)[1]:
             a = np.array(a)
             loads = np.bincount(a[a >= 0], minlength=m)
@@ -401,11 +401,11 @@ def test_none_reductions_keep_the_optimum():
 def test_model_encodes_assignments():
     """The count-indexed model's column values round-trip an assignment, satisfy every row,
     and its objective equals the delay."""
-    from formulations.data import orthogonal_delays
+    from formulations.data import interference_free_delays
     from formulations.model import CountModel
 
     inst = instances.generate(10, 3, seed=8, interference="none")
-    data = orthogonal_delays(inst, 1.0)
+    data = interference_free_delays(inst, 1.0)
     model = CountModel(data)
     a = data.repair(np.array([0, 0, 1, -1, 2, 2, 2, -1, 1, 0]))
     assert model.fits(a)
@@ -481,11 +481,11 @@ def test_loadbox_refuses_no_interference():
 def test_model_values_refuse_a_missing_column():
     """CountModel.values raises (naming the assignment) for an assignment the reduced model
     cannot encode, instead of writing another column."""
-    from formulations.data import orthogonal_delays
+    from formulations.data import interference_free_delays
     from formulations.model import CountModel
 
     inst = instances.generate(40, 1, seed=8, interference="none")
-    data = orthogonal_delays(inst, 1.0)
+    data = interference_free_delays(inst, 1.0)
     model = CountModel(data)
     # all 40 users on the one server, which may hold at most Nmax_0 < 40 in an optimum
     assert data.load_max[0] < 40

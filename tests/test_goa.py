@@ -72,7 +72,7 @@ def test_result_shape(inst40, method):
         assert_allclose(result.objective_ms, result.info["fitness_ms"], rtol=1e-12)
     guard_holds = bool(np.all(result.assignment[inst40.forced(0.8)] >= 0))
     assert result.is_feasible() == guard_holds
-    assert result.status == (Status.FEASIBLE if guard_holds else Status.INFEASIBLE)
+    assert result.status == (Status.FEASIBLE if guard_holds else Status.GUARD_VIOLATED)
     assert 0.0 <= result.runtime_s <= wall_s
     if method in ("random", "ga"):
         assert result.params["seed"] == 4
@@ -109,10 +109,10 @@ def test_goa_by_hand_tau_06():
 
 def test_dmin_by_hand():
     """d-min on the hand instance: no user gains from offloading, so all stay local
-    (which violates the guard for user 1 at tau = 0.8: status infeasible)."""
+    (which violates the guard for user 1 at tau = 0.8: status guard_violated)."""
     result = goa.solve(hand_instance("full"), 0.8, "dmin")
     assert_array_equal(result.assignment, [-1, -1])
-    assert result.status == Status.INFEASIBLE
+    assert result.status == Status.GUARD_VIOLATED
 
 
 def test_alpha_zero_stops_step_two():

@@ -274,7 +274,7 @@ def test_time_limit_stops_the_search():
     """A time limit far below the search's natural length (a patience of 1e9) stops it
     ("time_limit"; with the default patience the same search converges on its own); the
     result is still feasible and no worse than the start. (The adherence in milliseconds is
-    measured by python -m goa.bench; here only a loose 0.5 s margin guards against a hang.)"""
+    measured by python -m benchmarks.speed; here only a loose 0.5 s margin guards against a hang.)"""
     inst = instances.generate(1500, 16, seed=0, area_m=1000.0)
     result = goa.solve(inst, 0.8, "goa_ls", time_limit=0.05, patience=10**9)
     assert result.info["stop"] == "time_limit"

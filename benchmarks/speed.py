@@ -1,4 +1,4 @@
-"""``python -m goa.bench``: how fast GOA, goa_ls and the GA are, against our speed targets.
+"""``python -m benchmarks.speed``: how fast GOA, goa_ls and the GA are, against our speed targets.
 
 Protocol: interference "full", tau = 0.8, the paper's preset with the area scaled as
 ``500 m x sqrt(M / 4)`` so that users per server stay realistic; instance seed ``--seed``. Every
@@ -18,21 +18,21 @@ median of ``--repeats`` calls (fewer for the slow points, see the table's ``runs
   large that only the limit stops the search (the runs column counts the calls; the table
   gives the worst ratio runtime / limit).
 
-The quality of goa_ls against the GA at the paper's scale is ``python -m goa.compare``.
+The quality of goa_ls against the GA at the paper's scale is ``python -m benchmarks.compare``.
+The timings run one after another in this process, not on the executor layer: parallel tasks
+would time each other.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import platform
 import statistics
 import sys
 import time
 
 import instances
-
-from . import solve
+from benchmarks.common import Parser, machine_line
+from goa import solve
 
 TAU = 0.8
 
@@ -54,24 +54,9 @@ def _time(inst, repeats: int, **kwargs) -> tuple[float, float, int]:
     return statistics.median(whole), statistics.median(algorithm), repeats
 
 
-def _machine() -> str:
-    import numba
-    import numpy
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}; python {platform.python_version()}, numpy {numpy.__version__}, "
-            f"numba {numba.__version__}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table; returns 0, or 1 if a target was missed."""
-    parser = argparse.ArgumentParser(prog="python -m goa.bench", description=__doc__.split(
-        "\n\n")[0])
+    parser = Parser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0, help="instance seed (0)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per point (5)")
     parser.add_argument("--quick", action="store_true",
@@ -114,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         add("goa lazy heap", n, 64, args.repeats, kernel="lazy")
         add("goa plain scan", n, 64, max(1, min(args.repeats, 3)), kernel="scan")
 
-    print(f"goa.bench: interference 'full', tau {TAU}, seed {args.seed}, area 500 m x sqrt(M/4), "
+    print(f"benchmarks.speed: interference 'full', tau {TAU}, seed {args.seed}, area 500 m x sqrt(M/4), "
           f"median after one warm-up call")
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine_line()}")
     header = (f"{'what':<22} {'N':>7} {'M':>4} {'runs':>4} {'whole call s':>13} "
               f"{'algorithm s':>12} {'target s':>9}  ok")
     print(header)
