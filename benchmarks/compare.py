@@ -48,7 +48,7 @@ def build_parser() -> Parser:
     parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=list(SEEDS),
                         metavar="S", help="instance seeds (default 0 to 9)")
     parser.add_argument("--patience", type=positive_int, default=None,
-                        help="goa_ls patience (default: goa.solve's, goa.ls_patience)")
+                        help="goa_ls patience (default: goa.solve's, goa.solve.ls_patience)")
     parser.add_argument("--out", default="results/compare",
                         help="output folder (results/compare)")
     add_executor_arguments(parser)

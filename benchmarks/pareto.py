@@ -4,18 +4,18 @@ GOA's tau-sweep and the baselines (docs/model.md sections 8.1-8.2).
 Scenarios (M = 4, paper preset, seeds 0, 1, 2 by default): N = 50 under interference "none" and
 N = 12 under "full". Per instance:
 
-- the exact front. "none": the supported points (``formulations.accuracy.supported_front``:
+- the exact front. "none": the supported points (``formulations.front.supported_front``:
   weighted sums T - mu S solved as (P) with modified local delays, a dichotomic search; each
   point exact, each solve a proven cut, the cuts a lower bound on the front everywhere), then
   ``--levels`` values of A evenly spaced from the (P) optimum's expected accuracy (below it
   the front is flat at T*) to the best reachable one, and GOA's own expected accuracies. At a
   level where the supported point reaching it meets the cuts, it is the optimum; at GOA's
   accuracies and at the widest open grid levels, until the instance has ``--exact-points``
-  exact points, (P_A) is solved by HiGHS (``formulations.accuracy.front_at``: warm start from
+  exact points, (P_A) is solved by HiGHS (``formulations.front.front_at``: warm start from
   the supported point, the cuts a bound; an optimal plan also settles every level up to its
   own accuracy); the other levels are reported as proven brackets (status "bounded": the
   supported point's plan, the cut as bound). "full": the whole exact
-  staircase by one subset search (``formulations.accuracy.exact_front``), also read at the
+  staircase by one subset search (``formulations.front.exact_front``), also read at the
   same levels;
 - GOA's tau-sweep (tau = 0, 0.05, ..., 1), acc_greedy at every level, d-min, random
   (tau = 0.8), local-all, edge-all;
@@ -156,7 +156,7 @@ def heuristics_task(task: tuple) -> dict:
     """
     import goa
     import instances
-    from formulations.accuracy import exact_front, supported_front
+    from formulations.front import exact_front, supported_front
     from instances.calibration import max_expected_accuracy_pct
 
     interference, n, seed, n_levels, time_limit, exact_points = task
@@ -246,7 +246,7 @@ def _probes(inst, seed, front, levels, rows, exact_points) -> list:
 
 def front_task(task: tuple) -> list[dict]:
     """The rest of one instance's front ("none"), by (P_A) solves in order
-    (:func:`formulations.accuracy.front_at`: warm start from the supported point, the cuts a
+    (:func:`formulations.front.front_at`: warm start from the supported point, the cuts a
     bound): GOA's own accuracies always (then the delay the front saves there is exact); then
     the open grid levels, widest bracket first, while the instance has fewer than the wanted
     exact points; the rest are proven brackets (status "bounded": the supported point's plan,
@@ -257,7 +257,7 @@ def front_task(task: tuple) -> list[dict]:
     solve.
     """
     import instances
-    from formulations.accuracy import SupportedFront, front_at
+    from formulations.front import SupportedFront, front_at
 
     interference, n, seed, front, goa_levels, grid, wanted, time_limit = task
     front = SupportedFront.from_dict(front)

@@ -117,17 +117,27 @@ def interference_free_delays(instance: Instance, tau: float) -> InterferenceFree
         work_flop=instance.edge_workload_flop, inv_cap=1.0 / instance.server_cap_flops,
         inv_flops=1.0 / instance.server_flops)
     unreduced = InterferenceFreeDelays(**fields, nmax=np.full((n, instance.n_servers), n),
-                         load_max=np.full(instance.n_servers, n))
-    f = unreduced.table(n)
-    local, forced = fields["local_s"], fields["forced"]
-    # the largest n with f_ij(n) <= t^L_i: f is increasing in n, so count the n that qualify
-    nmax = np.where(forced[:, None], n, (f[:, :, 1:] <= local[:, None, None]).sum(axis=2))
-    # Nmax_j: the largest n such that at least n users have nmax_ij >= n
-    counts = np.arange(1, n + 1)
-    eligible = (nmax[:, :, None] >= counts[None, None, :]).sum(axis=0)  # (M, N)
-    load_max = (eligible >= counts[None, :]).sum(axis=1)  # the condition holds for n = 1..Nmax_j
-    nmax = np.minimum(nmax, load_max[None, :]).astype(np.int64)
-    load_max = load_max.astype(np.int64)
+                                       load_max=np.full(instance.n_servers, n))
+    nmax, load_max = cap_loads(user_loads(unreduced.table(n), fields["local_s"],
+                                          fields["forced"]))
     for array in (nmax, load_max):
         array.setflags(write=False)
     return InterferenceFreeDelays(**fields, nmax=nmax, load_max=load_max)
+
+
+def user_loads(table: np.ndarray, local_s: np.ndarray, forced: np.ndarray) -> np.ndarray:
+    """nmax_ij before the server cap: N for forced users, else the largest n with
+    f_ij(n) <= the user's local cost (f grows with n, so count the n that qualify). ``table``
+    is :meth:`InterferenceFreeDelays.table` (N, M, N + 1)."""
+    n = table.shape[2] - 1
+    return np.where(forced[:, None], n, (table[:, :, 1:] <= local_s[:, None, None]).sum(axis=2))
+
+
+def cap_loads(nmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nmax_ij capped by Nmax_j, Nmax_j) for the users (rows) of ``nmax``: Nmax_j is the
+    largest n such that at least n users have nmax_ij >= n (the condition holds for
+    n = 1..Nmax_j)."""
+    counts = np.arange(1, nmax.shape[0] + 1)
+    eligible = (nmax[:, :, None] >= counts[None, None, :]).sum(axis=0)  # (M, users)
+    load_max = (eligible >= counts[None, :]).sum(axis=1).astype(np.int64)
+    return np.minimum(nmax, load_max[None, :]).astype(np.int64), load_max

@@ -13,6 +13,8 @@ import numpy as np
 from instances.result import Status
 from instances import Instance
 
+from instances.arrays import kernel_arrays
+
 from . import kernels
 from .outcome import Clock, Outcome
 
@@ -20,23 +22,6 @@ from .outcome import Clock, Outcome
 MAX_ENUMERATION = 10**10
 # Each kernel call should take about this long, so that the clock is read often enough.
 _SLICE_S = 0.2
-
-
-def kernel_arrays(instance: Instance, tau: float) -> dict:
-    """The instance as the kernels read it (float64/bool arrays, seconds, watts)."""
-    return dict(
-        forced=np.ascontiguousarray(instance.alpha > tau),
-        local_s=np.ascontiguousarray(instance.local_delay_s),
-        prompt_bits=np.ascontiguousarray(instance.prompt_bits),
-        work_flop=np.ascontiguousarray(instance.edge_workload_flop),
-        signal_w=np.ascontiguousarray(instance.tx_power_w[:, None] * instance.gain),
-        comm_per_load_s=instance.comm_per_load_s,
-        noise_w=np.ascontiguousarray(instance.noise_w),
-        bandwidth_hz=np.ascontiguousarray(instance.bandwidth_hz),
-        cap_flops=np.ascontiguousarray(instance.server_cap_flops),
-        flops=np.ascontiguousarray(instance.server_flops),
-        full=instance.interference == "full",
-    )
 
 
 _PROBLEM = ("forced", "local_s", "prompt_bits", "work_flop", "signal_w", "noise_w",
@@ -63,10 +48,8 @@ def improve(arrays: dict, assignment, clock: Clock | None = None) -> tuple[np.nd
 
 def trivial_bound_s(arrays: dict) -> float:
     """sum_i min(t^L_i if free, min_j d_i(j, n_j = 1, I_j = 0)): valid since delays only grow."""
-    edge = (arrays["comm_per_load_s"]
-            + arrays["work_flop"][:, None] / arrays["cap_flops"][None, :])
     best = np.where(arrays["forced"], np.inf, arrays["local_s"])
-    return float(np.minimum(best, edge.min(axis=1)).sum())
+    return float(np.minimum(best, arrays["alone_s"].min(axis=1)).sum())
 
 
 def enumeration_size(instance: Instance, tau: float) -> int:

@@ -8,11 +8,14 @@ import numbers
 
 import numpy as np
 
-from instances.result import Result, Status
-from instances import Instance, check_tau, evaluate
+from instances.result import Result
+from instances import Instance, check_tau
+from instances.arrays import kernel_arrays
 from instances.evaluate import check_assignment
+from instances.starts import registered_start
 
 from .outcome import Clock, Outcome
+from .result import checked_result
 
 # The backends' modules are imported when used, so that ``import formulations`` loads neither
 # numba nor scipy nor the MILP solvers.
@@ -34,13 +37,6 @@ OPTIONS = {
     "loadbox": ("max_boxes",),
     "enumerate": ("max_assignments",),
 }
-#: Relative tolerance for the solver's own objective against the evaluator's.
-OBJECTIVE_RTOL = 1e-6
-#: How far (relative) a backend's bound may exceed the objective before it is an error rather
-#: than rounding: the MILP solvers' bounds carry their feasibility tolerances (1e-9 relative on
-#: objectives of order 1e3 ms); every other backend builds its bound below its incumbent.
-BOUND_RTOL = {"highs": 1e-9, "cbc": 1e-9, "scip": 1e-9, "cpsat": 1e-9}
-_BOUND_RTOL_DEFAULT = 1e-12
 #: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
 #: there within seconds) and the load-vector boxes above (a certified bound at any N).
 AUTO_BNB_MAX_USERS = 20
@@ -91,17 +87,20 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         Wall-clock limit in seconds (> 0; ``math.inf`` for none), counted from the call and
         covering model building and any warm start.
     warm_start
-        ``None``, an assignment vector satisfying the guard, or ``"auto"`` (the assignment of
-        ``goa.solve`` with its local search, method "goa_ls"). MILP backends
-        use it as a MIP start / hint; "loadvec", "bnb" and "loadbox" always start from a
-        local-search incumbent and take the warm start if it is better; "enumerate" ignores it
-        unless stopped by the time limit.
+        ``None``, an assignment vector satisfying the guard, or ``"auto"``: the start
+        registered for (P) in :mod:`instances.starts` (``import goa`` registers goa_ls; without
+        a registered start, "auto" is a ValueError). MILP backends use it as a MIP start /
+        hint; "loadvec", "bnb" and "loadbox" always start from a local-search incumbent and
+        take the warm start if it is better; "enumerate" ignores it unless stopped by the time
+        limit.
     min_accuracy
         If given: solve problem (P_A) instead (docs/model.md section 8.2), minimise T(a) subject
         to an expected accuracy >= ``min_accuracy`` percent (and the guard, unless ``tau`` is
         None); backends "auto", "highs" ("none") and "subsets" (either model, N <= 16), see
         :mod:`formulations.accuracy`. ValueError if it is outside [0, 100] or unreachable.
-        A feasible warm start is always used (the given one, else goa's acc_greedy): its delay
+        A feasible warm start is always used (the given one, else the start registered for
+        (P_A) in :mod:`instances.starts`, acc_greedy once goa is imported, else a plan of
+        users on their more accurate side; ``params["warm_start"]`` names it): its delay
         caps the loads the model has to consider.
     **options
         Backend options (``OPTIONS``): ``threads`` (default 1; CP-SAT with more than one
@@ -126,14 +125,16 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         best assignment and a valid bound) or ERROR
         (solver failure, a claim that the model is infeasible - (P) always has a solution -,
         its objective disagreeing with the evaluator or its bound above the objective beyond
-        ``BOUND_RTOL``; ``info["error"]`` says why, and ``bound_ms`` is None). A backend that ends without any solution
+        ``formulations.result.BOUND_RTOL``: a plan below its own lower bound proves a bug;
+        ``info["error"]`` says why, and ``bound_ms`` is None). A solver library that raises is
+        not caught: its exception reaches the caller. A backend that ends without any solution
         returns the warm start, else a local-search assignment (``info["fallback"]``).
         ``bound_ms`` is a valid lower bound on the optimum. ``runtime_s`` is the wall time of
         the whole solve, model building and warm start included, final evaluation and the
         one-time loading of numba kernels excluded (the first call in a process that needs
         them loads them before its clock starts and reports ``info["kernel_load_s"]``).
         ``info["solver_objective_ms"]`` is the backend's own objective, checked against the
-        evaluator to ``OBJECTIVE_RTOL``.
+        evaluator to ``formulations.result.OBJECTIVE_RTOL``.
 
     Raises
     ------
@@ -182,7 +183,7 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
                                 "warm start" if warm_a is not None else "local search")
     runtime = clock.elapsed()
     params = {"backend": backend, "time_limit": time_limit, "warm_start": warm_source, **options}
-    return _result(instance, tau, backend, outcome, assignment, runtime, params)
+    return checked_result(instance, tau, backend, outcome, assignment, runtime, params)
 
 
 # --- numba kernels, loaded before the clock starts -------------------------------------------------
@@ -235,7 +236,7 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
     if backend == "loadbox":
         from . import loadbox
 
-        arrays = search.kernel_arrays(instance, tau)
+        arrays = kernel_arrays(instance, tau)
         return loadbox.solve_loadbox(
             loadbox.BoxBoundConstants(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
             lambda a: search.total_delay_s(arrays, a),
@@ -253,10 +254,8 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
     warm_in = None if warm_a is None else data.repair(warm_a)
     solver = {"highs": milp.solve_highs, "cbc": milp.solve_cbc, "scip": milp.solve_scip,
               "cpsat": milp.solve_cpsat}[backend]
-    try:
-        outcome = solver(model, min(clock.remaining(), _FOREVER_S), warm_in, **options)
-    except Exception as error:  # noqa: BLE001 - a solver crash is reported, not raised
-        outcome = Outcome(None, Status.ERROR, info={"error": f"{backend}: {error!r}"})
+    # a crash of the solver's library is raised, not turned into a quiet status
+    outcome = solver(model, min(clock.remaining(), _FOREVER_S), warm_in, **options)
     outcome.info.setdefault("n_cols", model.n_cols)
     return outcome
 
@@ -266,10 +265,8 @@ def _heuristic(instance: Instance, tau: float, clock: Clock | None = None) -> np
     sweeps of single-user moves while they improve and the clock allows (deterministic)."""
     from . import search
 
-    arrays = search.kernel_arrays(instance, tau)
-    alone = (arrays["comm_per_load_s"]
-             + arrays["work_flop"][:, None] / arrays["cap_flops"][None, :])
-    start = np.where(arrays["forced"], np.argmin(alone, axis=1), -1).astype(np.int64)
+    arrays = kernel_arrays(instance, tau)
+    start = np.where(arrays["forced"], np.argmin(arrays["alone_s"], axis=1), -1).astype(np.int64)
     improved, _ = search.improve(arrays, start, clock)
     return improved
 
@@ -281,7 +278,7 @@ def _best_start(instance: Instance, tau: float, warm_a, clock: Clock) -> np.ndar
     start = _heuristic(instance, tau, clock)
     if warm_a is None:
         return start
-    arrays = search.kernel_arrays(instance, tau)
+    arrays = kernel_arrays(instance, tau)
     warm_better = search.total_delay_s(arrays, warm_a) < search.total_delay_s(arrays, start)
     return np.asarray(warm_a, dtype=np.int64) if warm_better else start
 
@@ -290,57 +287,21 @@ def _warm_assignment(instance, tau, warm, clock):
     """(assignment or None, a description for ``params``)."""
     if warm is None:
         return None, None
-    if isinstance(warm, str):  # "auto": the best heuristic of goa (a lazy import: goa is optional
-        # for formulations, and formulations must not import it at module level)
-        import goa
-
-        return np.asarray(goa.solve(instance, tau=tau, method="goa_ls").assignment,
-                          dtype=np.int64), "goa_ls"
+    if isinstance(warm, str):  # "auto": the start registered for (P) (instances.starts)
+        name, start = _registered_start("P")
+        a = _check_warm_start(instance, tau, start(instance, tau))
+        return a, name
     return warm, "given"
 
 
-# --- the result -----------------------------------------------------------------------------------
-
-def _result(instance, tau, backend, outcome: Outcome, assignment, runtime, params) -> Result:
-    """The Result, with the checks: guard kept, solver's objective = evaluator's, bound <= T."""
-    info = dict(outcome.info)
-    status = outcome.status
-    assignment = np.asarray(assignment, dtype=np.int64)
-    evaluation = evaluate(instance, assignment, tau)
-    objective = evaluation.total_delay_ms
-    info["solver_objective_ms"] = outcome.objective_ms
-    problems = []
-    if not evaluation.feasible:
-        problems.append(f"the assignment violates the accuracy guard (users "
-                        f"{evaluation.violators.tolist()} left local)")
-    if outcome.objective_ms is not None and outcome.assignment is not None:
-        gap = abs(outcome.objective_ms - objective) / max(abs(objective), 1e-300)
-        # CP-SAT's objective is on floored costs: each of at most 2N + 1 terms lost less than
-        # one resolution unit
-        floor_ms = (2 * instance.n_users + 1) * info.get("resolution_s", 0.0) * 1e3
-        if gap > OBJECTIVE_RTOL and abs(outcome.objective_ms - objective) > floor_ms:
-            problems.append(f"the solver's objective {outcome.objective_ms!r} ms disagrees with "
-                            f"the evaluator's {objective!r} ms (relative {gap:.3g} > "
-                            f"{OBJECTIVE_RTOL:g})")
-    bound = outcome.bound_ms
-    slack = BOUND_RTOL.get(backend, _BOUND_RTOL_DEFAULT)
-    if bound is not None and bound > objective * (1.0 + slack):
-        problems.append(f"the bound {bound!r} ms exceeds the objective {objective!r} ms by more "
-                        f"than the backend's tolerance ({slack:g} relative)")
-    if status == Status.MODEL_INFEASIBLE:
-        # (P) always has a solution (every forced user offloaded, the rest local), and so does
-        # every model the backends build: a claim of infeasibility is the solver's failure
-        problems.append("the solver declared the model infeasible")
-    if problems and status != Status.ERROR:
-        status = Status.ERROR
-        info["error"] = f"{backend}: " + "; ".join(problems)
-    if status == Status.ERROR:
-        bound = None  # a failed solver's bound is not trusted
-    elif bound is not None:
-        bound = min(bound, objective)  # within the backend's tolerance (checked above)
-    return Result(method="exact", assignment=assignment, evaluation=evaluation,
-                  runtime_s=runtime, tau=tau, params=params, status=status, bound_ms=bound,
-                  backend=backend, info=info)
+def _registered_start(problem: str):
+    """The (name, function) registered for ``problem``, or a ValueError saying how to get one."""
+    registered = registered_start(problem)
+    if registered is None:
+        raise ValueError(f"warm_start: 'auto' needs a start registered for ({problem}) in "
+                         f"instances.starts (import goa, which registers its heuristics), or "
+                         f"pass an assignment")
+    return registered
 
 
 # --- argument checks ------------------------------------------------------------------------------
@@ -408,6 +369,7 @@ def _check_warm_start(instance: Instance, tau: float, warm_start):
         if warm_start != "auto":
             raise ValueError(f"warm_start: must be None, 'auto' or an assignment vector, "
                              f"got {warm_start!r}")
+        _registered_start("P")  # fail before any work if nothing is registered
         return "auto"
     try:
         a = check_assignment(instance, warm_start)

@@ -28,6 +28,8 @@ import numpy as np
 from instances import Instance
 from instances.calibration import ACCURACY_TOL_PCT, check_min_accuracy
 
+from .greedy import dmin_assignment
+
 # A move must lower T by more than this relative amount to count as an improvement (so that
 # rounding noise never cycles the cleanup).
 _IMPROVE_RTOL = 1e-12
@@ -83,10 +85,7 @@ def _accuracy_sum(p_slm, p_llm, assignment) -> float:
 
 def _delay_min_start(instance: Instance, forced: np.ndarray) -> np.ndarray:
     """Step 1: the guard's users placed first, then d-min's rule on everyone (numba greedy)."""
-    from .solve import _greedy
-
-    everyone = np.ones(instance.n_users, dtype=bool)
-    return _greedy(instance, np.ones(instance.n_users), forced, everyone, "lazy")
+    return dmin_assignment(instance, forced, "lazy")
 
 
 def accuracy_start(instance: Instance, tau: float | None, min_accuracy: float) -> np.ndarray:

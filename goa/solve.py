@@ -11,11 +11,13 @@ import numpy as np
 from instances import Instance, check_tau, evaluate, generate
 from instances.calibration import ACCURACY_TOL_PCT
 
-from .reference import random_offload_set, reference_greedy
+from instances.arrays import kernel_arrays
 from instances.result import Result, Status
 
+from .greedy import KERNELS, dmin_assignment, edge_all_assignment, goa_assignment, greedy
+from .reference import random_offload_set
+
 METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls", "acc_greedy")
-KERNELS = ("lazy", "scan", "reference")
 LS_KERNELS = ("numba", "reference")
 
 _GREEDY_DEFAULTS = {"kernel": "lazy"}
@@ -182,7 +184,7 @@ def load_kernels() -> float | None:
     tiny = generate(3, 2, seed=0)
     forced = np.zeros(3, dtype=bool)
     _run_ga(tiny, 1.0, 0, {**GA_DEFAULTS, "population": 4, "elites": 1, "generations": 1})
-    _local_search(tiny, 1.0, _greedy(tiny, np.array(tiny.alpha), forced, ~forced, "lazy"), 0,
+    _local_search(tiny, 1.0, greedy(tiny, np.array(tiny.alpha), forced, ~forced, "lazy"), 0,
                   {**LS_DEFAULTS, "max_rounds": 1}, deadline=started + 3600.0, trace_cap=1)
     total_delay_ms(tiny, np.zeros(3, dtype=np.int64))
     _LOAD_DONE = True
@@ -314,41 +316,8 @@ def _check_time_limit(method: str, time_limit: Any) -> float | None:
 # -- the methods --------------------------------------------------------------------------------
 
 
-def _arrays(instance: Instance) -> dict[str, Any]:
-    """The instance as the kernels read it (fresh writable float64 arrays: one numba signature)."""
-    return {
-        "pg": instance.tx_power_w[:, None] * instance.gain,  # P_i g_ij, as the reference computes
-        "bits": np.array(instance.prompt_bits),
-        "work": np.array(instance.edge_workload_flop),
-        "t_local": instance.local_delay_s,
-        "bandwidth": np.array(instance.bandwidth_hz),
-        "flops": np.array(instance.server_flops),
-        "cap": np.array(instance.server_cap_flops),
-        "noise": instance.noise_w,
-        "full": instance.interference == "full",
-    }
-
-
-def _greedy(instance: Instance, weight: np.ndarray, forced: np.ndarray, optional: np.ndarray,
-            kernel: str) -> np.ndarray:
-    """The greedy of docs/model.md section 5 (see ``reference_greedy``) with the chosen kernel."""
-    if kernel == "reference":
-        return reference_greedy(instance, weight, forced, optional)
-    from . import _kernels  # numba is imported on first use, not with the package
-
-    a = _arrays(instance)
-    return _kernels.greedy(forced, optional, kernel == "lazy", a["pg"], a["bits"], a["work"],
-                           a["t_local"], weight, a["bandwidth"], a["flops"], a["cap"],
-                           a["noise"], a["full"])
-
-
-def _goa(instance: Instance, tau: float, kernel: str) -> np.ndarray:
-    return _greedy(instance, np.array(instance.alpha), instance.forced(tau),
-                   np.ones(instance.n_users, dtype=bool), kernel)
-
-
 def _run_goa(instance, tau, seed, params):
-    return _goa(instance, tau, params["kernel"]), {}
+    return goa_assignment(instance, tau, params["kernel"]), {}
 
 
 def _run_local_all(instance, tau, seed, params):
@@ -356,37 +325,35 @@ def _run_local_all(instance, tau, seed, params):
 
 
 def _run_edge_all(instance, tau, seed, params):
-    everyone = np.ones(instance.n_users, dtype=bool)
-    return _greedy(instance, np.array(instance.alpha), everyone, ~everyone, params["kernel"]), {}
+    return edge_all_assignment(instance, params["kernel"]), {}
 
 
 def _run_random(instance, tau, seed, params):
-    n_offload = int(np.count_nonzero(_goa(instance, tau, params["kernel"]) >= 0))
+    n_offload = int(np.count_nonzero(goa_assignment(instance, tau, params["kernel"]) >= 0))
     chosen = random_offload_set(instance, tau, n_offload, seed)
-    assignment = _greedy(instance, np.ones(instance.n_users), chosen,
+    assignment = greedy(instance, np.ones(instance.n_users), chosen,
                          np.zeros(instance.n_users, dtype=bool), params["kernel"])
     return assignment, {"n_offload": n_offload}
 
 
 def _run_dmin(instance, tau, seed, params):
-    everyone = np.ones(instance.n_users, dtype=bool)
-    return _greedy(instance, np.ones(instance.n_users), ~everyone, everyone, params["kernel"]), {}
+    nobody = np.zeros(instance.n_users, dtype=bool)
+    return dmin_assignment(instance, nobody, params["kernel"]), {}
 
 
 def _run_ga(instance, tau, seed, params):
     from . import _kernels
 
-    a = _arrays(instance)
+    a = kernel_arrays(instance)
     if params["include_goa"]:
-        initial = _goa(instance, tau, "lazy").reshape(1, -1)
+        initial = goa_assignment(instance, tau, "lazy").reshape(1, -1)
     else:
         initial = np.empty((0, instance.n_users), dtype=np.int64)
     numba_seed = int(np.random.default_rng(seed).integers(0, 2**32))
     best, best_s, initial_s, generations = _kernels.ga(
         instance.forced(tau), initial, params["population"], params["generations"],
         params["mutation"], params["elites"], params["patience"], params["tournament"],
-        numba_seed, a["pg"], a["bits"], a["work"], a["t_local"], a["bandwidth"], a["flops"],
-        a["cap"], a["noise"], a["full"])
+        numba_seed, *_delay_args(a), a["full"])
     info = {"generations": int(generations), "fitness_ms": float(best_s * 1e3),
             "best_initial_ms": float(initial_s * 1e3)}
     return best, info
@@ -399,12 +366,10 @@ def _run_goa_ls(instance, tau, seed, params, deadline):
     """goa_ls: the best guard-feasible start (by T; ties: GOA, d-min, edge-all, everyone on
     one ES), then the local search."""
     greedy_kernel = "reference" if params["kernel"] == "reference" else "lazy"
-    everyone = np.ones(instance.n_users, dtype=bool)
-    unit = np.ones(instance.n_users)
-    starts = (("goa", _goa(instance, tau, greedy_kernel)),
-              ("dmin", _greedy(instance, unit, ~everyone, everyone, greedy_kernel)),
-              ("edge_all", _greedy(instance, np.array(instance.alpha), everyone, ~everyone,
-                                   greedy_kernel)),
+    nobody = np.zeros(instance.n_users, dtype=bool)
+    starts = (("goa", goa_assignment(instance, tau, greedy_kernel)),
+              ("dmin", dmin_assignment(instance, nobody, greedy_kernel)),
+              ("edge_all", edge_all_assignment(instance, greedy_kernel)),
               ("one_es", np.full(instance.n_users, _one_es(instance), dtype=np.int64)))
     name, start, start_s = None, None, math.inf
     for candidate, assignment in starts:
@@ -446,10 +411,8 @@ def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:
     which the user alone would be fastest (its delay on an empty ES without interference, ties
     by the lower index), and ``is_target`` (M, N) bool: ``is_target[j, i]`` if j is among
     user i's targets (server-major: the search reads it along users)."""
-    alone = instance.comm_per_load_s + instance.edge_workload_flop[:, None] / np.minimum(
-        instance.server_cap_flops, instance.server_flops)
     count = min(count, instance.n_servers)
-    targets = np.ascontiguousarray(np.argsort(alone, axis=1, kind="stable")[:, :count],
+    targets = np.ascontiguousarray(np.argsort(instance.alone_delay_s, axis=1, kind="stable")[:, :count],
                                    dtype=np.int64)
     is_target = np.zeros((instance.n_users, instance.n_servers), dtype=bool)
     np.put_along_axis(is_target, targets, True, axis=1)
@@ -500,12 +463,11 @@ def _local_search(instance: Instance, tau: float, start, seed: int = 0,
     rng_seed = int(np.random.default_rng(seed).integers(0, 2**63))
     trace_int = np.zeros((trace_cap, 5), dtype=np.int64)
     trace_delta = np.zeros(trace_cap)
-    a = _arrays(instance)
+    a = kernel_arrays(instance)
     args = (start, forced, targets, is_target, use_side, side_q, side_min, params["max_rounds"],
             patience, kick, np.uint64(rng_seed),
-            -1.0 if deadline is None else float(deadline), trace_int, trace_delta, a["pg"],
-            a["bits"], a["work"], a["t_local"], a["bandwidth"], a["flops"], a["cap"],
-            a["noise"], a["full"])
+            -1.0 if deadline is None else float(deadline), trace_int, trace_delta,
+            *_delay_args(a), a["full"])
     if params["kernel"] == "reference":
         from .reference_ls import reference_local_search as search
     else:
@@ -525,8 +487,13 @@ def total_delay_ms(instance: Instance, assignment) -> float:
     """T(a) in ms by the GA's jitted fitness (agrees with ``instances.evaluate``)."""
     from . import _kernels
 
-    a = _arrays(instance)
+    a = kernel_arrays(instance)
     vector = np.array(assignment, dtype=np.int64)  # a fresh writable copy: one signature
-    return float(_kernels.total_delay_s(vector, a["pg"], a["bits"], a["work"], a["t_local"],
-                                        a["bandwidth"], a["flops"], a["cap"], a["noise"],
-                                        a["full"]) * 1e3)
+    return float(_kernels.total_delay_s(vector, *_delay_args(a), a["full"]) * 1e3)
+
+
+def _delay_args(a: dict) -> tuple:
+    """The arrays in the order goa's kernels take them (P_i g_ij, D, W^E, t^L, B, C, C^max,
+    sigma^2)."""
+    return (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], a["bandwidth_hz"],
+            a["flops"], a["cap_flops"], a["noise_w"])

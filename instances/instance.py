@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,14 +230,45 @@ class Instance:
         """sigma^2_j = N0 * B_j, the noise power over each server's whole band."""
         return self.noise_psd_w_hz * self.bandwidth_hz
 
-    @property
+    @functools.cached_property
     def comm_per_load_s(self) -> np.ndarray:
         """(N, M) upload time of user i on ES j per unit of load without interference,
         D_i / (B_j log2(1 + P_i g_ij / sigma_j^2)): the upload time is ``n_j`` times this when
         ``n_j`` users share j and nobody interferes (docs/model.md section 3). The one place the
-        heuristics' and exact methods' interference-free rates are computed."""
+        heuristics' and exact methods' interference-free rates are computed; computed on first
+        use and kept (read-only), as the instance is frozen."""
         snr = self.tx_power_w[:, None] * self.gain / self.noise_w[None, :]
-        return self.prompt_bits[:, None] / (self.bandwidth_hz[None, :] * np.log2(1.0 + snr))
+        out = self.prompt_bits[:, None] / (self.bandwidth_hz[None, :] * np.log2(1.0 + snr))
+        out.setflags(write=False)
+        return out
+
+    @functools.cached_property
+    def alone_delay_s(self) -> np.ndarray:
+        """(N, M) the delay of user i alone on ES j: n_j = 1 and nobody interferes, so
+        ``comm_per_load_s + W^E_i / min(C^max_j, C_j)`` (the evaluator's formulas at n_j = 1).
+        The least delay user i can have on j, since delays only grow with load and
+        interference: every bound, start and target that needs it reads it here."""
+        out = self.comm_per_load_s + self.edge_workload_flop[:, None] / np.minimum(
+            self.server_cap_flops, self.server_flops)[None, :]
+        out.setflags(write=False)
+        return out
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A SHA-256 hex digest of the problem data: every array (shape and bytes), scalar and
+        the interference model, not the provenance. Two instances with the same fingerprint
+        pose the same problem; anything computed for one (a front, a bound) is checked
+        against it before it is reused for another."""
+        digest = hashlib.sha256(self.interference.encode())
+        for name in (*ARRAY_FIELDS, *OPTIONAL_USER_FIELDS):
+            value = getattr(self, name)
+            digest.update(name.encode())
+            if value is not None:
+                digest.update(repr(value.shape).encode())
+                digest.update(np.ascontiguousarray(value, dtype=np.float64).tobytes())
+        for name in SCALAR_FIELDS:
+            digest.update(f"{name}={getattr(self, name)!r}".encode())
+        return digest.hexdigest()
 
     def forced(self, tau: float) -> np.ndarray:
         """Boolean mask of the users the accuracy guard forces to the edge (alpha_i > tau)."""

@@ -14,7 +14,7 @@ from numpy.testing import assert_array_equal
 import goa
 import instances
 from goa import reference
-from goa.solve import _arrays
+from instances.arrays import kernel_arrays
 
 TAUS = (0.0, 0.3, 0.6, 0.8, 0.9, 1.0)
 USER_ARRAYS = ("user_xy_m", "prompt_bits", "tx_power_w", "local_flops", "local_workload_flop",
@@ -66,10 +66,10 @@ def kernel_greedy(inst, weight, forced, optional, lazy):
     """The numba greedy called directly (no evaluation), as ``goa.solve`` calls it."""
     from goa import _kernels
 
-    a = _arrays(inst)
-    return _kernels.greedy(forced, optional, lazy, a["pg"], a["bits"], a["work"], a["t_local"],
-                           np.array(weight, dtype=np.float64), a["bandwidth"], a["flops"],
-                           a["cap"], a["noise"], a["full"])
+    a = kernel_arrays(inst)
+    return _kernels.greedy(forced, optional, lazy, a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"],
+                           np.array(weight, dtype=np.float64), a["bandwidth_hz"], a["flops"],
+                           a["cap_flops"], a["noise_w"], a["full"])
 
 
 def test_tied_instances_have_ties():
@@ -139,9 +139,9 @@ def test_delta_never_decreases():
 
     for seed in range(20):
         inst = instances.generate(25, 4, seed=seed, interference=("full", "none")[seed % 2])
-        a = _arrays(inst)
-        data = (a["pg"], a["bits"], a["work"], a["t_local"], np.array(inst.alpha),
-                a["bandwidth"], a["flops"], a["cap"], a["noise"])
+        a = kernel_arrays(inst)
+        data = (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], np.array(inst.alpha),
+                a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"])
         assignment = np.full(inst.n_users, -1, np.int64)
         loads = np.zeros(inst.n_servers, np.int64)
         interf = np.zeros(inst.n_servers)
@@ -154,7 +154,7 @@ def test_delta_never_decreases():
 
         before = deltas()
         for i in order:
-            _kernels._place(i, int(rng.integers(inst.n_servers)), a["pg"], a["full"],
+            _kernels._place(i, int(rng.integers(inst.n_servers)), a["signal_w"], a["full"],
                             assignment, loads, interf)
             after = deltas()
             assert np.all(after >= before)

@@ -13,7 +13,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 import goa
 import instances
 from goa import reference_ls
-from goa.solve import LS_DEFAULTS, _arrays, _local_search, ls_targets
+from goa.solve import LS_DEFAULTS, _local_search, ls_targets
+from instances.arrays import kernel_arrays
 
 from .test_goa_equivalence import random_instance
 
@@ -120,7 +121,7 @@ def test_bounds_never_exceed_exact_changes():
     """Model "full": the cheap lower bound of every candidate move (add, relocate, drop, swap,
     exchange; the credit included, and for exchanges also with the pair credit, which is
     never above the credit) never exceeds its exact change, on random assignments."""
-    from goa.solve import _arrays as arrays
+    from instances.arrays import kernel_arrays as arrays
 
     checked = 0
     for seed in range(15):
@@ -128,9 +129,9 @@ def test_bounds_never_exceed_exact_changes():
         n, m = int(rng.integers(3, 16)), int(rng.integers(2, 5))
         inst = instances.generate(n, m, seed=seed, area_m=float(rng.choice([200.0, 1500.0])))
         a = arrays(inst)
-        state = reference_ls.State(rng.integers(-1, m, n), True, np.zeros(n), a["pg"],
-                                   a["bits"], a["work"], a["t_local"], a["bandwidth"],
-                                   a["flops"], a["cap"], a["noise"])
+        state = reference_ls.State(rng.integers(-1, m, n), True, np.zeros(n), a["signal_w"],
+                                   a["prompt_bits"], a["work_flop"], a["local_s"], a["bandwidth_hz"],
+                                   a["flops"], a["cap_flops"], a["noise_w"])
         scale = 1e-12 * state.total()
         for u in range(n):
             o = state.a[u]
@@ -160,14 +161,14 @@ def test_caches_equal_a_rebuild(model):
         tau = 0.7
         start = goa.solve(inst, tau, "edge_all").assignment
         q, level = _side(inst, start, np.random.default_rng(seed))
-        a = _arrays(inst)
+        a = kernel_arrays(inst)
         targets, is_target = ls_targets(inst, 8)
         calls = []
 
         def check(state):
-            fresh = reference_ls.State(state.a, state.full, state.side_q, a["pg"], a["bits"],
-                                       a["work"], a["t_local"], a["bandwidth"], a["flops"],
-                                       a["cap"], a["noise"])
+            fresh = reference_ls.State(state.a, state.full, state.side_q, a["signal_w"], a["prompt_bits"],
+                                       a["work_flop"], a["local_s"], a["bandwidth_hz"], a["flops"],
+                                       a["cap_flops"], a["noise_w"])
             for k in range(inst.n_servers + 1):  # the servers, then the local users
                 assert sorted(state.mem[k]) == fresh.mem[k]
             for name in ("w", "interf", "f", "cost"):
@@ -183,8 +184,8 @@ def test_caches_equal_a_rebuild(model):
 
         reference_ls.reference_local_search(
             start, inst.forced(tau), targets, is_target, True, q, level, 5, 3, 2, seed, -1.0,
-            np.zeros((0, 5), np.int64), np.zeros(0), a["pg"], a["bits"], a["work"],
-            a["t_local"], a["bandwidth"], a["flops"], a["cap"], a["noise"], a["full"],
+            np.zeros((0, 5), np.int64), np.zeros(0), a["signal_w"], a["prompt_bits"], a["work_flop"],
+            a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], a["full"],
             on_move=check)
         assert calls
 
@@ -344,7 +345,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
         n, m = int(rng.integers(4, 30)), int(rng.integers(2, 6))
         inst = instances.generate(n, m, seed=seed, interference=model,
                                   area_m=float(rng.choice([200.0, 500.0, 1500.0])))
-        a = _arrays(inst)
+        a = kernel_arrays(inst)
         targets, _ = ls_targets(inst, int(rng.integers(1, m + 1)))
         assign = targets[np.arange(n), rng.integers(0, targets.shape[1], n)]
         assign[rng.random(n) < 0.3] = -1
@@ -352,27 +353,27 @@ def test_log_free_floors_never_exceed_the_bounds(model):
         pos, unit_now, count = np.empty(n, np.int64), np.zeros(n), np.zeros(m + 1, np.int64)
         f, w, interf, cost, acc = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(2)
         weak = np.zeros((m, k.WEAK_COLUMNS))
-        common = (a["pg"], a["bits"], a["work"], a["t_local"], a["bandwidth"], a["flops"],
-                  a["cap"], a["noise"])
+        common = (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], a["bandwidth_hz"], a["flops"],
+                  a["cap_flops"], a["noise_w"])
         total = k._rebuild(assign, a["full"], np.zeros(n), mem, pos, unit_now, count, f, w,
                            interf, weak, cost, acc, *common)
-        lg0 = np.log2(1.0 + a["pg"][np.arange(n)[:, None], targets]
-                      / a["noise"][targets])
+        lg0 = np.log2(1.0 + a["signal_w"][np.arange(n)[:, None], targets]
+                      / a["noise_w"][targets])
         slack = k.FLOOR_SLACK * total
         state = (assign, a["full"], count, f, w, interf, weak, cost, *common)
         for u in range(n):
             o = assign[u]
             if o < 0:
                 continue
-            credit = k._credit(u, assign, count, f, interf, weak, a["pg"], a["noise"])
+            credit = k._credit(u, assign, count, f, interf, weak, a["signal_w"], a["noise_w"])
             for cu, p in enumerate(targets[u]):
                 for v in mem[p, :count[p]] if p != o else []:
                     if o not in targets[v]:
                         continue
                     cv = int(np.flatnonzero(targets[v] == o)[0])
                     floor = k._swap_floor(u, p, v, cu, cv, assign, a["full"], unit_now, count,
-                                          f, w, interf, cost, a["pg"], a["bits"], a["work"],
-                                          a["bandwidth"], a["flops"], a["cap"], a["noise"], lg0)
+                                          f, w, interf, cost, a["signal_w"], a["prompt_bits"], a["work_flop"],
+                                          a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], lg0)
                     assert floor <= k._bound(u, p, v, o, credit, *state) + slack
                     checked += 1
             for v in mem[m, :count[m]]:
@@ -380,9 +381,9 @@ def test_log_free_floors_never_exceed_the_bounds(model):
                     continue
                 cv = int(np.flatnonzero(targets[v] == o)[0])
                 floor = k._exchange_floor(u, v, cv, credit, assign, a["full"], unit_now, count,
-                                          f, w, interf, cost, a["pg"], a["bits"], a["work"],
-                                          a["t_local"], a["bandwidth"], a["flops"], a["cap"],
-                                          a["noise"], lg0)
+                                          f, w, interf, cost, a["signal_w"], a["prompt_bits"], a["work_flop"],
+                                          a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"],
+                                          a["noise_w"], lg0)
                 assert floor <= k._bound(u, -1, v, o, credit, *state) + slack
                 checked += 1
     assert checked > 300
