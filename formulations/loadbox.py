@@ -178,9 +178,10 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
     solving the box's assignment problem; ``(inf, None)`` only when the box holds no
     assignment (its loads, fixed users or allowed cells admit none). ``details``, if given,
     receives the chord slopes ``rho`` (N, M). Forbidden cells of the assignment problem are
-    infinite, never a large finite stand-in: a huge finite cost would swamp the real ones in
-    the solver's arithmetic (and its dual potentials), so the assignment found could be worse
-    than the best one and its value above the true minimum, an invalid bound.
+    infinite (scipy's own marker of a cell that may not be used), never a large finite
+    stand-in: a box is empty only when scipy finds no assignment avoiding them, not when a
+    value crosses a threshold that real costs could reach. Raises FloatingPointError on a NaN
+    cost or a non-finite value (a bug, never pruned silently).
 
     See the module docstring for the argument.
     """

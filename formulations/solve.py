@@ -35,7 +35,7 @@ OPTIONS = {
     "cpsat": ("threads", "resolution_s", "seed", "vub", "max_deterministic_time"),
     "bnb": ("max_nodes",),
     "loadbox": ("max_boxes",),
-    "enumerate": ("max_assignments",),
+    "enumerate": ("max_assignments", "max_chunks"),
 }
 #: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
 #: there within seconds) and the load-vector boxes above (a certified bound at any N).
@@ -111,7 +111,8 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         ``max_assignments`` ("enumerate"), and the work budgets, whose stop (status
         WORK_LIMIT) does not depend on the machine: ``max_nodes`` ("bnb": nodes; "highs",
         "cbc", "scip": the solver's branch-and-bound nodes), ``max_boxes`` ("loadbox": boxes
-        bounded), ``max_deterministic_time`` ("cpsat": CP-SAT's deterministic seconds, > 0);
+        bounded), ``max_chunks`` ("enumerate": blocks of its fixed order of assignments),
+        ``max_deterministic_time`` ("cpsat": CP-SAT's deterministic seconds, > 0);
         ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
@@ -344,6 +345,7 @@ def _check_options(backend: str, options: dict) -> dict:
                 raise ValueError(f"vub: must be True or False, got {value!r}")
             checked[name] = bool(value)
         elif name in ("threads", "max_assignments", "seed", "max_load_vectors", "max_nodes",
+                      "max_chunks",
                       "max_boxes"):
             low = 0 if name in ("seed", "max_load_vectors") else 1
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
