@@ -84,7 +84,8 @@ def test_none_equals_brute_force(backend, case):
     check_result(inst, result, tau)
     assert result.status == Status.OPTIMAL
     assert result.objective_ms == pytest.approx(optimum, rel=RTOL)
-    assert result.bound_ms <= optimum * (1 + 1e-12)
+    if backend != "cbc":  # CBC prints no bound with a proven optimum (check_result)
+        assert result.bound_ms <= optimum * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("case", TINY, ids=lambda c: "N{}_M{}_s{}_tau{}".format(*c))
@@ -180,7 +181,8 @@ def test_backends_agree_none(none20, none20_optimum, none20_milp_optimum, backen
     check_result(none20, result, 0.8)
     assert result.status == Status.OPTIMAL
     assert result.objective_ms == pytest.approx(reference.objective_ms, rel=RTOL)
-    assert result.bound_ms <= reference.objective_ms * (1 + RTOL)
+    if backend != "cbc":  # CBC prints no bound with a proven optimum (check_result)
+        assert result.bound_ms <= reference.objective_ms * (1 + RTOL)
 
 
 @pytest.mark.parametrize("tau", [0.5, 1.0])
