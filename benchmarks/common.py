@@ -260,7 +260,7 @@ def warm_up(exact: bool = False) -> None:
 
     for interference in ("full", "none"):
         inst = instances.generate(6, 2, seed=0, interference=interference)
-        for method in [m for m in goa.METHODS if m not in goa.ACCURACY_METHODS]:
+        for method in [m for m in goa.methods() if m not in goa.ACCURACY_METHODS]:
             goa.solve(inst, tau=0.8, method=method, seed=0, **(
                 {"generations": 3} if method == "ga" else {}))
         if exact:

@@ -1,6 +1,7 @@
 """``python -m benchmarks.gap``: GOA, goa_ls and every baseline against the exact optimum of (P).
 
-For every instance and tau: every (P) method of ``goa.METHODS`` and the exact solver
+For every instance and tau: every (P) method of ``goa.methods()`` (the built-in ones and those
+registered in ``goa/plugins``) and the exact solver
 (``formulations.solve``, warm-started from the best feasible heuristic). A heuristic's gap is
 ``(T - T*) / T* x 100`` against the proven optimum T*; where the exact method stopped at its work
 budget (or, flagged, at the wall-clock safety cap) the gap is taken against its lower bound
@@ -164,8 +165,9 @@ def solve_task(task: tuple) -> list[dict]:
     source, tau, time_limit, max_boxes, max_nodes = task
     warm_up(exact=True)
     inst, name, seed, set_name = _load(source)
-    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in goa.METHODS
-                  if method not in goa.ACCURACY_METHODS]  # (P_A) methods: benchmarks.pareto
+    # every (P) method, the registered ones (goa.plugins) included; (P_A): benchmarks.pareto
+    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in goa.methods()
+                  if method not in goa.ACCURACY_METHODS]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm,

@@ -16,7 +16,11 @@ from instances.starts import register_start
 from .reference import reference_goa as reference_goa
 from .solve import ACCURACY_METHODS as ACCURACY_METHODS
 from .solve import METHODS as METHODS
+from .solve import methods as methods
 from .solve import solve as solve
+from .registry import register_method as register_method
+from .registry import registered_methods as registered_methods
+from . import plugins as _plugins
 
 
 def _goa_ls_start(instance, tau):
@@ -31,7 +35,9 @@ def _acc_greedy_start(instance, tau, min_accuracy):
     return acc_greedy(instance, tau, min_accuracy)[0]
 
 
+_plugins.load_all()  # every heuristic of goa/plugins registers itself
 register_start("P", "goa_ls", _goa_ls_start)
 register_start("P_A", "acc_greedy", _acc_greedy_start)
 
-__all__ = ["solve", "METHODS", "ACCURACY_METHODS", "Result", "Status", "reference_goa"]
+__all__ = ["solve", "METHODS", "ACCURACY_METHODS", "Result", "Status", "reference_goa",
+           "methods", "register_method", "registered_methods"]

@@ -10,15 +10,17 @@ moving the last one into the hole), ``n[j]``; row M of ``mem`` and ``n`` lists t
 users the same way; ``W[j]`` = sum of W^E_i, ``I[j]`` = interference
 power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users of the
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
-``weak[j, 0]`` = the smallest ``log2(1 + SINR)`` among its users and ``weak[j, 1]`` = the part
-of F_j from its *weak* users, those with ``log2(1 + SINR) < 1``, ``weak[j, 2]`` = the smallest
-``log2(1 + SINR)`` among the others, the *strong* users, ``weak[j, 3]`` the largest
-``log2(1 + SINR)`` and ``weak[j, 4]`` that user's SINR (model "full"; for the bounds),
-``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the cell's total delay. Scalars in
-``acc``: ``[0]`` the local users' total t^L, ``[1]`` the side-constraint sum of q_i over the
-offloaded users. T(a) = acc[0] + sum_j cost[j]. ``unit_now[i]`` = u_ij of an offloaded user i
-on its ES j at the current I_j, and ``lg0[i, c]`` = log2(1 + SINR) of user i on its c-th
-target ES without interference (both for the log-free floors).
+``weak[j, :]`` the extremes of log2(1 + SINR) in the cell that the bounds read (its named
+columns: :mod:`goa._ls_cells`), ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the
+cell's total delay. Scalars in ``acc``: ``acc[LOCAL_S]`` the local users' total t^L,
+``acc[SIDE_SUM]`` the side-constraint sum of q_i over the offloaded users. T(a) =
+acc[LOCAL_S] + sum_j cost[j]. ``unit_now[i]`` = u_ij of an offloaded user i on its ES j at the
+current I_j, and ``lg0[i, c]`` = log2(1 + SINR) of user i on its c-th target ES without
+interference (both for the log-free floors).
+
+The cell formulas and the column names are :mod:`goa._ls_cells`; the bounds and floors that
+reject most moves without an exact evaluation are :mod:`goa._ls_bounds`; this module keeps the
+state, evaluates moves exactly, and drives the search.
 
 A move changes at most two users: ``u -> p`` and (if ``v >= 0``) ``v -> q``; -1 is local.
 
@@ -28,11 +30,15 @@ Array arguments as in :mod:`goa._kernels`: ``pg`` (N, M), ``bits``, ``work``, ``
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 from numba import njit, objmode
+
+from ._ls_bounds import _bound, _credit, _exchange_floor, _pair_credit, _swap_floor
+from ._ls_cells import (
+    HIGH_LOG, HIGH_SINR, LOCAL_S, LOW_LOG, LOW_STRONG_LOG, SIDE_SUM, WEAK_COLUMNS, WEAK_PART,
+    _cell_cost, _heard, _local_change, _log_sinr, _new_interference, _unit)
 
 # A move is applied only if it lowers the tracked T by more than this fraction of T: it keeps
 # float noise in the incremental sums from ever making the descent cycle.
@@ -42,8 +48,6 @@ CHECK_EVERY = 16  # users scanned between two clock reads when a deadline is set
 # more than this fraction of T: far more than the floor's and the bound's rounding errors, so
 # the skipped swaps are exactly those ``_bound`` would reject.
 FLOOR_SLACK = 1e-12
-LN2 = math.log(2.0)
-WEAK_COLUMNS = 5  # the columns of ``weak`` (see the module docstring)
 
 # The helpers allocate nothing and are compiled without numba's reference counting
 # (``_nrt=False``): with it, every call that passes arrays pays atomic increments and
@@ -85,71 +89,6 @@ def _now():
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _log_sinr(i, j, interference, pg, noise):
-    """log2(1 + P_i g_ij / (sigma_j^2 + I))."""
-    return math.log2(1.0 + pg[i, j] / (noise[j] + interference))
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _unit(i, j, interference, pg, bits, bandwidth, noise):
-    """u_ij = D_i / (B_j log2(1 + SINR)): i's communication time on j divided by n_j."""
-    return bits[i] / (bandwidth[j] * _log_sinr(i, j, interference, pg, noise))
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _cell_cost(n, f, w, flops_j, cap_j):
-    """The total delay of a cell with n users: n F + W / min(C^max, C / n) (0 when empty)."""
-    if n == 0:
-        return 0.0
-    return n * f + w / min(cap_j, flops_j / n)
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _heard(x, old, new, k, pg):
-    """The change of I_k when user x moves from ``old`` to ``new`` (-1 local): x is heard at k
-    when it is offloaded to another ES than k."""
-    before = old >= 0 and old != k
-    after = new >= 0 and new != k
-    if before and not after:
-        return -pg[x, k]
-    if after and not before:
-        return pg[x, k]
-    return 0.0
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _shrunk(k, strong, weak_part, i_new, i_old, weak, noise):
-    """A lower bound of the sum of u_ik at interference i_new over some users of k, given that
-    sum at i_old split into the users with log2(1 + SINR) >= 1 (``strong``) and the others.
-
-    When the interference rises, r = (sigma^2 + i_new) / (sigma^2 + i_old) > 1 and
-    log2(1 + SINR) / log2(1 + SINR / r) falls with the SINR: every u_ik grows at least by that
-    ratio at the cell's largest SINR (strong users), at SINR 1 (weak users). When it falls, with r = (sigma^2 + i_old) /
-    (sigma^2 + i_new) > 1, log2(1 + SINR r) <= log2(1 + SINR) + log2 r, so u_ik falls at most
-    by the factor 1 / (1 + log2(r) / log2(1 + SINR)): at most 1 / (1 + log2(r) / weak[k, 2])
-    for a strong user, 1 / (1 + log2(r) / weak[k, 0]) for a weak one; and, log2(1 + x) being
-    concave and 0 at 0, log2(1 + SINR r) <= r log2(1 + SINR): u_ik falls at most by 1 / r
-    (the better bound for the weakest users, whose rate grows almost linearly with the SINR).
-    """
-    if i_new == i_old:
-        return strong + weak_part
-    if i_new > i_old:
-        # SINR s becomes s / r with r > 1; log2(1 + s) / log2(1 + s / r) falls with s, so
-        # u_ik grows at least by its value at the cell's largest SINR (weak[k, 4]; weak[k, 3]
-        # = its log2(1 + s)) for the strong users and at s = 1 for the weak ones
-        r = (noise[k] + i_new) / (noise[k] + i_old)
-        grow = weak[k, 3] / math.log2(1.0 + weak[k, 4] / r) if weak[k, 4] > 0.0 else 1.0
-        return strong * grow + weak_part / math.log2(1.0 + 1.0 / r)
-    r = (noise[k] + i_old) / (noise[k] + i_new)
-    ell = math.log2(r)
-    return max(strong / r, strong / (1.0 + ell / weak[k, 2])) \
-        + max(weak_part / r, weak_part / (1.0 + ell / weak[k, 0]))
-
-
-# -- state --------------------------------------------------------------------------------------
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
 def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
              noise):
     """Recompute cell k's F and weak (model "full": from its users, in list order) and cost."""
@@ -176,11 +115,11 @@ def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, band
                 high = lg
                 top = pg[x, k] / (noise[k] + interf[k])
         f[k] = total
-        weak[k, 0] = low
-        weak[k, 1] = part
-        weak[k, 2] = low_strong
-        weak[k, 3] = high
-        weak[k, 4] = top
+        weak[k, LOW_LOG] = low
+        weak[k, WEAK_PART] = part
+        weak[k, LOW_STRONG_LOG] = low_strong
+        weak[k, HIGH_LOG] = high
+        weak[k, HIGH_SINR] = top
     cost[k] = _cell_cost(n[k], f[k], w[k], flops[k], cap[k])
 
 
@@ -193,8 +132,8 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
     w[:] = 0.0
     f[:] = 0.0
     interf[:] = 0.0
-    acc[0] = 0.0
-    acc[1] = 0.0
+    acc[LOCAL_S] = 0.0
+    acc[SIDE_SUM] = 0.0
     for i in range(nu):
         j = a[i]
         row = j if j >= 0 else m
@@ -202,10 +141,10 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
         pos[i] = n[row]
         n[row] += 1
         if j < 0:
-            acc[0] += t_local[i]
+            acc[LOCAL_S] += t_local[i]
         else:
             w[j] += work[i]
-            acc[1] += side_q[i]
+            acc[SIDE_SUM] += side_q[i]
             if full:
                 for k in range(m):
                     if k != j:
@@ -223,7 +162,7 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _total(acc, cost):
-    total = acc[0]
+    total = acc[LOCAL_S]
     for k in range(cost.size):
         total += cost[k]
     return total
@@ -252,17 +191,17 @@ def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, 
         if n[o] == 0:
             w[o] = 0.0
             f[o] = 0.0
-        acc[1] -= side_q[x]
+        acc[SIDE_SUM] -= side_q[x]
     else:
-        acc[0] -= t_local[x]
+        acc[LOCAL_S] -= t_local[x]
     if p >= 0:
         w[p] += work[x]
         if not full:
             unit_now[x] = _unit(x, p, 0.0, pg, bits, bandwidth, noise)
             f[p] += unit_now[x]
-        acc[1] += side_q[x]
+        acc[SIDE_SUM] += side_q[x]
     else:
-        acc[0] += t_local[x]
+        acc[LOCAL_S] += t_local[x]
     if full:
         for k in range(pg.shape[1]):
             interf[k] += _heard(x, o, p, k, pg)
@@ -291,125 +230,6 @@ def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, wea
 
 
 # -- move evaluation ----------------------------------------------------------------------------
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _local_change(u, p, v, q, a, t_local):
-    """The change of the local users' total delay."""
-    d = 0.0
-    if a[u] < 0:
-        d -= t_local[u]
-    if p < 0:
-        d += t_local[u]
-    if v >= 0:
-        if a[v] < 0:
-            d -= t_local[v]
-        if q < 0:
-            d += t_local[v]
-    return d
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _new_interference(k, u, p, v, q, a, full, interf, pg):
-    """I_k after the move."""
-    value = interf[k]
-    if full:
-        value += _heard(u, a[u], p, k, pg)
-        if v >= 0:
-            value += _heard(v, a[v], q, k, pg)
-    return value
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _cell_bound(k, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                bandwidth, flops, cap, noise):
-    """Lower bound of the change of cell k's delay (exact under "none"): the users staying keep
-    their u_kj at the current I_k if it does not fall, else fall at most as ``_shrunk`` says;
-    the users arriving are evaluated at the new I_k."""
-    i_new = _new_interference(k, u, p, v, q, a, full, interf, pg)
-    count = n[k]
-    strong = f[k] - weak[k, 1] if full else f[k]
-    weak_part = weak[k, 1] if full else 0.0
-    load = w[k]
-    for x in (u, v):
-        if x >= 0 and a[x] == k:
-            lg = _log_sinr(x, k, interf[k], pg, noise)
-            if full and lg < 1.0:
-                weak_part -= bits[x] / (bandwidth[k] * lg)
-            else:
-                strong -= bits[x] / (bandwidth[k] * lg)
-            load -= work[x]
-            count -= 1
-    if full:
-        stay = _shrunk(k, strong, weak_part, i_new, interf[k], weak, noise)
-    else:
-        stay = strong
-    if p == k:
-        stay += _unit(u, k, i_new, pg, bits, bandwidth, noise)
-        load += work[u]
-        count += 1
-    if v >= 0 and q == k:
-        stay += _unit(v, k, i_new, pg, bits, bandwidth, noise)
-        load += work[v]
-        count += 1
-    return _cell_cost(count, stay, load, flops[k], cap[k]) - cost[k]
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _bound(u, p, v, q, credit, a, full, n, f, w, interf, weak, cost, pg, bits, work, t_local,
-           bandwidth, flops, cap, noise):
-    """Lower bound of the move's change of T (exact under "none"): the cells whose users change
-    (in the order u's old ES, p, v's old ES, q, each once), the local users, and, when u leaves
-    an ES for local (drop, exchange), minus ``credit`` (what u's interference costs the other
-    cells at most; see ``_credit``). Every other cell hears no less interference than before."""
-    d = _local_change(u, p, v, q, a, t_local)
-    c1 = a[u]
-    c2 = p
-    c3 = a[v] if v >= 0 else -1
-    c4 = q if v >= 0 else -1
-    if c1 >= 0:
-        d += _cell_bound(c1, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise)
-    if c2 >= 0 and c2 != c1:
-        d += _cell_bound(c2, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise)
-    if c3 >= 0 and c3 != c1 and c3 != c2:
-        d += _cell_bound(c3, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise)
-    if c4 >= 0 and c4 != c1 and c4 != c2 and c4 != c3:
-        d += _cell_bound(c4, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise)
-    if full and c1 >= 0 and p < 0:
-        d -= credit
-    return d
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _credit(u, a, n, f, interf, weak, pg, noise):
-    """Model "full": an upper bound of how much the other cells' delays fall if u's
-    interference disappears: sum over k != a_u of n_k (F_k - its ``_shrunk`` bound)."""
-    total = 0.0
-    for k in range(pg.shape[1]):
-        if k != a[u] and n[k] > 0:
-            total += n[k] * (f[k] - _shrunk(k, f[k] - weak[k, 1], weak[k, 1],
-                                            interf[k] - pg[u, k], interf[k], weak, noise))
-    return total
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _pair_credit(u, v, a, n, f, interf, weak, pg, noise):
-    """Model "full", an exchange (u: o -> local, v: local -> o): an upper bound of how much
-    the other cells' delays fall, sum over k != o of n_k (F_k - its ``_shrunk`` bound at the
-    new I_k = I_k - P_u g_uk + P_v g_vk). Tighter than ``_credit`` (which ignores v's
-    interference), it is computed only for the exchanges that pass ``_credit``'s bound."""
-    total = 0.0
-    o = a[u]
-    for k in range(pg.shape[1]):
-        if k != o and n[k] > 0:
-            i_new = _new_interference(k, u, -1, v, o, a, True, interf, pg)
-            total += n[k] * (f[k] - _shrunk(k, f[k] - weak[k, 1], weak[k, 1], i_new,
-                                            interf[k], weak, noise))
-    return total
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -506,63 +326,6 @@ def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, f
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, bits, work,
-                bandwidth, flops, cap, noise, lg0):
-    """A lower bound of the swap's change (u: o -> p, v: p -> o) computed without a logarithm,
-    never above ``_bound``'s (a filter in front of it: it changes no decision). In each of the
-    two cells the staying users fall at most by 1 / r (see ``_shrunk``) and the arriving user's
-    log2(1 + SINR) is at most both its value without interference (``lg0``, by target slot:
-    ``cu`` the slot of p among u's targets, ``cv`` that of o among v's) and SINR / ln 2."""
-    o = a[u]
-    i_o = interf[o]
-    i_p = interf[p]
-    if full:  # u becomes audible at o, v at p; v stops being heard at o, u at p
-        i_o += pg[u, o] - pg[v, o]
-        i_p += pg[v, p] - pg[u, p]
-    s_o = noise[o] + i_o
-    s_p = noise[p] + i_p
-    stay_o = f[o] - unit_now[u]
-    if i_o < interf[o]:
-        stay_o *= s_o / (noise[o] + interf[o])
-    stay_p = f[p] - unit_now[v]
-    if i_p < interf[p]:
-        stay_p *= s_p / (noise[p] + interf[p])
-    lg_v = lg0[v, cv]
-    lg_u = lg0[u, cu]
-    if full:
-        lg_v = min(lg_v, pg[v, o] / s_o / LN2)
-        lg_u = min(lg_u, pg[u, p] / s_p / LN2)
-    d = n[o] * (stay_o + bits[v] / (bandwidth[o] * lg_v)) \
-        + (w[o] - work[u] + work[v]) / min(cap[o], flops[o] / n[o]) - cost[o]
-    d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
-        + (w[p] - work[v] + work[u]) / min(cap[p], flops[p] / n[p]) - cost[p]
-    return d
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost, pg, bits,
-                    work, t_local, bandwidth, flops, cap, noise, lg0):
-    """A lower bound of the exchange's change (u: o -> local, v: local -> o) computed without
-    a logarithm, never above ``_bound``'s (a filter in front of it): I_o does not change, the
-    users staying on o keep their u_io, v's log2(1 + SINR) on o is at most its value without
-    interference (``lg0[v, cv]``, cv the slot of o among v's targets) and SINR / ln 2; the
-    other cells gain at most ``credit``."""
-    o = a[u]
-    lg = lg0[v, cv]
-    if full:
-        linear = pg[v, o] / (noise[o] + interf[o]) / LN2
-        if linear < lg:
-            lg = linear
-    d = t_local[u] - t_local[v] - cost[o] + _cell_cost(
-        n[o], f[o] - unit_now[u] + bits[v] / (bandwidth[o] * lg), w[o] - work[u] + work[v],
-        flops[o], cap[o])
-    return d - credit if full else d
-
-
-# -- the search ---------------------------------------------------------------------------------
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
 def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, side_min, full, mem,
                pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
                flops, cap, noise, best_move):
@@ -597,7 +360,7 @@ def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, s
                 v = mem[m, c]
                 if not is_target[o, v]:
                     continue
-                if use_side and acc[1] - side_q[u] + side_q[v] < side_min:
+                if use_side and acc[SIDE_SUM] - side_q[u] + side_q[v] < side_min:
                     continue
                 cv = 0
                 while targets[v, cv] != o:
@@ -624,9 +387,9 @@ def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, s
                 p = targets[u, c] if c < targets.shape[1] else -1
                 if p == o:
                     continue
-                if use_side and o < 0 and acc[1] + side_q[u] < side_min:
+                if use_side and o < 0 and acc[SIDE_SUM] + side_q[u] < side_min:
                     continue
-                if use_side and p < 0 and acc[1] - side_q[u] < side_min:
+                if use_side and p < 0 and acc[SIDE_SUM] - side_q[u] < side_min:
                     continue
                 d = _bound(u, p, -1, -1, credit, a, full, n, f, w, interf, weak, cost, pg,
                            bits, work, t_local, bandwidth, flops, cap, noise)
@@ -739,7 +502,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 p = targets[x, c] if c < targets.shape[1] else -1
                 if p == a[x]:
                     continue
-                if use_side and acc[1] - (side_q[x] if a[x] >= 0 else 0.0) \
+                if use_side and acc[SIDE_SUM] - (side_q[x] if a[x] >= 0 else 0.0) \
                         + (side_q[x] if p >= 0 else 0.0) < side_min:
                     continue
                 _apply(x, p, -1, -1, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak,

@@ -14,10 +14,12 @@ from instances.calibration import ACCURACY_TOL_PCT
 from instances.arrays import kernel_arrays
 from instances.result import Result, Status
 
+from .registry import BUILT_IN, get_method, registered_methods
 from .greedy import KERNELS, dmin_assignment, edge_all_assignment, goa_assignment, greedy
 from .reference import random_offload_set
 
-METHODS = ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls", "acc_greedy")
+#: The built-in methods; :func:`methods` adds the registered ones (:mod:`goa.registry`).
+METHODS = BUILT_IN
 LS_KERNELS = ("numba", "reference")
 
 _GREEDY_DEFAULTS = {"kernel": "lazy"}
@@ -38,6 +40,12 @@ ACCURACY_METHODS = ("acc_greedy",)
 _SEEDED = ("random", "ga", "goa_ls")
 
 
+def methods() -> tuple[str, ...]:
+    """Every method ``solve`` knows: the built-in :data:`METHODS`, then the registered ones
+    (:mod:`goa.registry`, :mod:`goa.plugins`) in registration order."""
+    return METHODS + registered_methods()
+
+
 def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed: int = 0,
           time_limit: float | None = None, min_accuracy: float | None = None,
           **options: Any) -> Result:
@@ -51,7 +59,9 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
         Accuracy-guard threshold in [0, 1]: users with alpha_i > tau must be offloaded.
         ``None`` (no guard, the same as tau = 1) only with ``min_accuracy``.
     method
-        One of :data:`METHODS`:
+        One of :func:`methods`: a registered method (:mod:`goa.registry`) takes its own
+        options and no time limit, and its status is ``FEASIBLE`` or ``GUARD_VIOLATED`` as
+        below; or one of the built-in :data:`METHODS`:
 
         - ``"goa"``: the greedy offloading algorithm (docs/model.md section 5);
         - ``"local_all"``: every user local (violates the guard when someone is forced);
@@ -93,7 +103,8 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
         independent of GOA, as in the paper; True: GOA's solution is one of its individuals,
         and then the GA is never worse than GOA).
         goa_ls: ``patience`` (rounds in a row without a new best that end the search;
-        ``None``: max(3, ceil(360 / N)) under interference "full", 50 under "none"),
+        ``None``: :func:`ls_patience`, max(3, ceil(210 / N)) under interference "full", 30
+        under "none", tuned on hold-out seeds),
         ``max_rounds`` (1000 perturbation rounds at most; 0: one descent, no perturbation),
         ``kick`` (users moved per perturbation; ``None``: max(2, ceil(N / 20))),
         ``targets`` (8: each user is tried on its ``targets`` fastest ESs only, by its delay
@@ -131,8 +142,8 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
     """
     if not isinstance(instance, Instance):
         raise ValueError(f"instance: must be an instances.Instance, got {type(instance).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"method: unknown method {method!r}; known: {', '.join(METHODS)}")
+    if method not in METHODS and get_method(method) is None:
+        raise ValueError(f"method: unknown method {method!r}; known: {', '.join(methods())}")
     if method in ACCURACY_METHODS or (method == "goa_ls" and min_accuracy is not None):
         return _solve_accuracy(instance, tau, method, min_accuracy, seed, time_limit, options)
     if min_accuracy is not None:
@@ -143,6 +154,8 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
                          f"{method!r} needs a number in [0, 1] (1 leaves every user free)")
     tau = check_tau(tau)
     seed = _check_seed(seed)
+    if method not in METHODS:
+        return _solve_registered(instance, tau, get_method(method), seed, time_limit, options)
     params = _check_options(method, options)
     time_limit = _check_time_limit(method, time_limit)
 
@@ -168,6 +181,31 @@ def solve(instance: Instance, tau: float | None = 0.8, method: str = "goa", seed
                   runtime_s=runtime_s, tau=tau, params=params,
                   status=Status.FEASIBLE if evaluation.feasible else Status.GUARD_VIOLATED,
                   info={**run_info, **info})
+
+
+def _solve_registered(instance, tau, method, seed, time_limit, options) -> Result:
+    """A registered method: options checked against its defaults (and its ``check``), run,
+    evaluated by the one evaluator."""
+    if time_limit is not None:
+        raise ValueError(f"time_limit: only method 'goa_ls' takes a time limit, not "
+                         f"{method.name!r}")
+    for name in options:
+        if name not in method.defaults:
+            known = ", ".join(method.defaults) if method.defaults else "none"
+            raise ValueError(f"{name}: not an option of method {method.name!r}; known: {known}")
+    params = {**method.defaults, **options}
+    if method.check is not None:
+        params = method.check(params)
+    started = time.perf_counter()
+    assignment, info = method.run(instance, tau, seed, dict(params))
+    runtime_s = time.perf_counter() - started
+    evaluation = evaluate(instance, assignment, tau)
+    if method.seeded:
+        params = {"seed": seed, **params}
+    return Result(method=method.name, assignment=evaluation.assignment, evaluation=evaluation,
+                  runtime_s=runtime_s, tau=tau, params=params,
+                  status=Status.FEASIBLE if evaluation.feasible else Status.GUARD_VIOLATED,
+                  info=dict(info))
 
 
 _LOAD_DONE = False
@@ -393,17 +431,25 @@ def _one_es(instance: Instance) -> int:
     return int(np.argmin(total))
 
 
+#: goa_ls's default patience, ``max(3, ceil(FULL_PATIENCE_ROUNDS / N))`` under "full" and
+#: ``NONE_PATIENCE`` under "none": tuned by ``python -m benchmarks.patience`` on the hold-out
+#: seeds 1000-1009 (docs/local_search.md, "Stopping rule"), never on the published ones.
+FULL_PATIENCE_ROUNDS = 210
+NONE_PATIENCE = 30
+
+
 def ls_patience(n_users: int, interference: str) -> int:
     """goa_ls's default patience (rounds in a row without a new best before it stops).
 
     Under "full" a round costs O(N) exact evaluations per add/drop and the search needs few
-    rounds at the paper's scale: max(3, ceil(360 / N)) (3 at N >= 120, 36 at N = 10). Under
-    "none" rounds are cheap and the default "none" set at N = 60 needs many: 50. Measured
-    trade-off in docs/local_search.md ("Stopping rule").
+    rounds at the paper's scale: max(3, ceil(210 / N)) (3 at N >= 70, 5 at N = 50, 21 at
+    N = 10). Under "none" rounds are cheap and the default "none" set needs more: 30. Both
+    tuned on hold-out seeds by ``python -m benchmarks.patience``; the rule and the measured
+    trade-off are in docs/local_search.md ("Stopping rule").
     """
     if interference == "full":
-        return max(3, math.ceil(360 / n_users))
-    return 50
+        return max(3, math.ceil(FULL_PATIENCE_ROUNDS / n_users))
+    return NONE_PATIENCE
 
 
 def ls_targets(instance: Instance, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -111,12 +111,13 @@ class Result:
     def gap_pct(self) -> float | None:
         """Certified gap ``(objective - bound) / bound x 100`` (docs/model.md section 8.3: an upper
         bound on how far the objective is above the optimum), or ``None`` without a bound.
-        0 when the bound meets the objective."""
+        Never clipped: a bound above the objective within the backend's rounding tolerance
+        shows as a tiny negative gap (beyond it, ``formulations.solve`` reports ``ERROR``)."""
         if self.bound_ms is None:
             return None
         if self.bound_ms <= 0:
             return 0.0 if self.objective_ms <= 0 else float("inf")
-        return max(0.0, relative_gap_pct(self.objective_ms, self.bound_ms))
+        return relative_gap_pct(self.objective_ms, self.bound_ms)
 
     def gap_to(self, reference_ms: float) -> float:
         """Gap of this result's objective above a reference (optimum or lower bound), in percent:

@@ -27,9 +27,10 @@ def inst40():
 
 
 def test_public_api():
-    """goa exports solve, METHODS, ACCURACY_METHODS, Result, Status and reference_goa, and
-    METHODS is a tuple."""
+    """goa exports solve, METHODS, ACCURACY_METHODS, Result, Status, reference_goa and the
+    registry's methods, register_method and registered_methods, and METHODS is a tuple."""
     assert set(goa.__all__) == {"solve", "METHODS", "ACCURACY_METHODS", "Result", "Status",
+                                "methods", "register_method", "registered_methods",
                                 "reference_goa"}
     assert goa.METHODS == ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls",
                            "acc_greedy")

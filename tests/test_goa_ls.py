@@ -214,34 +214,46 @@ def test_side_constraint_holds_everywhere():
 @pytest.mark.parametrize("model", ["none", "full"])
 def test_guard_kept_and_never_worse_than_start(model):
     """goa_ls keeps the guard, is never worse than its start nor than GOA, d-min (when
-    feasible), edge-all and everyone-on-one-ES, and its info names the start and how it
-    stopped."""
+    feasible), edge-all and everyone-on-one-ES, and its info names the start (the best
+    guard-feasible of the four, by the evaluator's T, ties to the first) and how it stopped
+    (converged after ``patience`` rounds without a new best, unless the rounds ran out)."""
+    patience = 5
     for seed in range(10):
         inst = instances.generate(8 + 4 * seed, 1 + seed % 4, seed=seed, interference=model)
         for tau in (0.0, 0.7, 1.0):
-            result = goa.solve(inst, tau, "goa_ls", seed=seed, patience=5)
+            result = goa.solve(inst, tau, "goa_ls", seed=seed, patience=patience)
             assert result.is_feasible()
+            starts = {method: goa.solve(inst, tau, method) for method in
+                      ("goa", "dmin", "edge_all")}
+            one_es = [instances.evaluate(inst, np.full(inst.n_users, j), tau)
+                      for j in range(inst.n_servers)]
+            start_ms = {name: r.objective_ms for name, r in starts.items() if r.is_feasible()}
+            best_one = min(e.total_delay_ms for e in one_es)
+            for value in list(start_ms.values()) + [best_one]:
+                assert result.objective_ms <= value * (1 + 1e-12)
+            # the start it names is the best of the four, and its start_ms is that plan's T
+            start_ms["one_es"] = best_one  # everyone on one ES never breaks the guard
+            chosen = result.info["start"]
+            assert start_ms[chosen] == pytest.approx(min(start_ms.values()), rel=1e-12)
+            assert_allclose(result.info["start_ms"], start_ms[chosen], rtol=1e-9)
             assert result.objective_ms <= result.info["start_ms"] * (1 + 1e-12)
-            for method in ("goa", "dmin", "edge_all"):
-                other = goa.solve(inst, tau, method)
-                if other.is_feasible():
-                    assert result.objective_ms <= other.objective_ms * (1 + 1e-12)
-            one_es = min(instances.evaluate(inst, np.full(inst.n_users, j)).total_delay_ms
-                         for j in range(inst.n_servers))
-            assert result.objective_ms <= one_es * (1 + 1e-12)
-            assert result.info["start"] in ("goa", "dmin", "edge_all", "one_es")
-            assert result.info["stop"] in ("converged", "max_rounds")
+            stopped_early = result.info["rounds"] < LS_DEFAULTS["max_rounds"]
+            assert result.info["stop"] == ("converged" if stopped_early else "max_rounds")
+            assert result.info["rounds"] >= patience and result.info["patience"] == patience
             assert result.params["seed"] == seed
 
 
 def test_improves_on_goa_where_goa_is_poor():
     """On drops where GOA is far from the best known (N = 60, "full"), goa_ls closes most of
-    the gap to the GA with GOA among its individuals (a lower T than GOA on every drop)."""
+    the gap to the GA with GOA among its individuals: more than half of GOA's excess over the
+    GA, on every drop (and so a lower T than GOA)."""
     for seed in range(3):
         inst = instances.generate(60, 4, seed=seed)
         base = goa.solve(inst, 0.8).objective_ms
+        ga = goa.solve(inst, 0.8, "ga", seed=seed, include_goa=True).objective_ms
         ls = goa.solve(inst, 0.8, "goa_ls", seed=seed).objective_ms
-        assert ls < base
+        assert ga < base  # GOA is poor here: the premise of the test
+        assert base - ls > 0.5 * (base - ga), (seed, base, ga, ls)
 
 
 def test_same_seed_same_result_and_seeds_matter():
@@ -272,17 +284,20 @@ def test_descent_only_and_rounds():
 
 
 def test_time_limit_stops_the_search():
-    """A time limit far below the search's natural length (a patience of 1e9) stops it
-    ("time_limit"; with the default patience the same search converges on its own); the
-    result is still feasible and no worse than the start. (The adherence in milliseconds is
-    measured by python -m benchmarks.speed; here only a loose 0.5 s margin guards against a hang.)"""
-    inst = instances.generate(1500, 16, seed=0, area_m=1000.0)
-    result = goa.solve(inst, 0.8, "goa_ls", time_limit=0.05, patience=10**9)
+    """A time limit stops the search at its next check: with a deadline that has passed
+    before the first check (1 ns), the stop is "time_limit" on any machine, the plan still
+    feasible and no worse than the start. Without a limit, a work budget (``max_rounds``)
+    ends the same never-converging search (patience 1e9) after exactly that many rounds.
+    (How closely a real limit is kept is measured by python -m benchmarks.speed, not here.)"""
+    inst = instances.generate(300, 8, seed=0, area_m=700.0)
+    result = goa.solve(inst, 0.8, "goa_ls", time_limit=1e-9, patience=10**9)
     assert result.info["stop"] == "time_limit"
-    assert result.runtime_s < 0.55
     assert result.is_feasible()
     assert result.objective_ms <= result.info["start_ms"] * (1 + 1e-12)
-    assert result.params["time_limit"] == 0.05
+    assert result.params["time_limit"] == 1e-9
+    budget = goa.solve(inst, 0.8, "goa_ls", max_rounds=3, patience=10**9)
+    assert budget.info["stop"] == "max_rounds" and budget.info["rounds"] == 3
+    assert budget.objective_ms <= result.info["start_ms"] * (1 + 1e-12)
     natural = goa.solve(inst, 0.8, "goa_ls")  # the default search ends on its own
     assert natural.info["stop"] == "converged"
 
@@ -390,14 +405,14 @@ def test_log_free_floors_never_exceed_the_bounds(model):
 
 
 def test_default_patience_depends_on_n_and_model():
-    """The default patience is max(3, ceil(360 / N)) under "full" and 50 under "none"
-    (info["patience"]); an explicit patience overrides it."""
+    """The default patience (tuned on hold-out seeds) is max(3, ceil(210 / N)) under "full"
+    and 30 under "none" (info["patience"]); an explicit patience overrides it."""
     from goa.solve import ls_patience
 
-    assert [ls_patience(n, "full") for n in (1, 10, 50, 119, 120, 10_000)] == \
-        [360, 36, 8, 4, 3, 3]
-    assert ls_patience(120, "none") == 50
-    for model, expected in (("full", 12), ("none", 50)):
+    assert [ls_patience(n, "full") for n in (1, 10, 50, 69, 70, 10_000)] == \
+        [210, 21, 5, 4, 3, 3]
+    assert ls_patience(120, "none") == 30
+    for model, expected in (("full", 7), ("none", 30)):
         inst = instances.generate(30, 2, seed=1, interference=model)
         assert goa.solve(inst, 0.8, "goa_ls").info["patience"] == expected
         assert goa.solve(inst, 0.8, "goa_ls", patience=2).info["patience"] == 2
