@@ -275,7 +275,7 @@ def warm_up(exact: bool = False) -> None:
 #: Default work budgets of the exact solves the benchmark CLIs publish: boxes for "loadbox",
 #: nodes for "bnb". A budget stops a search at the same place on every machine; the wall-clock
 #: limit is only a safety cap (DEFAULT_SAFETY_CAP_S), reported when it fires.
-DEFAULT_MAX_BOXES = 5000
+DEFAULT_MAX_BOXES = 8000
 DEFAULT_MAX_NODES = 20_000_000
 DEFAULT_SAFETY_CAP_S = 900.0
 
