@@ -1,4 +1,4 @@
-"""Numba kernel of the exact (P_A) search by offload sets (:mod:`formulations.accuracy`).
+"""Numba kernel of the exact (P_A) search by offload sets (:mod:`formulations.subsets`).
 
 The expected accuracy depends only on WHO is offloaded, not where. So the search runs over
 offload sets S (bit masks, user i in S when bit i is set) in a given order, keeping a running

@@ -239,7 +239,8 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
 
         arrays = kernel_arrays(instance, tau)
         return loadbox.solve_loadbox(
-            loadbox.BoxBoundConstants(arrays, data), clock, _best_start(instance, tau, warm_a, clock),
+            loadbox.BoxBoundConstants(arrays, data), clock,
+            _best_start(instance, tau, warm_a, clock),
             lambda a: search.total_delay_s(arrays, a),
             lambda a: search.improve(arrays, a, clock), **options)
     if backend == "loadvec":

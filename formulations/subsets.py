@@ -58,7 +58,8 @@ def offload_sets(instance: Instance, tau: float) -> OffloadSets:
     return OffloadSets(masks, accuracy, fixed, lb0)
 
 
-def search_sets(instance: Instance, sets: OffloadSets, order: np.ndarray, cutoff: float, clock: Clock):
+def search_sets(instance: Instance, sets: OffloadSets, order: np.ndarray, cutoff: float,
+                clock: Clock):
     """Run the kernel over ``order`` (indices into ``sets``) in slices while the clock allows.
     Returns (improved, values, assignments, number of sets done), all in ``order``'s order."""
     from . import accuracy_kernels

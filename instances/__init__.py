@@ -1,6 +1,8 @@
 """Instances of uncertainty-aware LLM offloading: data model, generator, profiles, evaluator, files."""
 
 from . import calibration as calibration
+from . import starts as starts
+from .arrays import kernel_arrays as kernel_arrays
 from .evaluate import Evaluation as Evaluation
 from .evaluate import evaluate as evaluate
 from .generator import PRESETS as PRESETS
@@ -24,5 +26,5 @@ from .result import relative_gap_pct as relative_gap_pct
 __all__ = [
     "Evaluation", "evaluate", "PRESETS", "generate", "FORMAT_VERSION", "INTERFERENCE_MODELS",
     "Instance", "InstanceError", "check_tau", "load", "save", "EXAMPLE_TRACE", "Trace", "load_trace", "auroc", "accuracy_by_alpha",
-    "Result", "Status", "relative_gap_pct",
+    "Result", "Status", "relative_gap_pct", "kernel_arrays", "starts",
 ]

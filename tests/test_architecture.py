@@ -11,6 +11,7 @@ first call that takes that path.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -77,8 +78,9 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
-    """Module -> the project modules it imports."""
+    """Module -> the project modules it imports (read once per root)."""
     known = modules(root)
     return {name: imports_of(name, path, known) for name, path in known.items()}
 

@@ -7,7 +7,7 @@ import numpy.testing as npt
 import pytest
 
 import formulations
-import goa  # noqa: F401 - registers goa's warm starts
+import goa  # noqa: F401 (registers goa's warm starts)
 import instances
 from formulations.outcome import Outcome
 from instances import Status
