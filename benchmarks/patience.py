@@ -71,9 +71,8 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    return run_cli(PROG, lambda: _run(args))
+    """Entry point; returns the exit code (2 for a bad option, with one line on stderr)."""
+    return run_cli(PROG, lambda: _run(build_parser().parse_args(argv)))
 
 
 def patience_task(task: tuple) -> list[dict]:
