@@ -6,9 +6,18 @@ heuristic's certified gap is ``(T - LB) / LB x 100`` with LB the exact solver's 
 upper bound on how far the plan is from the optimum ("<= x %"), exact when the solver proved its
 optimum. The exact solver's own plan is listed too (method ``exact``).
 
+Every exact solve runs on a work budget (``--max-boxes`` for the load-vector boxes,
+``--max-nodes`` for the B&B), so the bounds and statuses are the same on every machine, with
+any ``--jobs``, executor or ``--resume``; the wall clock (``--time-limit``) is only a safety cap,
+and a solve it stops (status ``time_limit``) is flagged in the summary.
+
+``--set paper``: the paper's grid, N = 50, 60, ..., 120 and tau = 0.6, 0.7, 0.8, 0.9, 1.0
+(40 points), seeds 0, 1, 2.
+
 Outputs in ``--out`` (default ``results/certified``): ``certified.csv`` (one row per instance,
-tau and method), ``certified.png`` (mean certified gap per method and N, one panel per tau) and
-``summary.txt`` (the tables printed to the terminal).
+tau and method), ``certified.png`` (mean certified gap per method and N, one panel per tau),
+``certified_by_n.png`` (certified gap against N per method, mean and worst over every tau and
+seed) and ``summary.txt`` (the tables printed to the terminal).
 """
 
 from __future__ import annotations
@@ -21,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    Parser, machine_line, matplotlib_pyplot, non_negative_int, positive_float, positive_int,
-    run_cli, staged_output, table, unit_float, warm_up, write_csv)
+    Parser, add_budget_arguments, budget_options, cap_note, machine_line, matplotlib_pyplot,
+    non_negative_int, positive_int, run_cli, staged_output, table, unit_float, warm_up,
+    write_csv)
 from benchmarks.style import plot_style
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
@@ -34,6 +44,9 @@ DEFAULT_SERVERS = 4
 QUICK_SIZES = (20, 30)
 QUICK_TAUS = (0.8,)
 QUICK_SEEDS = (0,)
+PAPER_SIZES = tuple(range(50, 121, 10))
+PAPER_TAUS = (0.6, 0.7, 0.8, 0.9, 1.0)
+PAPER_SEEDS = (0, 1, 2)
 HEURISTICS = ("goa", "edge_all", "dmin", "ga", "goa_ls")
 # A feasible plan more than this far (percent) below the exact lower bound is a bug, not
 # rounding: the bounds carry a relative safety margin of 1e-9 at most.
@@ -42,7 +55,7 @@ BELOW_BOUND_PCT = 1e-7
 COLUMNS = [
     "instance", "n_users", "n_servers", "seed", "tau", "method", "status", "feasible",
     "objective_ms", "runtime_s", "bound_ms", "gap_upper_pct", "bound_status", "bound_backend",
-    "bound_time_s", "boxes", "open_boxes",
+    "bound_time_s", "boxes", "open_boxes", "nodes",
 ]
 
 
@@ -56,13 +69,16 @@ def build_parser() -> Parser:
                         help=f"accuracy-guard thresholds (default {' '.join(map(str, DEFAULT_TAUS))})")
     parser.add_argument("--servers", type=positive_int, default=DEFAULT_SERVERS,
                         help="M (4)")
-    parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
-                        help="time limit of each bound computation (60)")
+    add_budget_arguments(parser)
     parser.add_argument("--out", default=None,
                         help="output folder (results/certified; with --quick "
                              "results/certified-quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a small set: N 20, 30; tau 0.8; seed 0")
+    parser.add_argument("--set", choices=("default", "paper"), default="default",
+                        help="default: N 50 80 120, tau 0.6 0.8 1.0, seeds 0-2; paper: the "
+                             "paper's 40 points, N 50, 60, ..., 120 x tau 0.6, 0.7, 0.8, 0.9, "
+                             "1.0, seeds 0-2 (--sizes, --tau, --seeds override either)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
     add_executor_arguments(parser)
     return parser
@@ -75,11 +91,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_tasks(args) -> list[tuple]:
-    """The (N, M, seed, tau, time limit) tasks of a run, in a fixed order."""
-    sizes = tuple(args.sizes) if args.sizes else (QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    seeds = tuple(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
-    taus = tuple(args.tau) if args.tau else (QUICK_TAUS if args.quick else DEFAULT_TAUS)
-    return [(n, args.servers, seed, tau, args.time_limit)
+    """The (N, M, seed, tau, time cap, max boxes, max nodes) tasks of a run, in a fixed order."""
+    if args.quick:
+        sizes, seeds, taus = QUICK_SIZES, QUICK_SEEDS, QUICK_TAUS
+    elif args.set == "paper":
+        sizes, seeds, taus = PAPER_SIZES, PAPER_SEEDS, PAPER_TAUS
+    else:
+        sizes, seeds, taus = DEFAULT_SIZES, DEFAULT_SEEDS, DEFAULT_TAUS
+    sizes = tuple(args.sizes) if args.sizes else sizes
+    seeds = tuple(args.seeds) if args.seeds else seeds
+    taus = tuple(args.tau) if args.tau else taus
+    return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes)
             for n in sizes for tau in taus for seed in seeds]
 
 
@@ -89,7 +111,7 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     import instances
 
-    n, m, seed, tau, time_limit = task
+    n, m, seed, tau, time_limit, max_boxes, max_nodes = task
     warm_up(exact=True)
     inst = instances.generate(n, m, seed=seed, interference="full")
     name = f"full_N{n}_M{m}_seed{seed}"
@@ -98,7 +120,8 @@ def solve_task(task: tuple) -> list[dict]:
                   for method in HEURISTICS + goa.registered_methods()]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
-    exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm)
+    exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm,
+                               **budget_options(inst, max_boxes, max_nodes))
     bound = exact.bound_ms
     rows = []
     for result in heuristics + [exact]:
@@ -117,7 +140,7 @@ def solve_task(task: tuple) -> list[dict]:
             "gap_upper_pct": gap,
             "bound_status": str(exact.status), "bound_backend": exact.backend,
             "bound_time_s": exact.runtime_s, "boxes": exact.info.get("boxes"),
-            "open_boxes": exact.info.get("open_boxes"),
+            "open_boxes": exact.info.get("open_boxes"), "nodes": exact.info.get("nodes"),
         })
     return rows
 
@@ -127,22 +150,26 @@ def _run(args) -> int:
         args.out = "results/certified-quick" if args.quick else "results/certified"
     tasks = make_tasks(args)
     started = time.perf_counter()
-    print(f"{PROG}: {len(tasks)} (instance, tau) tasks, time limit {args.time_limit:g} s per "
-          f"bound (bounds reached by a time limit depend on the machine's speed), "
-          f"{describe_executor(args)}; {machine_line()}", file=sys.stderr)
+    print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
+          f"(loadbox) / {args.max_nodes} nodes (bnb) per bound, safety cap "
+          f"{args.time_limit:g} s, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,
                                           desc="certified", task_seconds=args.time_limit)
                 for row in rows]
         report = summarise(rows)
+        note = cap_note(r["bound_status"] for r in rows if r["method"] == "exact")
+        if note:
+            report += "\n\n" + note
         report += f"\n\nwall time {time.perf_counter() - started:.1f} s; {machine_line()}"
         write_csv(stage / "certified.csv", rows, COLUMNS)
         (stage / "summary.txt").write_text(report + "\n", encoding="utf-8")
         if not args.no_plots:
             plot(rows, stage)
+            plot_by_n(rows, stage)
     print(report)
     print(f"\nwrote {Path(args.out) / 'certified.csv'}, summary.txt"
-          + ("" if args.no_plots else ", certified.png"))
+          + ("" if args.no_plots else ", certified.png, certified_by_n.png"))
     return 0
 
 
@@ -224,6 +251,45 @@ def plot(rows: list[dict], folder: Path) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "certified.png", dpi=120)
+    plt.close(fig)
+
+
+def plot_by_n(rows: list[dict], folder: Path) -> None:
+    """certified_by_n.png: certified gap (upper bound, %) against N per method, the mean over
+    every (tau, seed) as a line and the worst as a marker above it; plus the number of proven
+    optima per N."""
+    plt = matplotlib_pyplot()
+    methods = [m for m in dict.fromkeys(r["method"] for r in rows)]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4),
+                                 gridspec_kw={"width_ratios": [2.2, 1]})
+    for method in methods:
+        points = defaultdict(list)
+        for r in rows:
+            if r["method"] == method and r["feasible"] and r["gap_upper_pct"] is not None:
+                points[r["n_users"]].append(r["gap_upper_pct"])
+        if not points:
+            continue
+        ns = sorted(points)
+        style = plot_style(method)
+        ax.plot(ns, [np.mean(points[n]) for n in ns], **style)
+        ax.scatter(ns, [np.max(points[n]) for n in ns], marker="^", s=14,
+                   color=style.get("color"), alpha=0.6)
+    ax.set_xlabel("users N")
+    ax.set_ylabel("certified gap <= [%]  (line: mean, ^: worst)")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    exact = [r for r in rows if r["method"] == "exact"]
+    ns = sorted({r["n_users"] for r in exact})
+    proven = [sum(r["bound_status"] == "optimal" for r in exact if r["n_users"] == n) for n in ns]
+    total = [sum(1 for r in exact if r["n_users"] == n) for n in ns]
+    bx.bar([str(n) for n in ns], total, color="#dddddd", label="(instance, tau) pairs")
+    bx.bar([str(n) for n in ns], proven, color="#2c7fb8", label="proven optimal")
+    bx.set_xlabel("users N")
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "certified_by_n.png", dpi=120)
     plt.close(fig)
 
 

@@ -347,3 +347,53 @@ def warm_up(exact: bool = False) -> None:
 
             formulations.solve(inst, tau=0.8, time_limit=10.0)
     _WARM = True
+
+
+# --- work budgets of the exact solves ------------------------------------------------------------
+
+#: Default work budgets of the exact solves the benchmark CLIs publish: boxes for "loadbox",
+#: nodes for "bnb". A budget stops a search at the same place on every machine; the wall-clock
+#: limit is only a safety cap (DEFAULT_SAFETY_CAP_S), reported when it fires.
+DEFAULT_MAX_BOXES = 8000
+DEFAULT_MAX_NODES = 20_000_000
+DEFAULT_SAFETY_CAP_S = 900.0
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser,
+                         max_boxes: int = DEFAULT_MAX_BOXES) -> None:
+    """``--max-boxes``, ``--max-nodes`` and ``--time-limit`` (the safety cap)."""
+    parser.add_argument("--max-boxes", type=positive_int, default=max_boxes, metavar="K",
+                        help=f"work budget of each 'loadbox' solve: boxes bounded ({max_boxes})")
+    parser.add_argument("--max-nodes", type=positive_int, default=DEFAULT_MAX_NODES,
+                        metavar="K", help="work budget of each 'bnb' solve: nodes "
+                                          f"({DEFAULT_MAX_NODES})")
+    parser.add_argument("--time-limit", type=positive_float, default=DEFAULT_SAFETY_CAP_S,
+                        metavar="SECONDS",
+                        help="wall-clock safety cap of each exact solve; results stopped by it "
+                             "(status time_limit) depend on the machine and are flagged "
+                             f"({DEFAULT_SAFETY_CAP_S:g})")
+
+
+def budget_options(instance, max_boxes: int | None, max_nodes: int | None) -> dict:
+    """The work-budget option of ``formulations.solve(..., backend="auto")`` for the backend
+    "auto" picks on this instance ("loadvec" has none: it runs to its end, the cap aside)."""
+    import formulations
+
+    backend = formulations.auto_backend(instance)
+    if backend == "loadbox" and max_boxes is not None:
+        return {"max_boxes": int(max_boxes)}
+    if backend == "bnb" and max_nodes is not None:
+        return {"max_nodes": int(max_nodes)}
+    return {}
+
+
+def cap_note(statuses: Iterable[str]) -> str | None:
+    """A warning line when the safety cap stopped some exact solves (status ``time_limit``),
+    else None."""
+    statuses = list(statuses)
+    capped = sum(s == "time_limit" for s in statuses)
+    if not capped:
+        return None
+    return (f"WARNING: the wall-clock safety cap stopped {capped} of {len(statuses)} exact "
+            f"solves before their work budget (status time_limit): those bounds depend on the "
+            f"machine's speed")

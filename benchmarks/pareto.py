@@ -46,8 +46,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    Parser, machine_line, non_negative_int, positive_float, positive_int, run_cli,
-    staged_output, write_csv)
+    DEFAULT_SAFETY_CAP_S, Parser, cap_note, machine_line, non_negative_int, positive_float,
+    positive_int, run_cli, staged_output, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.pareto_report import below_front, calibration_rows, plot, summarise, tau_table
 from benchmarks.pareto_tasks import front_task, heuristics_task
@@ -57,6 +57,9 @@ SCENARIOS = (("none", 50), ("full", 12))
 QUICK_SCENARIOS = (("none", 16), ("full", 8))
 DEFAULT_SEEDS = (0, 1, 2)
 QUICK_SEEDS = (0,)
+#: Default work budget of each (P_A) solve at a front level (HiGHS nodes).
+DEFAULT_FRONT_NODES = 20_000
+
 COLUMNS = ["interference", "n_users", "n_servers", "seed", "method", "tau", "min_accuracy",
            "status", "objective_ms", "bound_ms", "expected_accuracy_pct",
            "realized_accuracy_pct", "n_offloaded", "runtime_s"]
@@ -72,8 +75,16 @@ def build_parser() -> Parser:
                         help=f"instance seeds (default {' '.join(map(str, DEFAULT_SEEDS))})")
     parser.add_argument("--levels", type=positive_int, default=None,
                         help="values of A on the front grid (21; --quick 6)")
-    parser.add_argument("--time-limit", type=positive_float, default=60.0, metavar="SECONDS",
-                        help="time limit of each exact solve (60)")
+    parser.add_argument("--max-nodes", type=positive_int, default=DEFAULT_FRONT_NODES,
+                        metavar="K",
+                        help="work budget of each (P_A) solve at a front level: HiGHS "
+                             f"branch-and-bound nodes ({DEFAULT_FRONT_NODES}); a solve it "
+                             "stops is reported as work_limit with its bound")
+    parser.add_argument("--time-limit", type=positive_float, default=DEFAULT_SAFETY_CAP_S,
+                        metavar="SECONDS",
+                        help="wall-clock safety cap of each exact solve; results it stops "
+                             "(status time_limit) depend on the machine and are flagged "
+                             f"({DEFAULT_SAFETY_CAP_S:g})")
     parser.add_argument("--exact-points", type=non_negative_int, default=20, metavar="K",
                         help='"none": solve (P_A) at the widest open grid levels until an '
                              'instance has K exact front points, supported points included; '
@@ -100,7 +111,8 @@ def _run(args) -> int:
     n_levels = args.levels or (6 if args.quick else 21)
     out = args.out or ("results/pareto-quick" if args.quick else "results/pareto")
     started = time.perf_counter()
-    print(f"{PROG}: scenarios {scenarios}, seeds {list(seeds)}, {n_levels} levels, time limit "
+    print(f"{PROG}: scenarios {scenarios}, seeds {list(seeds)}, {n_levels} levels, "
+          f"budget {args.max_nodes} HiGHS nodes per (P_A) solve, safety cap "
           f"{args.time_limit:g} s per exact solve, {describe_executor(args)}; "
           f"{machine_line()}", file=sys.stderr)
     with staged_output(out) as stage:
@@ -108,7 +120,7 @@ def _run(args) -> int:
                  for interference, n in scenarios for seed in seeds]
         done = run_tasks(heuristics_task, tasks, out=out, args=args, desc="instances")
         rows = [row for d in done for row in d["rows"]]
-        front_tasks = [(*task[:3], *probe, args.time_limit)
+        front_tasks = [(*task[:3], *probe, args.time_limit, args.max_nodes)
                        for task, d in zip(tasks, done) for probe in d["probes"]]
         rows += [row for rs in run_tasks(front_task, front_tasks, out=out, args=args,
                                          desc="front (P_A)", next_phase=True)
@@ -117,6 +129,10 @@ def _run(args) -> int:
         problems = below_front(rows)
         calibration, ece = calibration_rows([d["queries"] for d in done])
         report = summarise(rows, taus, ece, problems)
+        note = cap_note(r["status"] for r in rows
+                        if r["method"] in ("front", "front_corner", "front_supported"))
+        if note:
+            report += "\n\n" + note
         report += f"\n\nwall time {time.perf_counter() - started:.1f} s; {machine_line()}"
         write_csv(stage / "pareto.csv", rows, COLUMNS)
         write_csv(stage / "tau_table.csv", taus, TAU_COLUMNS)

@@ -165,7 +165,7 @@ def front_task(task: tuple) -> list[dict]:
     import instances
     from formulations.front import SupportedFront, front_at
 
-    interference, n, seed, front, goa_levels, grid, wanted, time_limit = task
+    interference, n, seed, front, goa_levels, grid, wanted, time_limit, max_nodes = task
     front = SupportedFront.from_dict(front)
     inst = _instance(interference, n, seed)
     exact = []  # (level, accuracy, row) of the optimal (P_A) results
@@ -181,7 +181,7 @@ def front_task(task: tuple) -> list[dict]:
     def solve(level):
         row = covered(level)
         if row is None:
-            result = front_at(inst, front, level, time_limit=time_limit)
+            result = front_at(inst, front, level, time_limit=time_limit, max_nodes=max_nodes)
             row = _row(inst, seed, "front", result, min_accuracy=level)
             if result.status == instances.Status.OPTIMAL:
                 exact.append((level, result.evaluation.expected_accuracy_pct, row))

@@ -270,12 +270,15 @@ def supported_front(instance: Instance, tau: float | None = None,
 
 
 def front_at(instance: Instance, front: SupportedFront, min_accuracy, tau: float | None = None,
-             time_limit: float = 60.0) -> Result:
+             time_limit: float = 60.0, max_nodes: int | None = None) -> Result:
     """F(A) exactly, from a :func:`supported_front` of the same instance and tau: (P_A) by
     HiGHS as :func:`formulations.solve` does, warm-started from the supported point reaching A
     (a good incumbent: its delay caps the loads the model considers), the best cut at A a
     proven bound besides HiGHS's own. No solve at all when that point's delay meets the best
     cut at A (to the MIP gap): it is then the optimum.
+
+    ``max_nodes``: HiGHS's node limit, a work budget that stops the solve at the same place
+    on every machine (status WORK_LIMIT); ``time_limit`` then serves as a safety cap.
 
     Returns a Result as :func:`formulations.solve` with ``min_accuracy`` (backend "highs"),
     ``info["solved"]`` False when no solve was needed.
@@ -319,13 +322,15 @@ def front_at(instance: Instance, front: SupportedFront, min_accuracy, tau: float
         model, limits = accuracy_model(instance, guard, target, upper_ms / 1e3)
         check_fits(model, warm)
         outcome = milp.solve_highs(model, max(clock.remaining(), 1e-3), warm,
-                                   highs_options=HIGHS_OPTIONS)
+                                   max_nodes=max_nodes, highs_options=HIGHS_OPTIONS)
         if outcome.bound_ms is not None:
             outcome.bound_ms = max(outcome.bound_ms, bound_ms)
         outcome.info.update(solved=True, load_limits=limits.tolist())
     assignment = outcome.assignment if outcome.assignment is not None else warm
     params = {"backend": "highs", "time_limit": time_limit, "warm_start": "supported front",
               "min_accuracy": target, "tau": tau}
+    if max_nodes is not None:
+        params["max_nodes"] = int(max_nodes)
     return checked_result(instance, guard, "highs", outcome, assignment, clock.elapsed(), params,
                           min_accuracy=target)
 

@@ -29,9 +29,12 @@ _GRACE_S = 0.4
 
 
 def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
-                mip_gap: float = DEFAULT_MIP_GAP, seed: int = 0,
+                mip_gap: float = DEFAULT_MIP_GAP, seed: int = 0, max_nodes: int | None = None,
                 highs_options: dict | None = None) -> Outcome:
     """HiGHS (highspy): the model passed row-wise in one call; ``setSolution`` for a warm start.
+    ``max_nodes``: HiGHS's branch-and-bound node limit (``mip_max_nodes``), a work budget that
+    does not depend on the machine. The status is HiGHS's own: its time limit TIME_LIMIT, its
+    node limit (HiGHS reports it as "solution limit") WORK_LIMIT, any other stop UNKNOWN.
     ``highs_options``: further HiGHS options by name (e.g. heuristics off)."""
     import time
 
@@ -60,7 +63,9 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     time_limit = max(time_limit - (time.perf_counter() - entered), 1e-3)
     for name, value in (("time_limit", time_limit), ("mip_rel_gap", mip_gap),
                         ("threads", int(threads)), ("random_seed", int(seed)),
-                        ("mip_abs_gap", 0.0), *(highs_options or {}).items()):
+                        ("mip_abs_gap", 0.0),
+                        *((("mip_max_nodes", int(max_nodes)),) if max_nodes is not None else ()),
+                        *(highs_options or {}).items()):
         h.setOptionValue(name, value)
     if warm is not None:
         solution = highspy.HighsSolution()
@@ -75,7 +80,9 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
     if status == highspy.HighsModelStatus.kInfeasible:
         return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
-    stopped = _stopped_status(status == highspy.HighsModelStatus.kTimeLimit)
+    stopped = {highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
+               highspy.HighsModelStatus.kSolutionLimit: Status.WORK_LIMIT}.get(status,
+                                                                                Status.UNKNOWN)
     if not has_solution:
         return Outcome(None, stopped, bound_ms=bound,
                        info={**facts, "error": f"HiGHS: {h.modelStatusToString(status)}"})
@@ -85,22 +92,24 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
                    objective_ms=float(info.objective_function_value), bound_ms=bound, info=facts)
 
 
-def _stopped_status(by_time: bool) -> Status:
-    """A solve that ended without a proof: TIME_LIMIT when the time limit stopped it, else
-    UNKNOWN (any other limit or an early stop; the solution and bound are still returned)."""
-    return Status.TIME_LIMIT if by_time else Status.UNKNOWN
-
-
 def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
-              mip_gap: float = DEFAULT_MIP_GAP) -> Outcome:
+              mip_gap: float = DEFAULT_MIP_GAP, max_nodes: int | None = None) -> Outcome:
     """CBC, the binary bundled with PuLP, on the model written as an MPS file.
 
     PuLP's own modelling layer is bypassed: building 1e5 PuLP variables and writing them takes
     seconds, and PuLP waits for CBC without a timeout, while CBC reads its clock only between
     phases (its root LP on a large model can overrun ``-sec`` by many seconds). So the MPS file
-    is written from the sparse matrix, CBC runs under a watchdog (killed at the time limit plus
-    a grace of 0.4 s; the result is then TIME_LIMIT without a solution), and its best bound is
-    read from its log.
+    is written from the sparse matrix and CBC runs under a watchdog (killed at the time limit
+    plus a grace of 0.4 s; the result is then TIME_LIMIT without a solution).
+
+    ``max_nodes``: CBC's node limit (``-maxNodes``), a work budget that does not depend on the
+    machine. The status is CBC's own final word (its log's ``Result -`` line): "Optimal
+    solution found" OPTIMAL, "Stopped on time limit" TIME_LIMIT, "Stopped on node limit"
+    WORK_LIMIT, any other stop UNKNOWN. The bound is the ``Lower bound:`` CBC prints when it
+    stops early, rounded down by the precision it is printed with (six significant digits);
+    CBC prints no bound with a proven optimum, so an OPTIMAL result has ``bound_ms`` None
+    (``info["mip_gap"]`` says to what gap it is optimal): no bound is reported that CBC did not
+    give.
     """
     import subprocess
     import time
@@ -123,8 +132,10 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
             args += ["-mips", mst]
         limit = max(time_limit - (time.perf_counter() - entered), 0.01)
         args += ["-sec", f"{limit:.3f}", "-timeMode", "elapsed", "-ratio", f"{mip_gap:g}",
-                 "-allow", "0", "-threads", str(int(threads)), "-solve",
-                 "-printingOptions", "all", "-solution", sol]
+                 "-allow", "0", "-threads", str(int(threads))]
+        if max_nodes is not None:
+            args += ["-maxNodes", str(int(max_nodes))]
+        args += ["-solve", "-printingOptions", "all", "-solution", sol]
         try:
             run = subprocess.run(args, capture_output=True, text=True, timeout=limit + _GRACE_S,
                                  stdin=subprocess.DEVNULL)
@@ -145,8 +156,12 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     nodes = re.search(r"Enumerated nodes:\s+(\d+)", log)
     if nodes:
         facts["nodes"] = int(nodes.group(1))
-    found = re.search(r"Lower bound:\s+([-+0-9.eE]+)", log)
-    bound = float(found.group(1)) + model.offset_ms if found else None
+    result = re.search(r"^Result - (.*)$", log, re.MULTILINE)
+    said = result.group(1).strip() if result else ""
+    facts["cbc_result"] = said
+    bound = _cbc_bound(log)
+    if bound is not None:
+        bound += model.offset_ms
     word = header.split()[0] if header.split() else ""
     if word in ("Infeasible", "Integer"):
         # measured: CBC 2.10 says "Integer infeasible" when its time limit cuts preprocessing
@@ -156,18 +171,32 @@ def solve_cbc(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     # "Stopped on time (no integer solution - continuous used)": the file holds the LP solution
     has_solution = (word == "Optimal" or "objective value" in header) \
         and "no integer solution" not in header
-    # CBC's header: "Optimal - ...", "Stopped on time - ...", "Stopped on iterations - ..."
-    stopped = _stopped_status(word == "Stopped" and "on time" in header)
+    optimal = said.startswith("Optimal solution found") and word == "Optimal"
+    stopped = (Status.TIME_LIMIT if said.startswith("Stopped on time")
+               else Status.WORK_LIMIT if said.startswith("Stopped on node") else Status.UNKNOWN)
     if not has_solution:
         status = stopped if word == "Stopped" else Status.ERROR
         return Outcome(None, status, bound_ms=bound,
                        info={**facts, "error": f"CBC: {header.strip()}"})
     objective = float(model.cost_ms @ values + model.offset_ms)
-    optimal = word == "Optimal"
-    if bound is None and optimal:
-        bound = objective - mip_gap * abs(objective)  # proven to the gap it was given
+    if optimal:
+        facts["mip_gap"] = mip_gap
     return Outcome(model.assignment(values), Status.OPTIMAL if optimal else stopped,
                    objective_ms=objective, bound_ms=bound, info=facts)
+
+
+def _cbc_bound(log: str) -> float | None:
+    """CBC's ``Lower bound:`` (without the objective's constant), rounded down by half a unit
+    of its last printed digit, or None if CBC printed none."""
+    found = re.search(r"^Lower bound:\s+([-+0-9.eE]+)\s*$", log, re.MULTILINE)
+    if not found:
+        return None
+    text = found.group(1)
+    value = float(text)
+    mantissa = text.lower().split("e")[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exponent = int(text.lower().split("e")[1]) if "e" in text.lower() else 0
+    return value - 0.5 * 10.0 ** (exponent - decimals)
 
 
 def _write_mps(model: CountModel, path: str) -> None:
@@ -213,53 +242,92 @@ def _write_cbc_solution(values: np.ndarray, path: str) -> None:
 
 
 def solve_scip(model: CountModel, time_limit: float, warm, *, threads: int = 1,
-               mip_gap: float = DEFAULT_MIP_GAP) -> Outcome:
-    """SCIP through OR-Tools' pywraplp; ``SetHint`` for a warm start."""
+               mip_gap: float = DEFAULT_MIP_GAP, max_nodes: int | None = None) -> Outcome:
+    """SCIP through OR-Tools' MathOpt (solver GSCIP); a solution hint for a warm start.
+
+    ``max_nodes``: SCIP's node limit, a work budget that does not depend on the machine. The
+    status is SCIP's own termination as MathOpt reports it: a proven optimum OPTIMAL; a stop
+    at a limit TIME_LIMIT (the time limit) or WORK_LIMIT (the node limit); any other UNKNOWN.
+    """
+    import datetime
     import time
 
-    from ortools.linear_solver import pywraplp
+    from ortools.math_opt.python import mathopt
 
     entered = time.perf_counter()  # building the model counts against the limit
-    solver = pywraplp.Solver.CreateSolver("SCIP")
-    if solver is None:
-        return Outcome(None, Status.ERROR, info={"error": "SCIP is not available in OR-Tools"})
-    variables = [solver.BoolVar(f"v{c}") for c in range(model.n_cols)]
-    objective = solver.Objective()
-    for var, cost in zip(variables, model.cost_ms):
-        objective.SetCoefficient(var, float(cost))
-    objective.SetOffset(model.offset_ms)
-    objective.SetMinimization()
-    for name, cols, coefs, lo, hi in zip(model.row_names, model.row_cols, model.row_coefs,
-                                         model.row_lo, model.row_hi):
-        row = solver.Constraint(lo, hi, name)
-        for c, a in zip(cols, coefs):
-            row.SetCoefficient(variables[c], float(a))
+    mo = mathopt.Model.from_model_proto(_model_proto(model))
+    variables = list(mo.variables())  # in column order (ids 0..n_cols-1)
+    hints = None
     if warm is not None:
-        solver.SetHint(variables, [float(v) for v in model.values(warm)])
-    limit_ms = int(max(time_limit - (time.perf_counter() - entered), 0.01) * 1000)
-    solver.SetTimeLimit(limit_ms)
-    solver.SetNumThreads(int(threads))
-    params = pywraplp.MPSolverParameters()
-    params.SetDoubleParam(params.RELATIVE_MIP_GAP, mip_gap)
-    code = solver.Solve(params)
-    facts = {"nodes": int(solver.nodes()), "n_cols": model.n_cols, "n_rows": model.n_rows}
-    if code == pywraplp.Solver.INFEASIBLE:
+        hint = mathopt.SolutionHint(variable_values=dict(zip(
+            variables, (float(v) for v in model.values(warm)))))
+        hints = mathopt.ModelSolveParameters(solution_hints=[hint])
+    limit_s = max(time_limit - (time.perf_counter() - entered), 0.01)
+    params = mathopt.SolveParameters(
+        time_limit=datetime.timedelta(seconds=limit_s), threads=int(threads), random_seed=0,
+        relative_gap_tolerance=mip_gap, absolute_gap_tolerance=0.0,
+        node_limit=None if max_nodes is None else int(max_nodes))
+    result = mathopt.solve(mo, mathopt.SolverType.GSCIP, params=params,
+                           model_params=hints)
+    reason = result.termination.reason
+    facts = {"nodes": int(result.solve_stats.node_count), "n_cols": model.n_cols,
+             "n_rows": model.n_rows, "scip_termination": reason.name}
+    if reason == mathopt.TerminationReason.INFEASIBLE:
         return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
-    # pywraplp reports no reason for a stop: the only limit set is the time limit, so a stop
-    # that used (nearly) all of it is TIME_LIMIT, any other UNKNOWN
-    stopped = _stopped_status(solver.wall_time() >= 0.95 * limit_ms)
-    if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        status = stopped if code == pywraplp.Solver.NOT_SOLVED else Status.ERROR
-        return Outcome(None, status, info={**facts, "error": f"SCIP: result code {code}"})
-    values = np.array([v.solution_value() for v in variables])
-    return Outcome(model.assignment(values),
-                   Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else stopped,
-                   objective_ms=float(objective.Value()), bound_ms=float(objective.BestBound()),
-                   info=facts)
+    dual = result.termination.objective_bounds.dual_bound
+    bound = float(dual) if math.isfinite(dual) else None
+    if reason == mathopt.TerminationReason.OPTIMAL:
+        status = Status.OPTIMAL
+    elif reason in (mathopt.TerminationReason.FEASIBLE,
+                    mathopt.TerminationReason.NO_SOLUTION_FOUND):
+        limit = result.termination.limit
+        facts["scip_limit"] = None if limit is None else limit.name
+        status = {mathopt.Limit.TIME: Status.TIME_LIMIT,
+                  mathopt.Limit.NODE: Status.WORK_LIMIT}.get(limit, Status.UNKNOWN)
+    else:
+        return Outcome(None, Status.ERROR,
+                       info={**facts, "error": f"SCIP: {reason.name} "
+                                               f"{result.termination.detail}".strip()})
+    if not result.has_primal_feasible_solution():
+        return Outcome(None, status, bound_ms=bound,
+                       info={**facts, "error": f"SCIP: {reason.name}, no solution"})
+    found = result.variable_values()
+    values = np.array([found[v] for v in variables])
+    return Outcome(model.assignment(values), status,
+                   objective_ms=float(result.objective_value()), bound_ms=bound, info=facts)
+
+
+def _model_proto(model: CountModel):
+    """The count model as a MathOpt ModelProto, filled from its sparse rows in bulk (building it
+    variable by variable through MathOpt's Python layer takes seconds at 5e4 columns)."""
+    from ortools.math_opt import model_pb2
+
+    proto = model_pb2.ModelProto(name="count_model")
+    n = model.n_cols
+    proto.variables.ids.extend(range(n))
+    proto.variables.lower_bounds.extend([0.0] * n)
+    proto.variables.upper_bounds.extend([1.0] * n)
+    proto.variables.integers.extend([True] * n)
+    nonzero = np.flatnonzero(model.cost_ms)
+    proto.objective.offset = float(model.offset_ms)
+    proto.objective.linear_coefficients.ids.extend(nonzero.tolist())
+    proto.objective.linear_coefficients.values.extend(model.cost_ms[nonzero].tolist())
+    starts, cols, coefs, lo, hi = model.csr()
+    proto.linear_constraints.ids.extend(range(model.n_rows))
+    proto.linear_constraints.lower_bounds.extend(np.asarray(lo, dtype=float).tolist())
+    proto.linear_constraints.upper_bounds.extend(np.asarray(hi, dtype=float).tolist())
+    rows = np.repeat(np.arange(model.n_rows), np.diff(starts))
+    order = np.lexsort((cols, rows))  # MathOpt wants the entries sorted by row, then column
+    matrix = proto.linear_constraint_matrix
+    matrix.row_ids.extend(rows[order].tolist())
+    matrix.column_ids.extend(np.asarray(cols)[order].tolist())
+    matrix.coefficients.extend(np.asarray(coefs, dtype=float)[order].tolist())
+    return proto
 
 
 def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 1,
-                resolution_s: float = DEFAULT_RESOLUTION_S, seed: int = 0) -> Outcome:
+                resolution_s: float = DEFAULT_RESOLUTION_S, seed: int = 0,
+                max_deterministic_time: float | None = None) -> Outcome:
     """OR-Tools CP-SAT on integer costs: each cost (and the constant) floored to a multiple of
     ``resolution_s`` (default 1 ns).
 
@@ -297,6 +365,8 @@ def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     solver = cp_model.CpSolver()
     time_limit = max(time_limit - (time.perf_counter() - entered), 0.01)
     solver.parameters.max_time_in_seconds = time_limit
+    if max_deterministic_time is not None:
+        solver.parameters.max_deterministic_time = float(max_deterministic_time)
     solver.parameters.num_workers = int(threads)
     solver.parameters.random_seed = int(seed)
     # several workers interleaved in one deterministic schedule: the same answer on every run
@@ -308,7 +378,15 @@ def solve_cpsat(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     if code == cp_model.INFEASIBLE:
         return Outcome(None, Status.MODEL_INFEASIBLE, info=facts)
     bound = float(solver.BestObjectiveBound()) / scale
-    stopped = _stopped_status(solver.WallTime() >= 0.95 * max(time_limit, 0.01))
+    response = solver.ResponseProto()
+    facts["deterministic_time"] = float(response.deterministic_time)
+    if max_deterministic_time is not None \
+            and response.deterministic_time >= max_deterministic_time:
+        stopped = Status.WORK_LIMIT
+    elif response.wall_time >= time_limit:
+        stopped = Status.TIME_LIMIT
+    else:
+        stopped = Status.UNKNOWN
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         status = stopped if code == cp_model.UNKNOWN else Status.ERROR
         return Outcome(None, status, bound_ms=bound,

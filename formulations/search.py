@@ -60,14 +60,16 @@ def enumeration_size(instance: Instance, tau: float) -> int:
 
 
 def solve_enumeration(instance: Instance, tau: float, clock: Clock, incumbent, *,
-                      max_assignments: int = MAX_ENUMERATION) -> Outcome:
+                      max_assignments: int = MAX_ENUMERATION,
+                      max_chunks: int | None = None) -> Outcome:
     """Evaluate every assignment that respects the accuracy guard (numba, parallel over chunks).
 
     Deterministic whatever the thread count: chunks are fixed blocks of the lexicographic order
     and are merged in that order, each keeping its first minimum, so ties go to the
     lexicographically lowest assignment (local = -1 before server 0, user 0 most significant).
-    On a time limit the best of the chunks done (or the incumbent) is returned with the
-    trivial bound.
+    On a time limit (TIME_LIMIT) or after ``max_chunks`` chunks of the fixed order (the work
+    budget, WORK_LIMIT: the same on every machine) the best of the chunks done (or the
+    incumbent) is returned with the trivial bound; ``info["chunks"]`` is the number of chunks.
     """
     size = enumeration_size(instance, tau)
     if size > max_assignments:
@@ -86,10 +88,11 @@ def solve_enumeration(instance: Instance, tau: float, clock: Clock, incumbent, *
     chunk_size = size // n_chunks
     best_val, best_chunk, best_code = math.inf, -1, -1
     done, batch = 0, 2
-    while done < n_chunks:
+    chunk_limit = n_chunks if max_chunks is None else min(int(max_chunks), n_chunks)
+    while done < chunk_limit:
         if clock.remaining() <= 0.0:
             break
-        count = min(batch, n_chunks - done)
+        count = min(batch, chunk_limit - done)
         out_val = np.empty(count)
         out_code = np.empty(count, dtype=np.int64)
         started = clock.elapsed()
@@ -120,7 +123,8 @@ def solve_enumeration(instance: Instance, tau: float, clock: Clock, incumbent, *
         if assignment is None or inc_val < best_val:
             assignment, best_val = np.asarray(incumbent, dtype=np.int64), inc_val
     bound = min(trivial_bound_s(arrays), best_val)
-    return Outcome(assignment, Status.TIME_LIMIT,
+    status = Status.WORK_LIMIT if done >= chunk_limit else Status.TIME_LIMIT
+    return Outcome(assignment, status,
                    objective_ms=None if assignment is None else best_val * 1e3,
                    bound_ms=bound * 1e3, info=info)
 
@@ -141,7 +145,7 @@ def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent, *,
     The incumbent (a feasible assignment, required) seeds the search after a local search.
     Users are branched on in index order (``reverse``: the opposite order; on M = 4, N = 8..14
     neither forced-first nor largest-W^E-first orders beat index order clearly). Stops at the
-    clock's limit (TIME_LIMIT) or after ``max_nodes`` nodes (UNKNOWN) with the best assignment
+    clock's limit (TIME_LIMIT) or after ``max_nodes`` nodes (WORK_LIMIT) with the best assignment
     and the smallest bound of the open subtrees. ``pair`` selects the node bound's growth among
     forced newcomers (2, or the weaker 1: see :func:`formulations.kernels._node_bound`).
     Deterministic: the node order does not depend on timing (only where it stops).
@@ -186,6 +190,6 @@ def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent, *,
                        bound_ms=value * (1.0 - kernels.PRUNE_RTOL) * 1e3, info=info)
     bound = kernels.bnb_open_bound(state, order, assign, loads, interference, opts, n_opts, ptr,
                                    best_val, *problem, arrays["full"], pair)
-    status = Status.UNKNOWN if state[1] >= node_limit else Status.TIME_LIMIT
+    status = Status.WORK_LIMIT if state[1] >= node_limit else Status.TIME_LIMIT
     return Outcome(best_assign, status, objective_ms=value * 1e3, bound_ms=float(bound) * 1e3,
                    info=info)

@@ -29,13 +29,13 @@ FULL_ONLY = ("loadbox",)
 #: Options each backend accepts (``**options`` of :func:`solve`).
 OPTIONS = {
     "loadvec": ("gap_tol", "max_load_vectors"),
-    "highs": ("threads", "mip_gap", "seed", "vub"),
-    "cbc": ("threads", "mip_gap", "vub"),
-    "scip": ("threads", "mip_gap", "vub"),
-    "cpsat": ("threads", "resolution_s", "seed", "vub"),
+    "highs": ("threads", "mip_gap", "seed", "vub", "max_nodes"),
+    "cbc": ("threads", "mip_gap", "vub", "max_nodes"),
+    "scip": ("threads", "mip_gap", "vub", "max_nodes"),
+    "cpsat": ("threads", "resolution_s", "seed", "vub", "max_deterministic_time"),
     "bnb": ("max_nodes",),
     "loadbox": ("max_boxes",),
-    "enumerate": ("max_assignments",),
+    "enumerate": ("max_assignments", "max_chunks"),
 }
 #: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
 #: there within seconds) and the load-vector boxes above (a certified bound at any N).
@@ -108,8 +108,12 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         default 1e-7), ``seed``, ``resolution_s`` (CP-SAT, default 1e-9), ``gap_tol`` ("loadvec",
         default 1e-9), ``max_load_vectors`` ("loadvec", default 5000: assignment problems before
         the rest goes to HiGHS on the MILP reduced by the Lagrangian bound),
-        ``max_assignments`` ("enumerate"), ``max_nodes`` ("bnb": stop after this many nodes,
-        status UNKNOWN), ``max_boxes`` ("loadbox": stop after this many boxes, UNKNOWN), ``vub`` (MILPs, default False: add the rows
+        ``max_assignments`` ("enumerate"), and the work budgets, whose stop (status
+        WORK_LIMIT) does not depend on the machine: ``max_nodes`` ("bnb": nodes; "highs",
+        "cbc", "scip": the solver's branch-and-bound nodes), ``max_boxes`` ("loadbox": boxes
+        bounded), ``max_chunks`` ("enumerate": blocks of its fixed order of assignments),
+        ``max_deterministic_time`` ("cpsat": CP-SAT's deterministic seconds, > 0);
+        ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
     Returns
@@ -117,8 +121,9 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
     Result
         ``method="exact"``, ``backend`` the backend used, ``status`` OPTIMAL (proven, to the
         backend's tolerance), TIME_LIMIT (the best assignment found and the best bound),
-        UNKNOWN (stopped without a proof for another reason: a node or box limit, an LP that
-        ended non-optimal; the best assignment and a valid bound) or ERROR
+        WORK_LIMIT (the same, stopped by a work budget), UNKNOWN (stopped without a proof
+        for another reason: an LP that ended non-optimal, a solver that gave no reason; the
+        best assignment and a valid bound) or ERROR
         (solver failure, a claim that the model is infeasible - (P) always has a solution -,
         its objective disagreeing with the evaluator or its bound above the objective beyond
         ``formulations.result.BOUND_RTOL``: a plan below its own lower bound proves a bug;
@@ -341,11 +346,17 @@ def _check_options(backend: str, options: dict) -> dict:
                 raise ValueError(f"vub: must be True or False, got {value!r}")
             checked[name] = bool(value)
         elif name in ("threads", "max_assignments", "seed", "max_load_vectors", "max_nodes",
+                      "max_chunks",
                       "max_boxes"):
             low = 0 if name in ("seed", "max_load_vectors") else 1
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
             checked[name] = int(value)
+        elif name == "max_deterministic_time":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not 0.0 < float(value) < math.inf:
+                raise ValueError(f"{name}: must be a positive number, got {value!r}")
+            checked[name] = float(value)
         else:  # mip_gap, gap_tol, resolution_s
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not 0.0 <= float(value) < 1.0 or (name == "resolution_s" and value <= 0):

@@ -22,9 +22,12 @@ class Status(str, enum.Enum):
     ``OPTIMAL``: proven optimal (to the backend's stated tolerance). ``FEASIBLE``: a solution
     satisfying the accuracy guard, not proven optimal (every heuristic's normal outcome).
     ``TIME_LIMIT``: an exact method stopped at its time limit; the best solution found and a
-    valid bound are returned. ``UNKNOWN``: an exact method stopped without a proof for another
-    reason (a node or iteration limit, an LP relaxation that ended non-optimal); the best
-    solution found and a valid bound are returned. ``GUARD_VIOLATED``: the returned plan
+    valid bound are returned. ``WORK_LIMIT``: an exact method used up its work budget (nodes,
+    boxes, assignment problems, a solver's deterministic work units), a stop that does not
+    depend on the machine; the best solution found and a valid bound are returned.
+    ``UNKNOWN``: an exact method stopped without a proof for another reason (an LP relaxation
+    that ended non-optimal, a solver that gave no reason); the best solution found and a valid
+    bound are returned. ``GUARD_VIOLATED``: the returned plan
     breaks the accuracy guard (users with alpha > tau left local, e.g. local-all) or, for
     (P_A), falls short of the accuracy it was asked for. ``MODEL_INFEASIBLE``: a solver
     declared its model infeasible (a backend's own answer; :func:`formulations.solve` turns it
@@ -36,6 +39,7 @@ class Status(str, enum.Enum):
     OPTIMAL = "optimal"
     FEASIBLE = "feasible"
     TIME_LIMIT = "time_limit"
+    WORK_LIMIT = "work_limit"
     UNKNOWN = "unknown"
     GUARD_VIOLATED = "guard_violated"
     MODEL_INFEASIBLE = "model_infeasible"

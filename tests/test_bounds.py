@@ -162,19 +162,21 @@ def test_stopped_searches_bound_the_optimum(case):
     start = np.where(arrays["forced"], 0, -1)
     weak = search.solve_bnb(inst, tau, Clock(60), start, pair=1, reverse=True, max_nodes=10)
     for result in runs:
-        assert result.status in (Status.OPTIMAL, Status.UNKNOWN), result.info.get("error")
+        assert result.status in (Status.OPTIMAL, Status.WORK_LIMIT), result.info.get("error")
         assert result.bound_ms <= optimum * (1 + SLACK), result.backend
         assert result.objective_ms >= optimum * (1 - SLACK)
     assert weak.bound_ms <= optimum * (1 + SLACK)
 
 
 def test_loadbox_certifies_a_small_gap_at_the_papers_scale():
-    """On a 50-user paper drop (tau = 0.8) the load-vector boxes stopped after 3 s leave a
-    certified gap under 5 % (docs/bounds.md has the measured figures)."""
+    """On a 50-user paper drop (tau = 0.8) the load-vector boxes stopped after 300 boxes (a
+    work budget: the same on every machine) leave a certified gap under 10 % (7.8 % measured;
+    docs/bounds.md has the figures at larger budgets)."""
     inst = instances.generate(50, 4, seed=0, interference="full")
-    result = formulations.solve(inst, tau=0.8, backend="loadbox", time_limit=3)
-    assert result.status in (Status.TIME_LIMIT, Status.OPTIMAL)
-    assert 0.0 <= result.gap_pct < 5.0
+    result = formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=300)
+    assert result.status == Status.WORK_LIMIT
+    assert result.info["boxes"] >= 300
+    assert 0.0 < result.gap_pct < 10.0
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
@@ -283,28 +285,32 @@ def test_comm_delay_is_concave_in_the_interference():
 
 
 def test_certified_benchmark_tiny_run(tmp_path, capsys):
-    """python -m benchmarks.certified on two tiny drops: CSV columns, every certified gap >= 0,
+    """python -m benchmarks.certified on two tiny drops: CSV columns, every bound below every
+    feasible plan of its drop and each gap computed from them,
     the B&B's proven optimum (N = 8) makes the exact plan's gap 0, outputs in place."""
     from benchmarks import certified
     from benchmarks.common import read_csv
 
     out = tmp_path / "certified"
     code = certified.main(["--sizes", "8", "30", "--seeds", "0", "--tau", "0.8",
-                           "--time-limit", "5", "--out", str(out)])
+                           "--max-boxes", "100", "--out", str(out)])
     assert code == 0
     rows = read_csv(out / "certified.csv")
     assert list(rows[0]) == certified.COLUMNS
     assert {"goa", "edge_all", "dmin", "ga", "exact"} <= {r["method"] for r in rows}
     for r in rows:
-        if r["feasible"] == "1":
-            assert float(r["gap_upper_pct"]) >= 0.0
+        if r["feasible"] == "1":  # the bound lies below every feasible plan; the gap is its own
+            objective, bound = float(r["objective_ms"]), float(r["bound_ms"])
+            assert bound <= objective * (1 + 1e-12), r
+            assert_allclose(float(r["gap_upper_pct"]), (objective - bound) / bound * 100,
+                            rtol=1e-9, atol=1e-9)
         if r["n_users"] == "8":
             assert r["bound_status"] == "optimal" and r["bound_backend"] == "bnb"
         else:
             assert r["bound_backend"] == "loadbox"
     exact8 = [r for r in rows if r["n_users"] == "8" and r["method"] == "exact"]
     assert float(exact8[0]["gap_upper_pct"]) < 1e-6
-    for name in ("certified.png", "summary.txt"):
+    for name in ("certified.png", "certified_by_n.png", "summary.txt"):
         assert (out / name).stat().st_size > 0
     assert "SUMMARY" in capsys.readouterr().out
     assert not any(p.name.startswith(".staging") for p in out.iterdir())
