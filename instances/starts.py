@@ -1,10 +1,13 @@
-"""Warm starts for the exact methods, looked up by problem: the one seam between the heuristics
-and the exact solvers.
+"""Warm starts for the exact methods, looked up by problem, and planners for the online
+policies, looked up by method name: the seams between the heuristics and the packages that use
+them without importing them.
 
 ``formulations`` never imports ``goa`` (dependencies flow one way, docs/architecture.md): a
 package of heuristics registers a start function here (``goa`` does on import: goa_ls for (P),
 acc_greedy for (P_A)), and :func:`formulations.solve` asks for the one registered for its
 problem when told ``warm_start="auto"``. A caller may also pass any assignment directly.
+Likewise ``online`` never imports ``goa``: ``goa`` registers ``goa.solve`` as the planner of its
+(P) methods, and ``online.Solve("goa_ls")`` finds it by name.
 """
 
 from __future__ import annotations
