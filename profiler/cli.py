@@ -16,6 +16,8 @@ import sys
 from instances.cli import OneLineParser
 
 PROG = "python -m profiler"
+#: What the extra ``[llm]`` installs: a command that needs one of them says so in one line.
+LLM_MODULES = ("torch", "transformers", "tokenizers")
 
 COMMANDS = {
     "tiny": "profiler.cmd_tiny",
@@ -57,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{args._prog}: error: {message}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name not in LLM_MODULES:
+            raise
+        print(f"{args._prog}: error: {exc.name} is not installed: this command needs the extra "
+              f"[llm] (torch, transformers, tokenizers): pip install -e '.[llm]'",
+              file=sys.stderr)
         return 2
 
 

@@ -242,3 +242,22 @@ def test_cli_run_bad_input(tmp_path, tiny_models, capsys):
     assert cli_main(base + ["--slm", str(tiny_models["slm"]), "--limit", "0"]) == 2
     assert "--limit: must be at least 1" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_run_without_the_llm_extra_is_one_line(tmp_path, monkeypatch, capsys):
+    """Without torch (the extra [llm] not installed), `profiler run` on a model is one error
+    line naming the missing package and the extra, exit code 2, and no trace file."""
+    import sys
+
+    from profiler import babi, cli
+
+    questions = tmp_path / "q.jsonl"
+    babi.write_questions(babi.generate_questions([1], 2, seed=0), questions)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails
+    out = tmp_path / "trace.jsonl"
+    code = cli.main(["run", "--questions", str(questions), "--slm", str(tmp_path),
+                     "--llm", str(tmp_path), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "torch is not installed" in err[0] and "[llm]" in err[0], err
+    assert not out.exists()
