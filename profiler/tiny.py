@@ -35,23 +35,35 @@ def build_tiny_llama(tokenizer=None, seed: int = 0, **config):
     model, tokenizer
         The model in eval mode, float32, and its tokenizer.
     """
+    from .vocab import build_tokenizer
+
+    tokenizer = tokenizer if tokenizer is not None else build_tokenizer()
+    model = seeded_llama(tokenizer, seed, {**TINY_CONFIG, **config})
+    model.eval()
+    return model, tokenizer
+
+
+def seeded_llama(tokenizer, seed: int, fields: dict):
+    """A ``LlamaForCausalLM`` over ``tokenizer``'s vocabulary and special tokens, with the
+    ``LlamaConfig`` ``fields`` and random weights drawn from ``seed`` (torch's global generator
+    is left as it was): the one constructor of the tiny test models and of the trained pair.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative integer.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from .vocab import build_tokenizer
-
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
-    tokenizer = tokenizer if tokenizer is not None else build_tokenizer()
-    fields = {**TINY_CONFIG, **config}
     cfg = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                       **fields)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(cfg)
-    model.eval()
-    return model, tokenizer
+        return LlamaForCausalLM(cfg)
 
 
 def save_tiny_model(path: str | Path, seed: int = 0, **config) -> Path:

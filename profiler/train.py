@@ -247,8 +247,7 @@ def train(config: TrainConfig, seed: int = 0, progress: bool = True) -> TrainRes
     """
     import torch
     from tqdm import tqdm
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+    from .tiny import seeded_llama
     from .vocab import build_tokenizer
 
     config.check()
@@ -262,12 +261,7 @@ def train(config: TrainConfig, seed: int = 0, progress: bool = True) -> TrainRes
                                             config.eval_seed), tokenizer)
     fields = {"max_position_embeddings": config.max_position_embeddings,
               "tie_word_embeddings": True, **config.model}
-    llama = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                        **fields)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(llama)
+    model = seeded_llama(tokenizer, seed, fields)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
