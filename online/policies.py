@@ -60,14 +60,15 @@ def least_loaded(state, arrivals, mask) -> np.ndarray:
     rows = [r for r, offload in enumerate(np.asarray(mask).tolist()) if offload]
     if not rows:
         return places
-    seconds_per_bit = _seconds_per_bit(inst)
     # plain floats: M is small, and this runs at every arrival
     uploading = state.uploading.tolist()
     computing = state.computing.tolist()
     cap, flops = inst.server_cap_flops.tolist(), inst.server_flops.tolist()
     servers = range(len(cap))
     for r in rows:
-        per_bit = seconds_per_bit[int(arrivals.user[r])].tolist()
+        user = int(arrivals.user[r])
+        # interference-free upload seconds per bit at load 1 (Instance.comm_per_load_s)
+        per_bit = (inst.comm_per_load_s[user] / inst.prompt_bits[user]).tolist()
         bits, work = float(arrivals.prompt_bits[r]), float(arrivals.edge_workload_flop[r])
         estimate = [bits * per_bit[j] * (uploading[j] + 1)
                     + work / min(cap[j], flops[j] / (computing[j] + 1)) for j in servers]
@@ -76,20 +77,6 @@ def least_loaded(state, arrivals, mask) -> np.ndarray:
         uploading[j] += 1
         computing[j] += 1
     return places
-
-
-_SPB: dict = {}
-
-
-def _seconds_per_bit(inst) -> np.ndarray:
-    """(N, M) interference-free upload seconds per prompt bit at load 1 (from
-    ``Instance.comm_per_load_s``), cached per instance."""
-    key = id(inst)
-    if key not in _SPB or _SPB[key][0] is not inst:
-        if len(_SPB) > 64:
-            _SPB.clear()
-        _SPB[key] = (inst, inst.comm_per_load_s / inst.prompt_bits[:, None])
-    return _SPB[key][1]
 
 
 class EdgeAll(Policy):
