@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, non_negative_int, positive_float, positive_int,
-    run_cli, table)
+    run_cli, table, unit_float)
 
 PROG = "python -m benchmarks.online_engines"
 
@@ -150,7 +150,7 @@ def build_parser() -> Parser:
                         help="arrival rate per user, Hz (10)")
     parser.add_argument("--duration", type=positive_float, default=20.0,
                         help="arrival window, s (20)")
-    parser.add_argument("--tau", type=float, default=0.8, help="threshold policy's tau (0.8)")
+    parser.add_argument("--tau", type=unit_float, default=0.8, help="threshold policy's tau (0.8)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (0)")
     parser.add_argument("--speed", action="store_true",
                         help="instead: the speed goals, about 100,000 queries (N 100, M 4, "
