@@ -16,7 +16,8 @@ import numpy as np
 
 from instances import Instance, PRESETS, Trace, load_trace
 from instances.calibration import synthetic_calibration, trace_probabilities
-from instances.profiles import margin_uncertainty, synthetic_queries
+from instances.profiles import synthetic_queries
+from instances.uncertainty import DEFAULT_SIGNAL, uncertainty
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,14 +133,17 @@ def draw_queries(instance: Instance, rate_per_user_hz: float, duration_s: float,
             slm_correct=instance.slm_correct[user], llm_correct=instance.llm_correct[user],
             p_slm_correct=None if instance.p_slm_correct is None else instance.p_slm_correct[user],
             p_llm_correct=None if instance.p_llm_correct is None else instance.p_llm_correct[user])
+    signal = instance.provenance.get("uncertainty", DEFAULT_SIGNAL)  # alpha as the instance's
     if profile is None or (isinstance(profile, str) and profile == "synthetic"):
         drawn = synthetic_queries(q, rng, params)
-        p_slm, p_llm = synthetic_calibration(params).predict(drawn.alpha)
+        alpha = uncertainty(drawn.topk_probs, signal)
+        p_slm, p_llm = synthetic_calibration(params, signal).predict(alpha)
     elif isinstance(profile, (str, Path, Trace)):
         trace = profile if isinstance(profile, Trace) else load_trace(profile)
         rows = rng.integers(0, len(trace), q)
         drawn = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
-        per_record = trace_probabilities(margin_uncertainty(trace.topk_probs),
+        alpha = uncertainty(drawn.topk_probs, signal)
+        per_record = trace_probabilities(uncertainty(trace.topk_probs, signal),
                                          trace.slm_correct, trace.llm_correct)
         p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
                                                                 per_record[1][rows])
@@ -150,7 +154,7 @@ def draw_queries(instance: Instance, rate_per_user_hz: float, duration_s: float,
         user=user, arrival_s=arrival, prompt_bits=drawn.prompt_bytes * params["bits_per_byte"],
         local_workload_flop=drawn.local_workload_flop,
         edge_workload_flop=drawn.edge_workload_flop, topk_probs=drawn.topk_probs,
-        alpha=drawn.alpha, slm_correct=drawn.slm_correct, llm_correct=drawn.llm_correct,
+        alpha=alpha, slm_correct=drawn.slm_correct, llm_correct=drawn.llm_correct,
         p_slm_correct=p_slm, p_llm_correct=p_llm)
 
 

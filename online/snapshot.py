@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from instances import Instance
+from instances.uncertainty import DEFAULT_SIGNAL, uncertainty
 
 PIN_LOCAL_S = 1e6
 PIN_SNR = 1e-10
@@ -47,8 +48,8 @@ def snapshot(state, arrivals) -> tuple[Instance, np.ndarray]:
         gain[k:] = PIN_SNR * inst.noise_w[None, :] / tx[k:, None]
         gain[np.arange(k, k + p), f_server] = own
     width = queries.topk_probs.shape[1]
-    pinned_topk = np.zeros((p, width))
-    pinned_topk[:, :2] = 0.5
+    pinned_topk = np.full((p, width), 1.0 / width)  # uniform: the most uncertain by any signal
+    signal = inst.provenance.get("uncertainty", DEFAULT_SIGNAL)
     fields = dict(
         user_xy_m=inst.user_xy_m[users],
         prompt_bits=np.concatenate([arrivals.prompt_bits, np.full(p, PIN_PROMPT_BITS)]),
@@ -59,10 +60,11 @@ def snapshot(state, arrivals) -> tuple[Instance, np.ndarray]:
         edge_workload_flop=np.concatenate([arrivals.edge_workload_flop,
                                            np.maximum(f_work, 1.0)]),
         topk_probs=np.concatenate([queries.topk_probs[q], pinned_topk]),
-        alpha=np.concatenate([arrivals.alpha, np.ones(p)]),
+        alpha=np.concatenate([arrivals.alpha, uncertainty(pinned_topk, signal)]),
         slm_correct=np.concatenate([queries.slm_correct[q], np.zeros(p)]),
         llm_correct=np.concatenate([queries.llm_correct[q], np.zeros(p)]),
-        gain=gain, provenance={"snapshot_s": state.time_s, "arrivals": int(k), "pinned": int(p)})
+        gain=gain, provenance={"snapshot_s": state.time_s, "arrivals": int(k), "pinned": int(p),
+                               "uncertainty": signal})
     if queries.p_slm_correct is not None:
         fields["p_slm_correct"] = np.concatenate([queries.p_slm_correct[q], np.full(p, 0.5)])
         fields["p_llm_correct"] = np.concatenate([queries.p_llm_correct[q], np.full(p, 0.5)])

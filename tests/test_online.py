@@ -267,3 +267,20 @@ def test_solver_policies_find_planners_by_name_or_take_a_callable():
                           duration_s=1.0, seed=0, tau=1.0)
     assert len(sim.records.place) > 0
     assert np.all(sim.records.place == -1)
+
+
+@pytest.mark.parametrize("profile", [None, "instance"])
+def test_queries_carry_the_instance_uncertainty_signal(profile):
+    """An instance generated with another uncertainty signal (entropy) is simulated with that
+    signal: every query's alpha is the entropy of its top-k, and the per-slot solvers' live
+    snapshots are valid instances of the same signal (they used to be checked against the
+    margin and rejected)."""
+    from instances.uncertainty import uncertainty
+
+    inst = instances.generate(12, 2, seed=0, uncertainty="entropy")
+    sim = online.simulate(inst, "goa", 20.0, 1.0, seed=0, tau=0.8, slot_s=0.02,
+                          profile=profile)
+    queries = online.draw_queries(inst, 20.0, 1.0, seed=0, profile=profile)
+    assert_allclose(queries.alpha, uncertainty(queries.topk_probs, "entropy"), rtol=0,
+                    atol=1e-12)
+    assert len(sim.records.place) == queries.user.size
