@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_tasks(args) -> list[tuple]:
-    """The (N, M, seed, tau, time cap, max boxes, max nodes) tasks of a run, in a fixed order."""
+    """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds) tasks of a run, in a
+    fixed order."""
     if args.quick:
         sizes, seeds, taus = QUICK_SIZES, QUICK_SEEDS, QUICK_TAUS
     elif args.set == "paper":
@@ -101,7 +102,8 @@ def make_tasks(args) -> list[tuple]:
     sizes = tuple(args.sizes) if args.sizes else sizes
     seeds = tuple(args.seeds) if args.seeds else seeds
     taus = tuple(args.tau) if args.tau else taus
-    return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes)
+    return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
+             args.dual_rounds)
             for n in sizes for tau in taus for seed in seeds]
 
 
@@ -111,7 +113,7 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     import instances
 
-    n, m, seed, tau, time_limit, max_boxes, max_nodes = task
+    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds = task
     warm_up(exact=True)
     inst = instances.generate(n, m, seed=seed, interference="full")
     name = f"full_N{n}_M{m}_seed{seed}"
@@ -121,7 +123,7 @@ def solve_task(task: tuple) -> list[dict]:
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm,
-                               **budget_options(inst, max_boxes, max_nodes))
+                               **budget_options(inst, max_boxes, max_nodes, dual_rounds))
     bound = exact.bound_ms
     rows = []
     for result in heuristics + [exact]:
@@ -151,7 +153,7 @@ def _run(args) -> int:
     tasks = make_tasks(args)
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
-          f"(loadbox) / {args.max_nodes} nodes (bnb) per bound, safety cap "
+          f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per bound, safety cap "
           f"{args.time_limit:g} s, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,

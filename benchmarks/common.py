@@ -363,7 +363,11 @@ def add_budget_arguments(parser: argparse.ArgumentParser,
                          max_boxes: int = DEFAULT_MAX_BOXES) -> None:
     """``--max-boxes``, ``--max-nodes`` and ``--time-limit`` (the safety cap)."""
     parser.add_argument("--max-boxes", type=positive_int, default=max_boxes, metavar="K",
-                        help=f"work budget of each 'loadbox' solve: boxes bounded ({max_boxes})")
+                        help=f"work budget of each 'loadbox' solve: boxes bounded, i.e. "
+                             f"assignment problems solved ({max_boxes})")
+    parser.add_argument("--dual-rounds", type=non_negative_int, default=0, metavar="R",
+                        help="'loadbox': rounds of the Lagrangian dual on each single load "
+                             "vector (0: off, the default; docs/bounds.md)")
     parser.add_argument("--max-nodes", type=positive_int, default=DEFAULT_MAX_NODES,
                         metavar="K", help="work budget of each 'bnb' solve: nodes "
                                           f"({DEFAULT_MAX_NODES})")
@@ -374,14 +378,19 @@ def add_budget_arguments(parser: argparse.ArgumentParser,
                              f"({DEFAULT_SAFETY_CAP_S:g})")
 
 
-def budget_options(instance, max_boxes: int | None, max_nodes: int | None) -> dict:
+def budget_options(instance, max_boxes: int | None, max_nodes: int | None,
+                   dual_rounds: int = 0) -> dict:
     """The work-budget option of ``formulations.solve(..., backend="auto")`` for the backend
-    "auto" picks on this instance ("loadvec" has none: it runs to its end, the cap aside)."""
+    "auto" picks on this instance ("loadvec" has none: it runs to its end, the cap aside), and
+    ``dual_rounds`` for "loadbox" when it is not 0."""
     import formulations
 
     backend = formulations.auto_backend(instance)
-    if backend == "loadbox" and max_boxes is not None:
-        return {"max_boxes": int(max_boxes)}
+    if backend == "loadbox":
+        options = {} if max_boxes is None else {"max_boxes": int(max_boxes)}
+        if dual_rounds:
+            options["dual_rounds"] = int(dual_rounds)
+        return options
     if backend == "bnb" and max_nodes is not None:
         return {"max_nodes": int(max_nodes)}
     return {}

@@ -135,7 +135,7 @@ def make_tasks(args) -> list[tuple]:
             sources += [("gen", name, interference, n, servers, seed)
                         for interference in ("none", "full") for n in sizes[interference]
                         for seed in seeds]
-    return [(source, tau, args.time_limit, args.max_boxes, args.max_nodes)
+    return [(source, tau, args.time_limit, args.max_boxes, args.max_nodes, args.dual_rounds)
             for source in sources for tau in taus]
 
 
@@ -162,7 +162,7 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     from instances import Status
 
-    source, tau, time_limit, max_boxes, max_nodes = task
+    source, tau, time_limit, max_boxes, max_nodes, dual_rounds = task
     warm_up(exact=True)
     inst, name, seed, set_name = _load(source)
     # every (P) method, the registered ones (goa.plugins) included; (P_A): benchmarks.pareto
@@ -171,7 +171,7 @@ def solve_task(task: tuple) -> list[dict]:
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm,
-                               **budget_options(inst, max_boxes, max_nodes))
+                               **budget_options(inst, max_boxes, max_nodes, dual_rounds))
     proven = exact.status == Status.OPTIMAL
     if proven:
         reference, reference_ms = "optimum", exact.objective_ms
@@ -206,7 +206,7 @@ def _run(args) -> int:
     tasks = make_tasks(args)
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
-          f"(loadbox) / {args.max_nodes} nodes (bnb) per exact solve, safety cap "
+          f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per exact solve, safety cap "
           f"{args.time_limit:g} s, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap",

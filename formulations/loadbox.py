@@ -171,35 +171,37 @@ class BoxBoundConstants:
                 min(self.n_free, self.n_users - int(lo.sum())))
 
 
-def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
-              details: dict | None = None):
-    """A lower bound (seconds) on T over all assignments with loads in the box (and, if given,
-    the users fixed as ``fix`` says: -2 free, -1 home, else the server), and the assignment
-    solving the box's assignment problem; ``(inf, None)`` only when the box holds no
-    assignment (its loads, fixed users or allowed cells admit none). ``details``, if given,
-    receives the chord slopes ``rho`` (N, M). Forbidden cells of the assignment problem are
-    infinite (scipy's own marker of a cell that may not be used), never a large finite
-    stand-in: a box is empty only when scipy finds no assignment avoiding them, not when a
-    value crosses a threshold that real costs could reach. Raises FloatingPointError on a NaN
-    cost or a non-finite value (a bug, never pruned silently).
+class BoxCells:
+    """What a box's assignment problems read, per server j (module docstring, points 1-5):
+    ``i_low``/``i_high`` (M,) the interference range [Ilb_j, Iub_j]; ``c_low`` (N, M) c_ij(Ilb_j);
+    ``rho`` (N, M) the chord slopes; ``theta`` (M,) the McCormick coefficients of point 3;
+    ``allowed[j]`` (N, hi_j - lo_j + 1) who may sit on j at each load of the box; ``h_lo``,
+    ``h_hi`` the range of users at home."""
 
-    See the module docstring for the argument.
-    """
+    def __init__(self, lo, hi, fix, h_lo, h_hi, n, m) -> None:
+        self.lo, self.hi, self.fix, self.h_lo, self.h_hi = lo, hi, fix, h_lo, h_hi
+        self.rho = np.zeros((n, m))
+        self.c_low = np.zeros((n, m))
+        self.i_low = np.zeros(m)
+        self.i_high = np.zeros(m)
+        self.theta = np.zeros(m)
+        self.allowed: list[np.ndarray] = []
+
+
+def box_cells(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray,
+              fix: np.ndarray | None = None) -> BoxCells | None:
+    """The interference ranges, chords, allowed slots and McCormick coefficients of a box
+    (``fix``: -2 free, -1 home, else the server); ``None`` when they prove it empty."""
     n, m = data.n_users, data.n_servers
     h_lo, h_hi = data.home_range(lo, hi)
     if h_lo > h_hi or int(lo.sum()) + h_lo > n:
-        return math.inf, None
+        return None
     fixed_on = np.zeros(m, dtype=np.int64)
     if fix is not None:
         fixed_on = np.bincount(fix[fix >= 0], minlength=m)
         if np.any(fixed_on > hi) or int(np.count_nonzero(fix == -1)) > h_hi:
-            return math.inf, None
-    rhos = np.zeros((n, m))
-    i_low = np.zeros(m)
-    theta = np.zeros(m)
-    base = np.empty((n, m))
-    extras = []
-    allowed_all = []
+            return None
+    cells = BoxCells(lo, hi, fix, h_lo, h_hi, n, m)
     for j in range(m):
         others_lo = int(lo.sum() - lo[j])
         others_hi = int(hi.sum() - hi[j])
@@ -209,7 +211,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
             unfixed_forced_max = int(hi[j]) - int(fixed_on[j])
             low, high = data.interference_range(j, others_lo, others_hi, unfixed_forced_max, fix)
         if not math.isfinite(low):
-            return math.inf, None
+            return None
         c_low = data.comm_per_load(j, low)
         if high > low:
             rho = (data.comm_per_load(j, high) - c_low) / (high - low)
@@ -226,9 +228,10 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
         if fix is not None:  # users fixed elsewhere never sit on j; users fixed on j do
             allowed &= ((fix == -2) | (fix == j))[:, None]
             allowed[fix == j, :] = True
-        rhos[:, j] = rho
-        ell = max(int(lo[j]), 1)
-        i_low[j] = low
+        cells.rho[:, j] = rho
+        cells.c_low[:, j] = c_low
+        cells.i_low[j] = low
+        cells.i_high[j] = high
         if lo[j] >= 1 or fixed_on[j] >= 1:
             # sum over S_j of rho >= the fixed users' slopes + the smallest of the others
             ok = allowed[:, 0]
@@ -236,10 +239,33 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
             rest = max(int(lo[j]) - int(fixed_on[j]), 0)
             pool = np.sort(rho[ok & ~mine])
             if pool.size < rest:
-                return math.inf, None
-            theta[j] = max(int(lo[j]), int(fixed_on[j])) * (rho[mine].sum() + pool[:rest].sum())
-        base[:, j] = np.where(allowed[:, 0],
-                              ell * c_low + data.work_flop * data.g(j, ell), math.inf)
+                return None
+            cells.theta[j] = max(int(lo[j]), int(fixed_on[j])) * (rho[mine].sum()
+                                                                   + pool[:rest].sum())
+        cells.allowed.append(allowed)
+    return cells
+
+
+def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
+                comm: np.ndarray | None = None):
+    """Solve one assignment problem of a box: a user on j pays its delay there with the comm
+    delay per unit of load ``comm[:, j]`` (c_ij(Ilb_j) of point 3 when ``None``; c_ij at
+    another point of [Ilb_j, Iub_j] for :mod:`formulations.loaddual`) plus the load's growth,
+    and a user on p pays ``sum_{j != p} mu_j s_kj`` as a polluter; home costs t^L_i. Returns
+    (its value, the assignment), or ``(inf, None)`` if no assignment avoids every forbidden
+    cell. The caller subtracts the constant ``sum_j mu_j I_j`` at the interference it chose
+    (with ``mu = theta`` and Ilb_j: :func:`box_bound`)."""
+    n, m = data.n_users, data.n_servers
+    lo, hi, fix = cells.lo, cells.hi, cells.fix
+    c_all = cells.c_low if comm is None else comm
+    base = np.empty((n, m))
+    extras = []
+    for j in range(m):
+        c = c_all[:, j]
+        allowed = cells.allowed[j]
+        ell = max(int(lo[j]), 1)
+        loads = np.arange(int(lo[j]), int(hi[j]) + 1)
+        base[:, j] = np.where(allowed[:, 0], ell * c + data.work_flop * data.g(j, ell), math.inf)
         # E_j(n) for n = lo..hi, increments to the optional slots (point 3)
         energy = np.zeros(loads.size)
         for t, load in enumerate(loads):
@@ -249,16 +275,15 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
             if ok.sum() < load:  # no assignment has this load (hi <= load_max prevents it)
                 energy[t:] = energy[t - 1]
                 break
-            c_small = np.sort(c_low[ok])[:load].sum()
+            c_small = np.sort(c[ok])[:load].sum()
             w_small = np.sort(data.work_flop[ok])[:load].sum()
             energy[t] = (load - ell) * c_small + (data.g(j, load) - data.g(j, ell)) * w_small
         steps = np.diff(energy)
         steps = np.minimum.accumulate(steps[::-1])[::-1] if steps.size else steps
         extras.append(steps)
-        allowed_all.append(allowed)
-    # pollution: a user on p pays sum_{j != p} theta_j s_kj
-    pollution = data.signal_w @ theta
-    cost_on = base + pollution[:, None] - data.signal_w * theta[None, :]
+    # pollution: a user on p pays sum_{j != p} mu_j s_kj
+    pollution = data.signal_w @ mu
+    cost_on = base + pollution[:, None] - data.signal_w * mu[None, :]
 
     # columns: per server lo_j mandatory + (hi_j - lo_j) optional slots, then home slots
     columns, mandatory, slot_extra = [], [], []
@@ -267,9 +292,9 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
         columns += [j] * k_hi
         mandatory += [True] * k_lo + [False] * (k_hi - k_lo)
         slot_extra += [0.0] * k_lo + list(extras[j])
-    columns += [-1] * h_hi
-    mandatory += [True] * h_lo + [False] * (h_hi - h_lo)
-    slot_extra += [0.0] * h_hi
+    columns += [-1] * cells.h_hi
+    mandatory += [True] * cells.h_lo + [False] * (cells.h_hi - cells.h_lo)
+    slot_extra += [0.0] * cells.h_hi
     columns = np.asarray(columns, dtype=np.int64)
     mandatory = np.asarray(mandatory, dtype=bool)
     slot_extra = np.asarray(slot_extra)
@@ -286,7 +311,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
     for j in range(m):
         k_hi = int(hi[j])
         if k_hi:
-            allowed = allowed_all[j]
+            allowed = cells.allowed[j]
             # slot q (0-based) of j carries load max(lo_j, q + 1)
             q = np.arange(k_hi)
             t = np.maximum(q + 1 - int(lo[j]), 0)
@@ -310,14 +335,40 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
     assignment = np.full(n, -1, dtype=np.int64)
     users = rows < n
     assignment[rows[users]] = columns[cols[users]]
+    return value, assignment
+
+
+def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
+              details: dict | None = None):
+    """A lower bound (seconds) on T over all assignments with loads in the box (and, if given,
+    the users fixed as ``fix`` says: -2 free, -1 home, else the server), and the assignment
+    solving the box's assignment problem; ``(inf, None)`` only when the box holds no
+    assignment (its loads, fixed users or allowed cells admit none). ``details``, if given,
+    receives the chord slopes ``rho`` (N, M), the interference floors ``i_low`` (M,) and the
+    box's :class:`BoxCells` (``cells``). Forbidden cells of the assignment problem are
+    infinite (scipy's own marker of a cell that may not be used), never a large finite
+    stand-in: a box is empty only when scipy finds no assignment avoiding them, not when a
+    value crosses a threshold that real costs could reach. Raises FloatingPointError on a NaN
+    cost or a non-finite value (a bug, never pruned silently).
+
+    See the module docstring for the argument.
+    """
+    cells = box_cells(data, lo, hi, fix)
+    if cells is None:
+        return math.inf, None
+    value, assignment = box_problem(data, cells, cells.theta)
+    if assignment is None:
+        return math.inf, None
     if details is not None:
-        details["rho"] = rhos
-        details["i_low"] = i_low
-    return value - float(theta @ i_low), assignment
+        details["rho"] = cells.rho
+        details["i_low"] = cells.i_low
+        details["cells"] = cells
+    return value - float(cells.theta @ cells.i_low), assignment
 
 
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
-                  evaluate_s, improve, *, max_boxes: int | None = None) -> Outcome:
+                  evaluate_s, improve, *, max_boxes: int | None = None,
+                  dual=None) -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
@@ -326,6 +377,13 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     assignment problem per box), else TIME_LIMIT at the clock's limit; the bound is the
     smallest over the open boxes either way. Deterministic up to where the clock stops it: with
     a box budget that stops it first, the same on every machine.
+
+    ``dual``, if given (``formulations.solve(..., dual_rounds=R)`` passes
+    :func:`formulations.loaddual.dual_bound` with R rounds): a box with a single load vector,
+    when it is first taken, is bounded again by ``dual(data, cells, mccormick=bound,
+    max_problems=...)`` (a ``DualBound``) and put back with the larger bound; every assignment
+    problem the dual solves counts against ``max_boxes``. Off by default: it measured worse per
+    unit of work (docs/bounds.md).
 
     Raises
     ------
@@ -343,7 +401,7 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     if not math.isfinite(bound) or a is None:
         raise FloatingPointError(f"loadbox: the root box's bound is {bound!r}; the root holds "
                                  f"every assignment, so its bound must be finite")
-    heap = [(bound, 0, lo, hi, free, a, _branch_user(data, lo, hi, free, a, details))]
+    heap = [(bound, 0, lo, hi, free, a, _branch_user(data, lo, hi, free, a, details), False)]
     counter, boxes = 1, 1
     tried = set()
 
@@ -364,7 +422,7 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     offer(a)
     status = Status.TIME_LIMIT
     while heap:
-        bound, _, lo, hi, fix, a, user = heap[0]
+        bound, _, lo, hi, fix, a, user, tightened = heap[0]
         if bound >= best * (1.0 - PRUNE_RTOL):
             status = Status.OPTIMAL
             break
@@ -374,6 +432,14 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
             status = Status.WORK_LIMIT
             break
         heapq.heappop(heap)
+        if dual is not None and not tightened and np.array_equal(lo, hi):
+            tight = dual(data, box_cells(data, lo, hi, fix), mccormick=bound,
+                         max_problems=None if max_boxes is None else max_boxes - boxes)
+            boxes += tight.problems
+            offer(tight.assignment)
+            heapq.heappush(heap, (max(bound, tight.bound), counter, lo, hi, fix, a, user, True))
+            counter += 1
+            continue
         children = _split(data, lo, hi, fix, a, user)
         if not children:  # every user fixed: the bound is T of that one assignment
             offer(fix.copy())
@@ -387,7 +453,7 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
             offer(child_a)
             if child_bound < best * (1.0 - PRUNE_RTOL):
                 heapq.heappush(heap, (max(child_bound, bound), counter, *child, child_a,
-                                      _branch_user(data, *child, child_a, details)))
+                                      _branch_user(data, *child, child_a, details), False))
                 counter += 1
     if not heap and status == Status.TIME_LIMIT:
         status = Status.OPTIMAL

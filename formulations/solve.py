@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import numbers
@@ -34,7 +35,7 @@ OPTIONS = {
     "scip": ("threads", "mip_gap", "vub", "max_nodes"),
     "cpsat": ("threads", "resolution_s", "seed", "vub", "max_deterministic_time"),
     "bnb": ("max_nodes",),
-    "loadbox": ("max_boxes",),
+    "loadbox": ("max_boxes", "dual_rounds"),
     "enumerate": ("max_assignments", "max_chunks"),
 }
 #: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
@@ -111,8 +112,10 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         ``max_assignments`` ("enumerate"), and the work budgets, whose stop (status
         WORK_LIMIT) does not depend on the machine: ``max_nodes`` ("bnb": nodes; "highs",
         "cbc", "scip": the solver's branch-and-bound nodes), ``max_boxes`` ("loadbox": boxes
-        bounded), ``max_chunks`` ("enumerate": blocks of its fixed order of assignments),
+        bounded, i.e. assignment problems solved), ``max_chunks`` ("enumerate": blocks of its fixed order of assignments),
         ``max_deterministic_time`` ("cpsat": CP-SAT's deterministic seconds, > 0);
+        ``dual_rounds`` ("loadbox", default 0: off; rounds of the Lagrangian dual of
+        :mod:`formulations.loaddual` on each single-load-vector box, M <= 6);
         ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
@@ -237,6 +240,11 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
     if backend == "loadbox":
         from . import loadbox
 
+        rounds = options.pop("dual_rounds", 0)
+        if rounds:
+            from .loaddual import dual_bound
+
+            options["dual"] = functools.partial(dual_bound, rounds=rounds)
         arrays = kernel_arrays(instance, tau)
         return loadbox.solve_loadbox(
             loadbox.BoxBoundConstants(arrays, data), clock,
@@ -346,9 +354,8 @@ def _check_options(backend: str, options: dict) -> dict:
                 raise ValueError(f"vub: must be True or False, got {value!r}")
             checked[name] = bool(value)
         elif name in ("threads", "max_assignments", "seed", "max_load_vectors", "max_nodes",
-                      "max_chunks",
-                      "max_boxes"):
-            low = 0 if name in ("seed", "max_load_vectors") else 1
+                      "max_chunks", "max_boxes", "dual_rounds"):
+            low = 0 if name in ("seed", "max_load_vectors", "dual_rounds") else 1
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
             checked[name] = int(value)

@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose, assert_array_less
 
 import formulations
 import instances
-from formulations import loadbox, search
+from formulations import loadbox, loaddual, search
 from formulations.data import interference_free_delays
 from formulations.outcome import Clock
 from instances.io import from_dict
@@ -334,3 +334,117 @@ def test_loadbox_is_deterministic():
     np.testing.assert_array_equal(first.assignment, second.assignment)
     assert first.bound_ms == second.bound_ms
     assert first.info["boxes"] == second.info["boxes"]
+
+
+# --- the Lagrangian dual of a load box (formulations.loaddual) -----------------------------------
+
+def candidates(inst, tau):
+    """Every assignment an optimum may be (forced users offloaded, no free user slower on its
+    server than at home), with T in seconds."""
+    arrays = search.kernel_arrays(inst, tau)
+    out = []
+    for a in itertools.product(range(-1, inst.n_servers), repeat=inst.n_users):
+        a = np.array(a)
+        if np.any(arrays["forced"] & (a < 0)):
+            continue
+        delays = instances.evaluate(inst, a).delay_s
+        free_off = (a >= 0) & ~arrays["forced"]
+        if np.all(delays[free_off] <= inst.local_delay_s[free_off]):
+            out.append((search.total_delay_s(arrays, a), a))
+    return out
+
+
+def dual(data, lo, hi, fix=None, rounds=4):
+    """The dual's own L (no McCormick floor), or None for an empty box."""
+    cells = loadbox.box_cells(data, lo, hi, fix)
+    if cells is None:
+        return None
+    return loaddual.dual_bound(data, cells, rounds=rounds)
+
+
+@pytest.mark.parametrize("case", CASES[::5], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_dual_bound_is_below_every_assignment_in_its_box(case):
+    """The root box, up to six load vectors (random), a box around each and a box with random
+    users fixed: the dual's L (4 rounds) is at most the best assignment (that an optimum may be)
+    in the box."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    data = boxes(inst, tau)
+    pool = candidates(inst, tau)
+    lo, hi = data.root()
+    root = dual(data, lo, hi)
+    assert root.bound * 1e3 <= optimum_ms(family, n, m, seed, tau) * (1 + SLACK)
+    loads_of = [np.bincount(a[a >= 0], minlength=m) for _, a in pool]
+    rng = np.random.default_rng(seed)
+    checked = 0
+    keys = sorted({tuple(x) for x in loads_of})
+    for pick in rng.permutation(len(keys))[:6]:
+        key = keys[pick]
+        loads = np.array(key)
+        if np.any(loads > hi):
+            continue
+        inside = [v for (v, _), x in zip(pool, loads_of) if np.array_equal(x, loads)]
+        result = dual(data, loads, loads)
+        assert result.bound <= min(inside) * (1 + SLACK), key
+        wide_lo, wide_hi = np.maximum(loads - 1, 0), np.minimum(loads + 1, hi)
+        around = [v for (v, _), x in zip(pool, loads_of)
+                  if np.all(x >= wide_lo) and np.all(x <= wide_hi)]
+        assert dual(data, wide_lo, wide_hi).bound <= min(around) * (1 + SLACK), key
+        # users fixed as one assignment with these loads has them
+        value, a = next((v, b) for (v, b), x in zip(pool, loads_of) if np.array_equal(x, loads))
+        fix = np.where(rng.random(n) < 0.5, a, -2)
+        consistent = [v for (v, b), x in zip(pool, loads_of) if np.array_equal(x, loads)
+                      and np.all((fix == -2) | (fix == b))]
+        assert dual(data, loads, loads, fix).bound <= min(consistent) * (1 + SLACK), key
+        checked += 1
+    assert checked >= 1
+
+
+def test_dual_beats_the_mccormick_bound_at_a_papers_load_vector():
+    """At the load vector of goa_ls's plan on a 40-user paper drop (tau = 0.8), the dual's own
+    L (without the McCormick floor) lies strictly above the box's McCormick bound, and both lie
+    below the plan: the dual does what it is for."""
+    import goa
+
+    inst = instances.generate(40, 4, seed=3)
+    data = boxes(inst, 0.8)
+    plan = np.asarray(goa.solve(inst, tau=0.8, method="goa_ls").assignment)
+    loads = np.bincount(plan[plan >= 0], minlength=4)
+    mccormick, _ = loadbox.box_bound(data, loads, loads)
+    result = dual(data, loads, loads, rounds=12)
+    value = search.total_delay_s(search.kernel_arrays(inst, 0.8), plan)
+    assert mccormick < result.bound <= value
+    # at least a tenth of the McCormick gap at this vector is closed
+    assert result.bound - mccormick >= 0.1 * (value - mccormick)
+    assert result.problems == 16 * result.rounds
+    assert result.assignment is not None
+
+
+def test_search_with_the_dual_proves_the_golden_optimum():
+    """loadbox with dual rounds on single load vectors proves the stored optimum of a golden
+    20-user drop, and counts the dual's assignment problems in its box budget."""
+    doc = json.loads(GOLDEN[0].read_text())
+    inst = from_dict(doc["instance"])
+    result = formulations.solve(inst, tau=doc["tau"], backend="loadbox", dual_rounds=4,
+                                time_limit=120)
+    assert result.status == Status.OPTIMAL
+    assert_allclose(result.objective_ms, doc["optimum_ms"], rtol=1e-9)
+    stopped = formulations.solve(inst, tau=doc["tau"], backend="loadbox", dual_rounds=4,
+                                 max_boxes=200)
+    assert stopped.status in (Status.WORK_LIMIT, Status.OPTIMAL)
+    assert stopped.bound_ms <= doc["optimum_ms"] * (1 + SLACK)
+    assert stopped.info["boxes"] <= 200 + inst.n_servers  # the last split's children
+
+
+def test_bad_dual_options_are_named():
+    inst = instances.generate(24, 4, seed=0)
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="dual_rounds"):
+            formulations.solve(inst, tau=0.8, backend="loadbox", dual_rounds=bad)
+    big = instances.generate(8, 7, seed=0)
+    data = boxes(big, 0.8)
+    cells = loadbox.box_cells(data, *data.root())
+    with pytest.raises(ValueError, match="dual_rounds: .* at most 6 servers"):
+        loaddual.dual_bound(data, cells, rounds=2)
+    with pytest.raises(ValueError, match="dual_rounds: must be at least 1"):
+        loaddual.dual_bound(boxes(inst, 0.8), loadbox.box_cells(boxes(inst, 0.8), *boxes(inst, 0.8).root()), rounds=0)
