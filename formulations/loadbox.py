@@ -459,8 +459,13 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
         status = Status.OPTIMAL
     open_bound = heap[0][0] if heap else best
     lower = min(open_bound, best) * (1.0 - BOUND_SAFETY)
+    vectors = {box[2].tobytes() for box in heap if np.array_equal(box[2], box[3])}
     info = {"boxes": boxes, "open_boxes": len(heap),
-            "fixed_users": int(np.count_nonzero(heap[0][4] >= -1)) if heap else None}
+            "fixed_users": int(np.count_nonzero(heap[0][4] >= -1)) if heap else None,
+            # where the search stands: open boxes still spanning several load vectors, and
+            # the distinct single load vectors among the others
+            "open_load_boxes": sum(not np.array_equal(box[2], box[3]) for box in heap),
+            "open_vectors": len(vectors)}
     if status == Status.OPTIMAL:
         lower = best * (1.0 - max(PRUNE_RTOL, BOUND_SAFETY))
     return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=lower * 1e3, info=info)
