@@ -59,8 +59,11 @@ complete. The bound is multiplied by ``1 - 1e-9`` against rounding.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import heapq
 import math
+import multiprocessing
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -368,7 +371,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
 
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                   evaluate_s, improve, *, max_boxes: int | None = None,
-                  dual=None) -> Outcome:
+                  dual=None, batch: int = 1, workers: int = 1) -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
@@ -385,6 +388,11 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     problem the dual solves counts against ``max_boxes``. Off by default: it measured worse per
     unit of work (docs/bounds.md).
 
+    ``batch`` > 1: each step takes the ``batch`` best open boxes (instead of the best one) and
+    bounds all their children, which ``workers`` > 1 processes share (contiguous parts, results
+    merged in order). Results depend on ``batch`` only, never on ``workers``: the same boxes
+    are bounded in the same order and the incumbent is updated in that order.
+
     Raises
     ------
     FloatingPointError
@@ -392,6 +400,55 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
         (P) has a finite bound there: anything else is a bug), or a box's assignment problem
         has a NaN cost or a non-finite value.
     """
+    with _children_bounder(data, workers) as bound_children:
+        return _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
+                       bound_children)
+
+
+def _bound_child(data: BoxBoundConstants, child: tuple):
+    """(bound, assignment, the user it will branch on) of one child box."""
+    details: dict = {}
+    bound, a = box_bound(data, *child, details)
+    return bound, a, (None if a is None else _branch_user(data, *child, a, details))
+
+
+_WORKER_DATA: BoxBoundConstants | None = None
+
+
+def _worker_init(data: BoxBoundConstants) -> None:
+    global _WORKER_DATA
+    _WORKER_DATA = data
+
+
+def _worker_bound(children: list) -> list:
+    return [_bound_child(_WORKER_DATA, child) for child in children]
+
+
+@contextlib.contextmanager
+def _children_bounder(data: BoxBoundConstants, workers: int):
+    """A function bounding a list of child boxes, in order: in this process, or split into
+    ``workers`` contiguous parts bounded by that many worker processes (the same results)."""
+    if workers <= 1:
+        yield lambda children: [_bound_child(data, child) for child in children]
+        return
+    context = multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                initializer=_worker_init,
+                                                initargs=(data,)) as pool:
+        def bound_children(children):
+            if len(children) < 2 * workers:
+                return [_bound_child(data, child) for child in children]
+            parts = np.array_split(np.arange(len(children)), workers)
+            futures = [pool.submit(_worker_bound, [children[i] for i in part])
+                       for part in parts]
+            return [result for future in futures for result in future.result()]
+
+        yield bound_children
+
+
+def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
+            bound_children) -> Outcome:
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)
     lo, hi = data.root()
@@ -440,20 +497,29 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
             heapq.heappush(heap, (max(bound, tight.bound), counter, lo, hi, fix, a, user, True))
             counter += 1
             continue
-        children = _split(data, lo, hi, fix, a, user)
-        if not children:  # every user fixed: the bound is T of that one assignment
-            offer(fix.copy())
-            continue
-        for child in children:
-            details = {}
-            child_bound, child_a = box_bound(data, *child, details)
+        # the box taken and, with batch > 1, the next best ones still worth splitting (the
+        # same boxes whatever the number of workers)
+        taken = [(bound, lo, hi, fix, a, user)]
+        while len(taken) < batch and heap and heap[0][0] < best * (1.0 - PRUNE_RTOL) \
+                and (dual is None or heap[0][7] or not np.array_equal(heap[0][2], heap[0][3])):
+            top = heapq.heappop(heap)
+            taken.append((top[0], *top[2:7]))
+        jobs, parents = [], []
+        for parent, lo, hi, fix, a, user in taken:
+            children = _split(data, lo, hi, fix, a, user)
+            if not children:  # every user fixed: the bound is T of that one assignment
+                offer(fix.copy())
+            jobs += children
+            parents += [parent] * len(children)
+        results = bound_children(jobs)
+        for parent, child, (child_bound, child_a, child_user) in zip(parents, jobs, results):
             boxes += 1
             if child_a is None:  # box_bound proved the child empty (its bound is inf)
                 continue
             offer(child_a)
             if child_bound < best * (1.0 - PRUNE_RTOL):
-                heapq.heappush(heap, (max(child_bound, bound), counter, *child, child_a,
-                                      _branch_user(data, *child, child_a, details), False))
+                heapq.heappush(heap, (max(child_bound, parent), counter, *child, child_a,
+                                      child_user, False))
                 counter += 1
     if not heap and status == Status.TIME_LIMIT:
         status = Status.OPTIMAL

@@ -35,7 +35,7 @@ OPTIONS = {
     "scip": ("threads", "mip_gap", "vub", "max_nodes"),
     "cpsat": ("threads", "resolution_s", "seed", "vub", "max_deterministic_time"),
     "bnb": ("max_nodes",),
-    "loadbox": ("max_boxes", "dual_rounds"),
+    "loadbox": ("max_boxes", "dual_rounds", "batch", "workers"),
     "enumerate": ("max_assignments", "max_chunks"),
 }
 #: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
@@ -115,7 +115,9 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         bounded, i.e. assignment problems solved), ``max_chunks`` ("enumerate": blocks of its fixed order of assignments),
         ``max_deterministic_time`` ("cpsat": CP-SAT's deterministic seconds, > 0);
         ``dual_rounds`` ("loadbox", default 0: off; rounds of the Lagrangian dual of
-        :mod:`formulations.loaddual` on each single-load-vector box, M <= 6);
+        :mod:`formulations.loaddual` on each single-load-vector box, M <= 6), ``batch``
+        ("loadbox", default 1: the open boxes split per step) and ``workers`` ("loadbox",
+        default 1: processes that bound a step's children; results depend on ``batch`` only);
         ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
@@ -354,7 +356,7 @@ def _check_options(backend: str, options: dict) -> dict:
                 raise ValueError(f"vub: must be True or False, got {value!r}")
             checked[name] = bool(value)
         elif name in ("threads", "max_assignments", "seed", "max_load_vectors", "max_nodes",
-                      "max_chunks", "max_boxes", "dual_rounds"):
+                      "max_chunks", "max_boxes", "dual_rounds", "batch", "workers"):
             low = 0 if name in ("seed", "max_load_vectors", "dual_rounds") else 1
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")

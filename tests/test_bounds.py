@@ -448,3 +448,44 @@ def test_bad_dual_options_are_named():
         loaddual.dual_bound(data, cells, rounds=2)
     with pytest.raises(ValueError, match="dual_rounds: must be at least 1"):
         loaddual.dual_bound(boxes(inst, 0.8), loadbox.box_cells(boxes(inst, 0.8), *boxes(inst, 0.8).root()), rounds=0)
+
+
+# --- batches of boxes, bounded by one or several processes ----------------------------------------
+
+def test_batched_search_gives_the_same_results_on_one_or_two_workers():
+    """With batch = 8 the search bounds the same boxes in the same order whether one process or
+    two bound them: status, plan, bound and box count are identical."""
+    inst = instances.generate(40, 4, seed=1, interference="full")
+    runs = [formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=400, batch=8,
+                               workers=workers) for workers in (1, 2)]
+    one, two = runs
+    assert one.status == two.status == Status.WORK_LIMIT
+    assert one.bound_ms == two.bound_ms and one.objective_ms == two.objective_ms
+    assert np.array_equal(one.assignment, two.assignment)
+    assert one.info["boxes"] == two.info["boxes"] >= 400
+    assert one.info["open_boxes"] == two.info["open_boxes"]
+    # batches take other boxes than strict best-first: the runs are not the default's
+    default = formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=400)
+    assert default.info["boxes"] != one.info["boxes"] or default.bound_ms != one.bound_ms
+
+
+@pytest.mark.parametrize("case", CASES[2::7], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_batched_search_bounds_and_proves_the_optimum(case):
+    """Batches of 4 boxes: stopped after 5 boxes the bound is at most the brute-force optimum,
+    and run to its end the search proves it."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    optimum = optimum_ms(family, n, m, seed, tau)
+    stopped = formulations.solve(inst, tau=tau, backend="loadbox", max_boxes=5, batch=4)
+    assert stopped.bound_ms <= optimum * (1 + SLACK)
+    proof = formulations.solve(inst, tau=tau, backend="loadbox", batch=4)
+    assert proof.status == Status.OPTIMAL
+    assert_allclose(proof.objective_ms, optimum, rtol=1e-9)
+
+
+def test_bad_batch_options_are_named():
+    inst = instances.generate(24, 4, seed=0)
+    for name in ("batch", "workers"):
+        for bad in (0, -2, 1.5, "2", True):
+            with pytest.raises(ValueError, match=name):
+                formulations.solve(inst, tau=0.8, backend="loadbox", **{name: bad})
