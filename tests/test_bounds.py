@@ -489,3 +489,30 @@ def test_bad_batch_options_are_named():
         for bad in (0, -2, 1.5, "2", True):
             with pytest.raises(ValueError, match=name):
                 formulations.solve(inst, tau=0.8, backend="loadbox", **{name: bad})
+
+
+def test_proofs_benchmark_tiny_run(tmp_path, capsys):
+    """python -m benchmarks.proofs on two small drops with two workers: each is proven, its
+    objective is the optimum the default search proves, and a budget of 1 box stops it."""
+    from benchmarks import proofs
+    from benchmarks.common import read_csv
+
+    out = tmp_path / "proofs"
+    assert proofs.main(["--sizes", "14", "--seeds", "0", "1", "--batch", "4", "--workers", "2",
+                        "--out", str(out)]) == 0
+    rows = read_csv(out / "proofs.csv")
+    assert list(rows[0]) == proofs.COLUMNS and len(rows) == 2
+    for r in rows:
+        assert r["status"] == "optimal", r
+        inst = instances.generate(14, 4, seed=int(r["seed"]), interference="full")
+        reference = formulations.solve(inst, tau=0.8, backend="bnb")
+        assert_allclose(float(r["objective_ms"]), reference.objective_ms, rtol=1e-9)
+    assert "proven 2 of 2" in capsys.readouterr().out
+    assert proofs.main(["--sizes", "30", "--seeds", "0", "--max-boxes", "1",
+                        "--out", str(tmp_path / "stopped")]) == 0
+    assert read_csv(tmp_path / "stopped" / "proofs.csv")[0]["status"] == "work_limit"
+    with pytest.raises(SystemExit) as stop:
+        proofs.main(["--workers", "0", "--out", str(tmp_path / "bad")])
+    assert stop.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
