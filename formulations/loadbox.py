@@ -123,6 +123,14 @@ class BoxBoundConstants:
         sinr = self.signal_w[:, j] / (self.noise_w[j] + interference_w)
         return self.prompt_bits / (self.bandwidth_hz[j] * np.log2(1.0 + sinr))
 
+    def interference_of(self, assignment: np.ndarray) -> np.ndarray:
+        """I_j (M,) of an assignment: the received power at j of the offloaded users not on j."""
+        served = assignment >= 0
+        total = self.signal_w[served].sum(axis=0)
+        own = np.bincount(assignment[served], weights=self.signal_w[served, assignment[served]],
+                          minlength=self.n_servers)
+        return total - own
+
     def interference_low(self, j: int, others: int, forced_others: int) -> float:
         """The smallest sum of ``others`` received powers at j among users of which at least
         ``forced_others`` are forced (point 1)."""
@@ -561,11 +569,7 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
     on = unfixed[a[unfixed] >= 0]
     if not on.size or rho is None:
         return int(unfixed[0])
-    served = a >= 0
-    total = data.signal_w[served].sum(axis=0)
-    own = np.bincount(a[served], weights=data.signal_w[served, a[served]],
-                      minlength=data.n_servers)
-    excess = np.maximum(total - own - details["i_low"], 0.0)  # I_j(a) - Ilb_j
+    excess = np.maximum(data.interference_of(a) - details["i_low"], 0.0)  # I_j(a) - Ilb_j
     slope = rho[on, a[on]]
     floor = np.full(data.n_servers, np.inf)
     np.minimum.at(floor, a[on], slope)

@@ -67,15 +67,6 @@ class DualBound:
     assignment: np.ndarray | None
 
 
-def interference_w(data: BoxBoundConstants, assignment: np.ndarray) -> np.ndarray:
-    """I_j (M,) of an assignment: the received power at j of the offloaded users not on j."""
-    served = assignment >= 0
-    total = data.signal_w[served].sum(axis=0)
-    own = np.bincount(assignment[served], weights=data.signal_w[served, assignment[served]],
-                      minlength=data.n_servers)
-    return total - own
-
-
 def dual_bound(data: BoxBoundConstants, cells: BoxCells, *, rounds: int,
                max_problems: int | None = None, mccormick: float = -math.inf) -> DualBound:
     """Maximise L(mu) (module docstring) over at most ``rounds`` multiplier vectors and
@@ -119,7 +110,7 @@ def dual_bound(data: BoxBoundConstants, cells: BoxCells, *, rounds: int,
             if a is None:  # no assignment at this end (an infinite cost): it bounds nothing
                 continue
             v = ap - float(mu @ e)
-            g = interference_w(data, a) - e
+            g = data.interference_of(a) - e
             cut_rhs.append(v - float(g @ mu))
             cut_grad.append(g)
             if v < value:

@@ -61,6 +61,22 @@ def boxes(inst, tau):
     return loadbox.BoxBoundConstants(search.kernel_arrays(inst, tau), interference_free_delays(inst, tau))
 
 
+def candidates(inst, tau):
+    """Every assignment an optimum may be (forced users offloaded, no free user slower on its
+    server than at home), with T in seconds."""
+    arrays = search.kernel_arrays(inst, tau)
+    out = []
+    for a in itertools.product(range(-1, inst.n_servers), repeat=inst.n_users):
+        a = np.array(a)
+        if np.any(arrays["forced"] & (a < 0)):
+            continue
+        delays = instances.evaluate(inst, a).delay_s
+        free_off = (a >= 0) & ~arrays["forced"]
+        if np.all(delays[free_off] <= inst.local_delay_s[free_off]):
+            out.append((search.total_delay_s(arrays, a), a))
+    return out
+
+
 CASES = [(family, n, m, seed, tau) for family in FAMILIES for (n, m), seed in
          zip(SIZES, range(len(SIZES))) for tau in TAUS]
 
@@ -116,25 +132,16 @@ def test_bounds_with_fixed_users_are_below_the_best_consistent_assignment(case):
     family, n, m, seed, tau = case
     inst = drop(family, n, m, seed)
     data = boxes(inst, tau)
-    arrays = search.kernel_arrays(inst, tau)
     rng = np.random.default_rng(seed)
-    candidates = []
-    for a in itertools.product(range(-1, m), repeat=n):
-        a = np.array(a)
-        if np.any(arrays["forced"] & (a < 0)):
-            continue
-        delays = instances.evaluate(inst, a).delay_s
-        free_off = (a >= 0) & ~arrays["forced"]
-        if np.all(delays[free_off] <= inst.local_delay_s[free_off]):
-            candidates.append((search.total_delay_s(arrays, a), a))
+    pool = candidates(inst, tau)
     for _ in range(12):
-        value, a = candidates[int(rng.integers(len(candidates)))]
+        value, a = pool[int(rng.integers(len(pool)))]
         loads = np.bincount(a[a >= 0], minlength=m)
         if np.any(loads > data.root()[1]):
             continue
         fix = np.where(rng.random(n) < 0.5, a, -2)
         bound, _ = loadbox.box_bound(data, loads, loads, fix)
-        consistent = [v for v, b in candidates if np.array_equal(
+        consistent = [v for v, b in pool if np.array_equal(
             np.bincount(b[b >= 0], minlength=m), loads) and np.all((fix == -2) | (fix == b))]
         assert bound <= min(consistent) * (1 + SLACK)
         exact, _ = loadbox.box_bound(data, loads, loads, a.copy())
@@ -337,22 +344,6 @@ def test_loadbox_is_deterministic():
 
 
 # --- the Lagrangian dual of a load box (formulations.loaddual) -----------------------------------
-
-def candidates(inst, tau):
-    """Every assignment an optimum may be (forced users offloaded, no free user slower on its
-    server than at home), with T in seconds."""
-    arrays = search.kernel_arrays(inst, tau)
-    out = []
-    for a in itertools.product(range(-1, inst.n_servers), repeat=inst.n_users):
-        a = np.array(a)
-        if np.any(arrays["forced"] & (a < 0)):
-            continue
-        delays = instances.evaluate(inst, a).delay_s
-        free_off = (a >= 0) & ~arrays["forced"]
-        if np.all(delays[free_off] <= inst.local_delay_s[free_off]):
-            out.append((search.total_delay_s(arrays, a), a))
-    return out
-
 
 def dual(data, lo, hi, fix=None, rounds=4):
     """The dual's own L (no McCormick floor), or None for an empty box."""
