@@ -43,6 +43,7 @@ import numpy as np
 
 from .instance import InstanceError
 from .io import short_repr
+from .uncertainty import DEFAULT_SIGNAL, uncertainty
 from .uncertainty import margin as margin_uncertainty  # the one implementation of alpha
 
 DATA = Path(__file__).with_name("data")
@@ -98,8 +99,12 @@ SYNTHETIC_DEFAULTS = {
 
 
 @dataclass(frozen=True)
-class Queries:
-    """The query columns of an instance (length N; ``topk_probs`` is (N, K)); sizes in bytes."""
+class QueryData:
+    """The data of n queries drawn from a profile, without users or times (arrays of length n;
+    ``topk_probs`` is (n, K)); sizes in bytes. ``alpha`` is the margin from
+    :func:`synthetic_queries` and :meth:`Trace.queries`, the requested signal from
+    :func:`draw_profile_queries`, which also sets the calibrated ``p_slm_correct`` /
+    ``p_llm_correct`` (``None`` where the profile gives none)."""
 
     prompt_bytes: np.ndarray
     local_workload_flop: np.ndarray
@@ -108,9 +113,40 @@ class Queries:
     alpha: np.ndarray
     slm_correct: np.ndarray
     llm_correct: np.ndarray
+    p_slm_correct: np.ndarray | None = None
+    p_llm_correct: np.ndarray | None = None
 
 
-def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> Queries:
+def draw_profile_queries(n: int, rng: np.random.Generator, params: dict,
+                         trace: Trace | None = None, signal: str = DEFAULT_SIGNAL) -> QueryData:
+    """Draw n queries: the one drawing of query data, shared by ``instances.generate`` (an
+    instance's N queries) and ``online`` (a run's queries).
+
+    ``trace`` None: the synthetic profile with the preset values ``params``; else n records of
+    the trace drawn with replacement (``rng.integers``), latencies converted at the preset's
+    nominal ``local_flops`` / ``server_cap_flops`` (the trace's :meth:`Trace.using` cost kind
+    decides which cost is read). ``alpha`` is ``signal`` of the top-k, and the calibrated
+    probabilities come from the profile's calibration on the same signal (a separate synthetic
+    sample, or the trace's held-out fold), never from a query's own correctness.
+    """
+    from .calibration import synthetic_calibration, trace_probabilities
+
+    if trace is None:
+        drawn = synthetic_queries(n, rng, params)
+        alpha = uncertainty(drawn.topk_probs, signal)
+        p_slm, p_llm = synthetic_calibration(params, signal).predict(alpha)
+    else:
+        rows = rng.integers(0, len(trace), n)
+        drawn = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
+        alpha = uncertainty(drawn.topk_probs, signal)
+        per_record = trace_probabilities(uncertainty(trace.topk_probs, signal),
+                                         trace.slm_correct, trace.llm_correct)
+        p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
+                                                                per_record[1][rows])
+    return replace(drawn, alpha=alpha, p_slm_correct=p_slm, p_llm_correct=p_llm)
+
+
+def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> QueryData:
     """Draw n queries from the synthetic difficulty model.
 
     A query has a latent difficulty z ~ N(0, 1) shared by both models. Model m answers correctly
@@ -143,7 +179,7 @@ def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> Queries
     probs = -np.sort(-(probs / probs.sum(axis=1, keepdims=True)), axis=1)
 
     local_workload = params["slm_flop_fixed"] + params["slm_flop_per_byte"] * prompt_bytes
-    return Queries(
+    return QueryData(
         prompt_bytes=prompt_bytes,
         local_workload_flop=local_workload,
         edge_workload_flop=params["llm_workload_ratio"] * local_workload,
@@ -171,19 +207,22 @@ class Trace:
     llm_workload_flop: np.ndarray
     slm_latency_s: np.ndarray  # NaN where a workload was given
     llm_latency_s: np.ndarray
+    #: the cost kind :meth:`using` kept ("auto": as loaded); an instance drawn from a trace
+    #: of another kind records it in its provenance (``trace_cost``)
+    cost: str = "auto"
 
     def __len__(self) -> int:
         return int(self.prompt_bytes.size)
 
     def queries(self, rows: np.ndarray, local_flops_nominal: float,
-                edge_flops_nominal: float) -> Queries:
+                edge_flops_nominal: float) -> QueryData:
         """The queries of the given trace rows; latencies become workloads at nominal compute."""
         slm = np.where(np.isnan(self.slm_workload_flop[rows]),
                        self.slm_latency_s[rows] * local_flops_nominal, self.slm_workload_flop[rows])
         llm = np.where(np.isnan(self.llm_workload_flop[rows]),
                        self.llm_latency_s[rows] * edge_flops_nominal, self.llm_workload_flop[rows])
         probs = self.topk_probs[rows]
-        return Queries(
+        return QueryData(
             prompt_bytes=self.prompt_bytes[rows],
             local_workload_flop=slm,
             edge_workload_flop=llm,
@@ -196,7 +235,8 @@ class Trace:
     def using(self, cost: str) -> Trace:
         """The trace with one kind of per-model cost: ``"workload"`` (the FLOP columns) or
         ``"latency"`` (the measured seconds), each required in every record; ``"auto"`` is the
-        trace as it is (the workload where given, else the latency).
+        trace as it is (the workload where given, else the latency). The result's ``cost``
+        says which.
 
         Raises
         ------
@@ -216,7 +256,7 @@ class Trace:
                 raise InstanceError(f"cost: record {missing[0] + 1} of {Path(self.path).name} "
                                     f"has no {keep!r} (cost={cost!r})")
             changes[drop] = np.full(len(self), np.nan)
-        return replace(self, **changes)
+        return replace(self, cost=cost, **changes)
 
 
 TRACE_COSTS = ("auto", "workload", "latency")

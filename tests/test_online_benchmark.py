@@ -49,7 +49,7 @@ def test_goodput_and_crossing_from_rows():
     (good,) = bench.goodput(rows, (1.0, 2.0, 3.0, 4.0), n_users=10)
     assert good["goodput_hz"] == 2.0 and good["goodput_qps"] == 20.0
     rows = [{"experiment": "static", "policy": "s", "seed": 0, "rate_hz": r,
-             "realised_over_predicted": x} for r, x in ((1.0, 0.5), (3.0, 1.5))]
+             "realised_over_static": x} for r, x in ((1.0, 0.5), (3.0, 1.5))]
     found, never = bench.crossing_rate(rows, "s")
     np.testing.assert_allclose(found, [2.0])
     assert never == 0
