@@ -418,6 +418,7 @@ def _tail_panel(ax, rows, metric, policies, rates, args) -> None:
     ax.plot([], [], marker="^", color="0.3", linestyle="none", label="every seed collapsed")
     ax.set_yscale("log")
     ax.set_xlabel("arrival rate per user [Hz]")
+    ax.set_ylabel(metric.replace("_ms", " delay [ms]"))
     ax.set_title(f"{metric.replace('_ms', '')} delay over the seeds that did not collapse",
                  fontsize=9)
     ax.grid(True, alpha=0.3)
@@ -454,7 +455,6 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, metric in zip(axes, ("p95_ms", "p99_ms")):
         _tail_panel(ax, rows, metric, policies, rates, args)
-        ax.set_ylabel(metric.replace("_ms", " delay [ms]"))
         ax.yaxis.set_tick_params(labelleft=True)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="upper center", ncol=5)
