@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .calibration import synthetic_calibration, trace_probabilities
 from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
-from .profiles import SYNTHETIC_DEFAULTS, Trace, draw_profile_queries, load_trace, resolve_trace
-from .uncertainty import DEFAULT_SIGNAL, check_signal
+from .profiles import (SYNTHETIC_DEFAULTS, QueryData, Trace, load_trace, resolve_trace,
+                       synthetic_queries)
+from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty as uncertainty_signal
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
@@ -166,6 +169,33 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         p_slm_correct=queries.p_slm_correct,
         p_llm_correct=queries.p_llm_correct,
     )
+
+
+def draw_profile_queries(n: int, rng: np.random.Generator, params: dict,
+                         trace: Trace | None = None, signal: str = DEFAULT_SIGNAL) -> QueryData:
+    """Draw n queries: the one drawing of query data, shared by ``instances.generate`` (an
+    instance's N queries) and ``online`` (a run's queries).
+
+    ``trace`` None: the synthetic profile with the preset values ``params``; else n records of
+    the trace drawn with replacement (``rng.integers``), latencies converted at the preset's
+    nominal ``local_flops`` / ``server_cap_flops`` (the trace's :meth:`Trace.using` cost kind
+    decides which cost is read). ``alpha`` is ``signal`` of the top-k, and the calibrated
+    probabilities come from the profile's calibration on the same signal (a separate synthetic
+    sample, or the trace's held-out fold), never from a query's own correctness.
+    """
+    if trace is None:
+        drawn = synthetic_queries(n, rng, params)
+        alpha = uncertainty_signal(drawn.topk_probs, signal)
+        p_slm, p_llm = synthetic_calibration(params, signal).predict(alpha)
+    else:
+        rows = rng.integers(0, len(trace), n)
+        drawn = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
+        alpha = uncertainty_signal(drawn.topk_probs, signal)
+        per_record = trace_probabilities(uncertainty_signal(trace.topk_probs, signal),
+                                         trace.slm_correct, trace.llm_correct)
+        p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
+                                                                per_record[1][rows])
+    return replace(drawn, alpha=alpha, p_slm_correct=p_slm, p_llm_correct=p_llm)
 
 
 def _count(name: str, value) -> int:

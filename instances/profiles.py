@@ -43,7 +43,6 @@ import numpy as np
 
 from .instance import InstanceError
 from .io import short_repr
-from .uncertainty import DEFAULT_SIGNAL, uncertainty
 from .uncertainty import margin as margin_uncertainty  # the one implementation of alpha
 
 DATA = Path(__file__).with_name("data")
@@ -103,8 +102,8 @@ class QueryData:
     """The data of n queries drawn from a profile, without users or times (arrays of length n;
     ``topk_probs`` is (n, K)); sizes in bytes. ``alpha`` is the margin from
     :func:`synthetic_queries` and :meth:`Trace.queries`, the requested signal from
-    :func:`draw_profile_queries`, which also sets the calibrated ``p_slm_correct`` /
-    ``p_llm_correct`` (``None`` where the profile gives none)."""
+    :func:`instances.generator.draw_profile_queries`, which also sets the calibrated
+    ``p_slm_correct`` / ``p_llm_correct`` (``None`` where the profile gives none)."""
 
     prompt_bytes: np.ndarray
     local_workload_flop: np.ndarray
@@ -115,35 +114,6 @@ class QueryData:
     llm_correct: np.ndarray
     p_slm_correct: np.ndarray | None = None
     p_llm_correct: np.ndarray | None = None
-
-
-def draw_profile_queries(n: int, rng: np.random.Generator, params: dict,
-                         trace: Trace | None = None, signal: str = DEFAULT_SIGNAL) -> QueryData:
-    """Draw n queries: the one drawing of query data, shared by ``instances.generate`` (an
-    instance's N queries) and ``online`` (a run's queries).
-
-    ``trace`` None: the synthetic profile with the preset values ``params``; else n records of
-    the trace drawn with replacement (``rng.integers``), latencies converted at the preset's
-    nominal ``local_flops`` / ``server_cap_flops`` (the trace's :meth:`Trace.using` cost kind
-    decides which cost is read). ``alpha`` is ``signal`` of the top-k, and the calibrated
-    probabilities come from the profile's calibration on the same signal (a separate synthetic
-    sample, or the trace's held-out fold), never from a query's own correctness.
-    """
-    from .calibration import synthetic_calibration, trace_probabilities
-
-    if trace is None:
-        drawn = synthetic_queries(n, rng, params)
-        alpha = uncertainty(drawn.topk_probs, signal)
-        p_slm, p_llm = synthetic_calibration(params, signal).predict(alpha)
-    else:
-        rows = rng.integers(0, len(trace), n)
-        drawn = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
-        alpha = uncertainty(drawn.topk_probs, signal)
-        per_record = trace_probabilities(uncertainty(trace.topk_probs, signal),
-                                         trace.slm_correct, trace.llm_correct)
-        p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
-                                                                per_record[1][rows])
-    return replace(drawn, alpha=alpha, p_slm_correct=p_slm, p_llm_correct=p_llm)
 
 
 def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> QueryData:

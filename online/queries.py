@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from instances import Instance, PRESETS, Trace, load_trace
-from instances.profiles import draw_profile_queries
+from instances.generator import draw_profile_queries
 from instances.uncertainty import DEFAULT_SIGNAL
 
 

@@ -1,5 +1,8 @@
-"""The discrete-event simulator (online/) against independent ground truth: queueing theory,
-Ciw, the static evaluator; conservation and determinism."""
+"""The discrete-event simulator (online/): against queueing theory (M/M/1 processor sharing),
+Ciw (capacitated processor sharing) and the static evaluator (queries that never overlap);
+conservation and determinism; the policies' rules and the accuracy guard; query drawing
+(profiles, uncertainty signal, trace cost). The query-by-query check against an event-driven
+reference is tests/test_online_reference.py."""
 
 import math
 
@@ -320,10 +323,10 @@ def test_trace_cost_is_recorded_and_honoured_by_online(tmp_path):
 
 def test_one_query_drawing_for_generator_and_simulator():
     """The generator and the simulator draw query data with the one function
-    ``instances.profiles.draw_profile_queries``: an instance's queries are what it draws after
+    ``instances.generator.draw_profile_queries``: an instance's queries are what it draws after
     the system's draws, and online's queries of a run are what it draws after the arrivals
     (synthetic and trace profiles, another uncertainty signal included)."""
-    from instances.profiles import draw_profile_queries
+    from instances.generator import draw_profile_queries
     from online.queries import poisson_arrivals
 
     params = instances.PRESETS["paper"]
