@@ -5,15 +5,17 @@ of seed s are the same for every policy, so every comparison is paired):
 
 - **rate**: every policy at tau = ``--tau`` over the arrival rates ``--rates`` (Hz per user, up
   to saturation), synthetic queries: mean, p50/p95/p99 delay after the warm-up, accuracy,
-  offloaded share, attainment of the deadline ``--deadline-ms``, goodput (the highest swept rate
-  up to which >= 90 % of queries meet it), ES utilisation, decision time per call, and for the
-  per-slot solvers the static model's prediction at each decision against the realised delay;
+  offloaded share, guard violations (uncertain queries answered on the device), attainment of
+  the deadline ``--deadline-ms``, goodput (the highest swept rate up to which >= 90 % of queries
+  meet it), ES utilisation, decision time per call, whether the run collapsed (did not drain
+  within its measured window's length), and for the per-slot solvers the static model's
+  prediction at each decision against the realised delay (``realised_over_predicted``);
 - **tau**: the threshold, GOA, goa_ls and the static plan over ``--taus`` at the rate
   ``--tau-rate``: accuracy against p95 delay;
 - **static**: the static plans with each user repeating its query of the instance (the static
   problem's own queries): the static model's delay of the plan, ``instances.evaluate``, against
-  the realised mean delay as the rate grows, and the rate at which the realised delay reaches
-  the prediction.
+  the realised mean delay as the rate grows (``realised_over_static``), and the rate at which
+  the realised delay reaches the prediction.
 
 Outputs in ``--out`` (default ``results/online``; ``results/online-quick`` with ``--quick``):
 ``online_runs.csv`` (one row per run), ``online.csv`` (mean and 95 % CI over seeds per

@@ -41,7 +41,8 @@ class Simulation:
     in_flight: dict = field(default_factory=dict)
 
     def summary(self, deadline_s: float | None = None) -> dict:
-        """Figures over the queries that arrived after the warm-up (:func:`online.summarize`)."""
+        """Figures over the queries that arrived after the warm-up (:func:`online.summarize`),
+        guard violations counted at the run's tau."""
         return summarize(self.records, self.instance, self.warmup_s, self.duration_s, deadline_s,
                          tau=self.tau)
 
