@@ -5,15 +5,17 @@ of seed s are the same for every policy, so every comparison is paired):
 
 - **rate**: every policy at tau = ``--tau`` over the arrival rates ``--rates`` (Hz per user, up
   to saturation), synthetic queries: mean, p50/p95/p99 delay after the warm-up, accuracy,
-  offloaded share, attainment of the deadline ``--deadline-ms``, goodput (the highest swept rate
-  up to which >= 90 % of queries meet it), ES utilisation, decision time per call, and for the
-  per-slot solvers the static model's prediction at each decision against the realised delay;
+  offloaded share, guard violations (uncertain queries answered on the device), attainment of
+  the deadline ``--deadline-ms``, goodput (the highest swept rate up to which >= 90 % of queries
+  meet it), ES utilisation, decision time per call, whether the run collapsed (did not drain
+  within its measured window's length), and for the per-slot solvers the static model's
+  prediction at each decision against the realised delay (``realised_over_predicted``);
 - **tau**: the threshold, GOA, goa_ls and the static plan over ``--taus`` at the rate
   ``--tau-rate``: accuracy against p95 delay;
 - **static**: the static plans with each user repeating its query of the instance (the static
   problem's own queries): the static model's delay of the plan, ``instances.evaluate``, against
-  the realised mean delay as the rate grows, and the rate at which the realised delay reaches
-  the prediction.
+  the realised mean delay as the rate grows (``realised_over_static``), and the rate at which
+  the realised delay reaches the prediction.
 
 Outputs in ``--out`` (default ``results/online``; ``results/online-quick`` with ``--quick``):
 ``online_runs.csv`` (one row per run), ``online.csv`` (mean and 95 % CI over seeds per
@@ -56,8 +58,9 @@ QUICK = {"users": 12, "servers": 2, "rates": (5.0, 40.0), "taus": (0.6, 1.0), "t
 GOODPUT_ATTAINMENT = 0.9
 CDF_POINTS = 201
 METRICS = ("mean_ms", "p50_ms", "p95_ms", "p99_ms", "accuracy_pct", "offloaded_frac",
-           "attainment", "utilisation", "decide_ms_per_call", "decision_wait_ms", "queue_ms",
-           "upload_ms", "compute_ms", "realised_over_predicted", "static_predicted_ms")
+           "guard_violations", "attainment", "utilisation", "decide_ms_per_call",
+           "decision_wait_ms", "queue_ms", "upload_ms", "compute_ms", "realised_over_predicted",
+           "static_predicted_ms", "realised_over_static", "collapsed")
 RUN_COLUMNS = ["experiment", "policy", "rate_hz", "tau", "seed", "queries", "finished"] + list(
     METRICS) + ["predicted_mean_ms", "realised_after_decision_ms", "wall_s"]
 SUMMARY_COLUMNS = ["experiment", "policy", "rate_hz", "tau", "seeds"] + [
@@ -111,9 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(PROG, lambda: _run(args))
 
 
+def collapsed(sim) -> bool:
+    """Whether a run collapsed: after the last arrival it took longer to drain than the
+    measured window lasted, so its queues grew faster than they were served and its delays
+    depend on how long the run is, not on the rate alone."""
+    last = float(np.nanmax(sim.records.finish_s, initial=sim.duration_s))
+    return last - sim.duration_s > sim.duration_s - sim.warmup_s
+
+
 def run_point(task: dict) -> dict:
-    """One simulation: the summary figures, the delay quantiles (for the CDF) and, for a static
-    plan, the static model's mean delay of the plan."""
+    """One simulation: the summary figures, whether it collapsed (:func:`collapsed`), the delay
+    quantiles (for the CDF) and, for a static plan, the static model's mean delay of the plan
+    (``static_predicted_ms``) and, on the plan's own queries (experiment ``static``), the
+    realised mean delay over it (``realised_over_static``)."""
     import instances
 
     _load_kernels()
@@ -131,12 +144,13 @@ def run_point(task: dict) -> dict:
     wall = time.perf_counter() - started
     row = {"experiment": task["experiment"], "policy": task["policy"], "rate_hz": task["rate"],
            "tau": task["tau"], "seed": task["seed"], "wall_s": wall,
-           **sim.summary(deadline_s=task["deadline_ms"] / 1e3)}
+           **sim.summary(deadline_s=task["deadline_ms"] / 1e3),
+           "collapsed": float(collapsed(sim))}
     if task["policy"] in STATIC_POLICIES:
         plan = policy.plan(inst, task["tau"])
         row["static_predicted_ms"] = instances.evaluate(inst, plan).mean_delay_ms
         if static:
-            row["realised_over_predicted"] = row["mean_ms"] / row["static_predicted_ms"]
+            row["realised_over_static"] = row["mean_ms"] / row["static_predicted_ms"]
     rec = sim.records
     keep = (rec.arrival_s >= task["warmup"]) & rec.finished
     quantiles = np.quantile(rec.delay_s[keep] * 1e3, np.linspace(0, 1, CDF_POINTS)) \
@@ -219,12 +233,13 @@ def goodput(rows: list[dict], rates, n_users: int) -> list[dict]:
 
 def crossing_rate(rows: list[dict], policy: str) -> tuple[list[float], int]:
     """Per seed, the rate at which the realised mean delay of the static plan (its own
-    queries) first reaches the static model's prediction (linear interpolation between swept
-    rates); seeds where it never does within the sweep are counted apart."""
+    queries) first reaches the static model's prediction (``realised_over_static`` >= 1;
+    linear interpolation between swept rates); seeds where it never does within the sweep are
+    counted apart."""
     per = defaultdict(dict)
     for row in rows:
         if row["experiment"] == "static" and row["policy"] == policy:
-            per[row["seed"]][row["rate_hz"]] = row["realised_over_predicted"]
+            per[row["seed"]][row["rate_hz"]] = row["realised_over_static"]
     found, never = [], 0
     for ratios in per.values():
         rates = sorted(ratios)
@@ -285,6 +300,15 @@ def _run(args) -> int:
     return 0
 
 
+def _count(record: dict | None, metric: str) -> str:
+    """A per-run count's mean over seeds; ``collapsed`` as "k of S" seeds."""
+    if record is None or record.get(metric) is None:
+        return "-"
+    if metric == "collapsed":
+        return f"{round(record[metric] * record['seeds'])} of {record['seeds']}"
+    return f"{record[metric]:.3g}"
+
+
 def _pm(record: dict | None, metric: str, digits: int = 1) -> str:
     if record is None or record.get(metric) is None:
         return "-"
@@ -301,13 +325,18 @@ def _report(summary, good, rows, cfg, policies, args) -> str:
             lines.append([policy, _pm(r, "mean_ms"), _pm(r, "p50_ms"), _pm(r, "p95_ms"),
                           _pm(r, "p99_ms"), _pm(r, "accuracy_pct"), _pm(r, "offloaded_frac", 2),
                           _pm(r, "attainment", 3), _pm(r, "utilisation", 2),
-                          _pm(r, "decide_ms_per_call", 2), _pm(r, "realised_over_predicted", 2)])
+                          _pm(r, "decide_ms_per_call", 2), _pm(r, "realised_over_predicted", 2),
+                          _count(r, "guard_violations"), _count(r, "collapsed")])
         blocks.append(table(
             ["policy", "mean ms", "p50 ms", "p95 ms", "p99 ms", "accuracy %", "offloaded",
              f"<= {args.deadline_ms:g} ms", "ES util.", "decide ms/call",
-             "realised/predicted"], lines,
+             "realised/predicted", "guard viol.", "collapsed"], lines,
             title=f"rate {rate:g} Hz per user ({rate * cfg['users']:g} queries/s), tau "
                   f"{args.tau:g}: mean +- 95 % CI over seeds"))
+    blocks[-1] += ("\n(realised/predicted: decision to finish over the static model on the "
+                   "decision's snapshot, per-slot solvers; guard viol.: queries with alpha > tau "
+                   "answered on their device, per run; collapsed: seeds whose run took longer "
+                   "to drain than its measured window lasted)")
     lines = [[g["policy"], f"{g['goodput_hz']:.1f} +- {g['goodput_hz_ci95']:.1f}",
               f"{g['goodput_qps']:.0f} +- {g['goodput_qps_ci95']:.0f}"]
              for g in sorted(good, key=lambda g: -g["goodput_hz"])]
@@ -328,7 +357,7 @@ def _report(summary, good, rows, cfg, policies, args) -> str:
         for rate in cfg["rates"]:
             r = index.get(("static", policy, rate, args.tau))
             lines.append([policy, f"{rate:g}", _pm(r, "static_predicted_ms"), _pm(r, "mean_ms"),
-                          _pm(r, "p95_ms"), _pm(r, "realised_over_predicted", 3)])
+                          _pm(r, "p95_ms"), _pm(r, "realised_over_static", 3)])
         found, never = crossing_rate(rows, policy)
         if found:
             mean, half = mean_ci95(found)
@@ -338,7 +367,7 @@ def _report(summary, good, rows, cfg, policies, args) -> str:
             lines.append([policy, "crossing", "none in the sweep", "", f"{never} seeds", ""])
     if lines:
         blocks.append(table(["static plan", "rate Hz", "static model ms", "realised mean ms",
-                             "realised p95 ms", "realised/predicted"], lines,
+                             "realised p95 ms", "realised/static model"], lines,
                             title="The static model's mean delay of its plan against the "
                                   "realised one (each user repeats its query of the instance)"))
     return "\n\n".join(blocks)
@@ -350,6 +379,51 @@ def _style(policy: str, **overrides) -> dict:
     if policy in SLOT_POLICIES and "label" not in overrides:
         style["label"] += " per slot"
     return style
+
+
+def _tail_panel(ax, rows, metric, policies, rates, args) -> None:
+    """One tail panel of tail_vs_rate.png: per policy and rate, the mean and 95 % CI over the
+    seeds whose run did not collapse (:func:`collapsed`); a point where some seeds collapsed is
+    ringed and labelled "k/S", and a rate where every seed collapsed is a triangle on the top
+    edge, instead of a mean dominated by a run that never drained."""
+    top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for policy in policies:
+        style = _style(policy)
+        xs, ys, errs, ringed, lost = [], [], [], [], []
+        for rate in rates:
+            runs = [r for r in rows if r["experiment"] == "rate" and r["policy"] == policy
+                    and r["rate_hz"] == rate and r["tau"] == args.tau]
+            if not runs:
+                continue
+            kept = [r[metric] for r in runs if not r["collapsed"]]
+            gone = len(runs) - len(kept)
+            if not kept:
+                lost.append(rate)
+                continue
+            mean, half = mean_ci95(kept)
+            xs.append(rate), ys.append(mean), errs.append(half)
+            if gone:
+                ringed.append((rate, mean, f"{gone}/{len(runs)}"))
+        ax.errorbar(xs, ys, yerr=errs, ms=3, capsize=2, **style)
+        for rate, mean, text in ringed:
+            ax.plot([rate], [mean], marker="o", ms=9, mfc="none", color=style["color"],
+                    linestyle="none")
+            ax.annotate(text, (rate, mean), xytext=(4, -9), textcoords="offset points",
+                        fontsize=6, color=style["color"])
+        if lost:
+            ax.plot(lost, [0.97] * len(lost), marker="^", color=style["color"],
+                    linestyle="none", transform=top, clip_on=False)
+    ax.axhline(args.deadline_ms, color="0.5", linestyle=":",
+               label=f"deadline D = {args.deadline_ms:g} ms")
+    ax.plot([], [], marker="o", ms=9, mfc="none", color="0.3", linestyle="none",
+            label="k/S seeds collapsed, left out of the mean")
+    ax.plot([], [], marker="^", color="0.3", linestyle="none", label="every seed collapsed")
+    ax.set_yscale("log")
+    ax.set_xlabel("arrival rate per user [Hz]")
+    ax.set_ylabel(metric.replace("_ms", " delay [ms]"))
+    ax.set_title(f"{metric.replace('_ms', '')} delay over the seeds that did not collapse",
+                 fontsize=9)
+    ax.grid(True, alpha=0.3)
 
 
 def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
@@ -367,7 +441,8 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
         if curves:
             x = np.nanmean(np.array(curves), axis=0)
             ax.plot(x, np.linspace(0, 1, CDF_POINTS), **_style(policy, marker=None))
-    ax.axvline(args.deadline_ms, color="0.5", linestyle=":", label=f"D = {args.deadline_ms:g} ms")
+    ax.axvline(args.deadline_ms, color="0.5", linestyle=":",
+               label=f"deadline D = {args.deadline_ms:g} ms")
     ax.set_xscale("log")
     ax.set_xlabel("delay [ms]")
     ax.set_ylabel("fraction of queries")
@@ -378,21 +453,14 @@ def plot(summary, results, tasks, cfg, policies, args, folder) -> None:
     fig.savefig(folder / "delay_cdf.png", dpi=120)
     plt.close(fig)
 
+    rows = [res["row"] for res in results]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, metric in zip(axes, ("p95_ms", "p99_ms")):
-        for policy in policies:
-            pts = [(rate, index[("rate", policy, rate, args.tau)]) for rate in rates
-                   if ("rate", policy, rate, args.tau) in index]
-            ax.errorbar([p[0] for p in pts], [p[1][metric] for p in pts],
-                        yerr=[p[1][f"{metric}_ci95"] for p in pts], ms=3, capsize=2,
-                        **_style(policy))
-        ax.axhline(args.deadline_ms, color="0.5", linestyle=":")
-        ax.set_yscale("log")
-        ax.set_xlabel("arrival rate per user [Hz]")
-        ax.set_title(metric.replace("_ms", " delay [ms]"))
-        ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+        _tail_panel(ax, rows, metric, policies, rates, args)
+        ax.yaxis.set_tick_params(labelleft=True)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="upper center", ncol=5)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
     fig.savefig(folder / "tail_vs_rate.png", dpi=120)
     plt.close(fig)
 

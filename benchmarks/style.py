@@ -29,9 +29,9 @@ METHOD_STYLE: dict[str, dict[str, str]] = {
     # policies of the simulator (benchmarks.online)
     "threshold": {"color": "tab:purple", "marker": "<", "linestyle": "-.",
                   "label": "threshold (alpha > tau)"},
-    "static_goa": {"color": "tab:blue", "marker": "o", "linestyle": "--",
+    "static_goa": {"color": "tab:orange", "marker": "o", "linestyle": "--",
                    "label": "static plan, GOA"},
-    "static_goa_ls": {"color": "tab:red", "marker": "*", "linestyle": "--",
+    "static_goa_ls": {"color": "tab:green", "marker": "*", "linestyle": "--",
                       "label": "static plan, goa_ls"},
     "goa_per_arrival": {"color": "tab:cyan", "marker": "o", "linestyle": ":",
                         "label": "GOA at each arrival"},

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from .calibration import synthetic_calibration, trace_probabilities
 from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
-from .profiles import SYNTHETIC_DEFAULTS, Trace, load_trace, resolve_trace, synthetic_queries
+from .profiles import (SYNTHETIC_DEFAULTS, QueryData, Trace, load_trace, resolve_trace,
+                       synthetic_queries)
 from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty as uncertainty_signal
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
@@ -80,7 +82,9 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         ``"synthetic"`` (the embedded difficulty model), the name of a shipped trace (a key of
         :data:`~instances.profiles.NAMED_TRACES`, e.g. ``"babi-tiny"``) or a JSONL trace (path
         or loaded :class:`~instances.profiles.Trace`) from which the queries are drawn with
-        replacement.
+        replacement. A trace restricted to one cost kind (``trace.using("latency")``,
+        ``--trace-cost latency``) records it in the provenance as ``trace_cost``, and
+        ``online`` draws its queries from a trace with the same kind.
     uncertainty
         The signal of :mod:`instances.uncertainty` that becomes ``alpha`` (``"margin"``, the
         paper's ``1 - (p1 - p2)``, by default; ``"maxprob"``, ``"entropy"``, ...). The drop is
@@ -133,23 +137,14 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
     fading = rng.exponential(1.0, (n_users, n_servers))  # |z|^2 of Rayleigh fading z ~ CN(0, 1)
     gain = path_loss(distance, params["carrier_hz"]) * fading
     # The calibrated probabilities use no draw of ``rng``: the other fields do not depend on them.
-    if trace is None:
-        queries = synthetic_queries(n_users, rng, params)
-        alpha = uncertainty_signal(queries.topk_probs, uncertainty)
-        p_slm, p_llm = synthetic_calibration(params, uncertainty).predict(alpha)
-    else:
-        rows = rng.integers(0, len(trace), n_users)
-        queries = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
-        alpha = uncertainty_signal(queries.topk_probs, uncertainty)
-        per_record = trace_probabilities(uncertainty_signal(trace.topk_probs, uncertainty),
-                                         trace.slm_correct, trace.llm_correct)
-        p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
-                                                                per_record[1][rows])
+    queries = draw_profile_queries(n_users, rng, params, trace, uncertainty)
 
     provenance = {"format_version": FORMAT_VERSION, "preset": preset, "seed": int(seed),
                   "profile": profile_name,
                   "uncertainty": uncertainty,
                   "overrides": {k: float(v) for k, v in sorted(overrides.items())}}
+    if trace is not None and trace.cost != "auto":
+        provenance["trace_cost"] = trace.cost  # online draws its queries with the same cost
     return Instance(
         user_xy_m=user_xy,
         prompt_bits=queries.prompt_bytes * params["bits_per_byte"],
@@ -158,7 +153,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         local_workload_flop=queries.local_workload_flop,
         edge_workload_flop=queries.edge_workload_flop,
         topk_probs=queries.topk_probs,
-        alpha=alpha,
+        alpha=queries.alpha,
         slm_correct=queries.slm_correct,
         llm_correct=queries.llm_correct,
         server_xy_m=server_xy,
@@ -171,9 +166,36 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         area_m=area,
         interference=interference,
         provenance=provenance,
-        p_slm_correct=p_slm,
-        p_llm_correct=p_llm,
+        p_slm_correct=queries.p_slm_correct,
+        p_llm_correct=queries.p_llm_correct,
     )
+
+
+def draw_profile_queries(n: int, rng: np.random.Generator, params: dict,
+                         trace: Trace | None = None, signal: str = DEFAULT_SIGNAL) -> QueryData:
+    """Draw n queries: the one drawing of query data, shared by ``instances.generate`` (an
+    instance's N queries) and ``online`` (a run's queries).
+
+    ``trace`` None: the synthetic profile with the preset values ``params``; else n records of
+    the trace drawn with replacement (``rng.integers``), latencies converted at the preset's
+    nominal ``local_flops`` / ``server_cap_flops`` (the trace's :meth:`Trace.using` cost kind
+    decides which cost is read). ``alpha`` is ``signal`` of the top-k, and the calibrated
+    probabilities come from the profile's calibration on the same signal (a separate synthetic
+    sample, or the trace's held-out fold), never from a query's own correctness.
+    """
+    if trace is None:
+        drawn = synthetic_queries(n, rng, params)
+        alpha = uncertainty_signal(drawn.topk_probs, signal)
+        p_slm, p_llm = synthetic_calibration(params, signal).predict(alpha)
+    else:
+        rows = rng.integers(0, len(trace), n)
+        drawn = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
+        alpha = uncertainty_signal(drawn.topk_probs, signal)
+        per_record = trace_probabilities(uncertainty_signal(trace.topk_probs, signal),
+                                         trace.slm_correct, trace.llm_correct)
+        p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
+                                                                per_record[1][rows])
+    return replace(drawn, alpha=alpha, p_slm_correct=p_slm, p_llm_correct=p_llm)
 
 
 def _count(name: str, value) -> int:

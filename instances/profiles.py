@@ -98,8 +98,12 @@ SYNTHETIC_DEFAULTS = {
 
 
 @dataclass(frozen=True)
-class Queries:
-    """The query columns of an instance (length N; ``topk_probs`` is (N, K)); sizes in bytes."""
+class QueryData:
+    """The data of n queries drawn from a profile, without users or times (arrays of length n;
+    ``topk_probs`` is (n, K)); sizes in bytes. ``alpha`` is the margin from
+    :func:`synthetic_queries` and :meth:`Trace.queries`, the requested signal from
+    :func:`instances.generator.draw_profile_queries`, which also sets the calibrated
+    ``p_slm_correct`` / ``p_llm_correct`` (``None`` where the profile gives none)."""
 
     prompt_bytes: np.ndarray
     local_workload_flop: np.ndarray
@@ -108,9 +112,11 @@ class Queries:
     alpha: np.ndarray
     slm_correct: np.ndarray
     llm_correct: np.ndarray
+    p_slm_correct: np.ndarray | None = None
+    p_llm_correct: np.ndarray | None = None
 
 
-def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> Queries:
+def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> QueryData:
     """Draw n queries from the synthetic difficulty model.
 
     A query has a latent difficulty z ~ N(0, 1) shared by both models. Model m answers correctly
@@ -143,7 +149,7 @@ def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> Queries
     probs = -np.sort(-(probs / probs.sum(axis=1, keepdims=True)), axis=1)
 
     local_workload = params["slm_flop_fixed"] + params["slm_flop_per_byte"] * prompt_bytes
-    return Queries(
+    return QueryData(
         prompt_bytes=prompt_bytes,
         local_workload_flop=local_workload,
         edge_workload_flop=params["llm_workload_ratio"] * local_workload,
@@ -171,19 +177,22 @@ class Trace:
     llm_workload_flop: np.ndarray
     slm_latency_s: np.ndarray  # NaN where a workload was given
     llm_latency_s: np.ndarray
+    #: the cost kind :meth:`using` kept ("auto": as loaded); an instance drawn from a trace
+    #: of another kind records it in its provenance (``trace_cost``)
+    cost: str = "auto"
 
     def __len__(self) -> int:
         return int(self.prompt_bytes.size)
 
     def queries(self, rows: np.ndarray, local_flops_nominal: float,
-                edge_flops_nominal: float) -> Queries:
+                edge_flops_nominal: float) -> QueryData:
         """The queries of the given trace rows; latencies become workloads at nominal compute."""
         slm = np.where(np.isnan(self.slm_workload_flop[rows]),
                        self.slm_latency_s[rows] * local_flops_nominal, self.slm_workload_flop[rows])
         llm = np.where(np.isnan(self.llm_workload_flop[rows]),
                        self.llm_latency_s[rows] * edge_flops_nominal, self.llm_workload_flop[rows])
         probs = self.topk_probs[rows]
-        return Queries(
+        return QueryData(
             prompt_bytes=self.prompt_bytes[rows],
             local_workload_flop=slm,
             edge_workload_flop=llm,
@@ -196,7 +205,8 @@ class Trace:
     def using(self, cost: str) -> Trace:
         """The trace with one kind of per-model cost: ``"workload"`` (the FLOP columns) or
         ``"latency"`` (the measured seconds), each required in every record; ``"auto"`` is the
-        trace as it is (the workload where given, else the latency).
+        trace as it is (the workload where given, else the latency). The result's ``cost``
+        says which.
 
         Raises
         ------
@@ -216,7 +226,7 @@ class Trace:
                 raise InstanceError(f"cost: record {missing[0] + 1} of {Path(self.path).name} "
                                     f"has no {keep!r} (cost={cost!r})")
             changes[drop] = np.full(len(self), np.nan)
-        return replace(self, **changes)
+        return replace(self, cost=cost, **changes)
 
 
 TRACE_COSTS = ("auto", "workload", "latency")

@@ -14,7 +14,7 @@ from .policies import Policy as Policy
 from .policies import Solve as Solve
 from .policies import StaticPlan as StaticPlan
 from .policies import Threshold as Threshold
-from .queries import Queries as Queries
+from .queries import QueryStream as QueryStream
 from .queries import draw_queries as draw_queries
 from .records import COLUMNS as COLUMNS
 from .records import Records as Records
@@ -25,5 +25,5 @@ from .simulate import simulate as simulate
 from .snapshot import snapshot as snapshot
 
 __all__ = ["simulate", "run_queries", "Simulation", "Records", "COLUMNS", "summarize",
-           "Queries", "draw_queries", "Policy", "LocalAll", "EdgeAll", "Threshold", "Solve",
+           "QueryStream", "draw_queries", "Policy", "LocalAll", "EdgeAll", "Threshold", "Solve",
            "StaticPlan", "POLICIES", "State", "Arrivals", "snapshot"]

@@ -26,7 +26,7 @@ import numpy as np
 
 from instances import Instance
 
-from .queries import Queries
+from .queries import QueryStream
 
 INF = math.inf
 
@@ -44,7 +44,7 @@ class Arrivals:
     edge_workload_flop: np.ndarray
 
     @classmethod
-    def of(cls, queries: Queries, ids) -> "Arrivals":
+    def of(cls, queries: QueryStream, ids) -> "Arrivals":
         """The arrivals ``ids`` (indices into ``queries``)."""
         q = np.asarray(ids, dtype=np.int64)
         return cls(q, queries.user[q], queries.alpha[q], queries.prompt_bits[q],
@@ -70,7 +70,7 @@ class State:
         Per user (length N): when the device's local queue empties.
     """
 
-    def __init__(self, instance: Instance, queries: Queries, tau: float):
+    def __init__(self, instance: Instance, queries: QueryStream, tau: float):
         self.instance = instance
         self.queries = queries
         self.tau = tau

@@ -155,7 +155,9 @@ class Solve(Policy):
 class StaticPlan(Policy):
     """The static plan: a heuristic of (P) once on the instance (all N users, each with its
     query of the instance, as in the static problem), then every query of user i goes where
-    the plan put user i.
+    the plan put user i; but the accuracy guard holds per query: a query with alpha > tau of a
+    user the plan keeps local goes to the edge, placed as edge-all places it (the ES of least
+    estimated delay at the live load).
 
     Parameters
     ----------
@@ -167,12 +169,15 @@ class StaticPlan(Policy):
     solver
         Instead of a registered method: any ``solver(instance, tau, seed)`` returning an
         assignment.
+    guard
+        ``True`` (default): the per-query guard above. ``False``: the plan's place for every
+        query whatever its alpha (its summary then counts the ``guard_violations``).
     """
 
-    def __init__(self, method: str = "goa_ls", seed: int = 0, solver=None):
+    def __init__(self, method: str = "goa_ls", seed: int = 0, solver=None, guard: bool = True):
         self._plan = _planner(method, solver)
-        self.method, self.seed = method, seed
-        self.name = f"static_{method}"
+        self.method, self.seed, self.guard = method, seed, bool(guard)
+        self.name = f"static_{method}" + ("" if self.guard else "_unguarded")
         self._plans: dict = {}
 
     def plan(self, instance, tau: float) -> np.ndarray:
@@ -184,7 +189,12 @@ class StaticPlan(Policy):
         return self._plans[key][1]
 
     def decide(self, state, arrivals) -> np.ndarray:
-        return self.plan(state.instance, state.tau)[arrivals.user]
+        places = self.plan(state.instance, state.tau)[arrivals.user]
+        if self.guard:
+            uncertain = (places < 0) & (arrivals.alpha > state.tau)
+            if uncertain.any():
+                places = np.where(uncertain, least_loaded(state, arrivals, uncertain), places)
+        return places
 
 
 #: The built-in policies by name (a factory each; ``"goa"``/``"goa_ls"`` re-solve per decision).

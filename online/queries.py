@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from instances import Instance, PRESETS, Trace, load_trace
-from instances.calibration import synthetic_calibration, trace_probabilities
-from instances.profiles import synthetic_queries
-from instances.uncertainty import DEFAULT_SIGNAL, uncertainty
+from instances.generator import draw_profile_queries
+from instances.uncertainty import DEFAULT_SIGNAL
 
 
 @dataclass(frozen=True, eq=False)
-class Queries:
+class QueryStream:
     """Every query of a run, in arrival order (arrays of length Q; ``topk_probs`` is (Q, K)).
 
     ``user`` is the index of the asking user in the instance, ``arrival_s`` the arrival time
@@ -94,7 +93,7 @@ def poisson_arrivals(n_users: int, rate_per_user_hz: float, duration_s: float,
 
 
 def draw_queries(instance: Instance, rate_per_user_hz: float, duration_s: float, seed: int,
-                 profile: str | Path | Trace | None = None) -> Queries:
+                 profile: str | Path | Trace | None = None) -> QueryStream:
     """Draw a run's queries: Poisson arrivals per user, each query from ``profile``.
 
     Parameters
@@ -109,7 +108,8 @@ def draw_queries(instance: Instance, rate_per_user_hz: float, duration_s: float,
         ``None`` or ``"synthetic"``: the synthetic profile with the instance's preset and
         overrides; ``"instance"``: each query repeats its user's query of the instance; a path
         to a JSONL trace or a loaded :class:`instances.Trace`: queries drawn from it with
-        replacement.
+        replacement, with the cost kind (workload or latency) the instance's provenance records
+        (``trace_cost``, from ``instances generate --trace-cost``).
 
     Raises
     ------
@@ -125,7 +125,7 @@ def draw_queries(instance: Instance, rate_per_user_hz: float, duration_s: float,
     q = user.size
     params = _preset_params(instance)
     if profile == "instance":
-        return Queries(
+        return QueryStream(
             user=user, arrival_s=arrival, prompt_bits=instance.prompt_bits[user],
             local_workload_flop=instance.local_workload_flop[user],
             edge_workload_flop=instance.edge_workload_flop[user],
@@ -135,27 +135,33 @@ def draw_queries(instance: Instance, rate_per_user_hz: float, duration_s: float,
             p_llm_correct=None if instance.p_llm_correct is None else instance.p_llm_correct[user])
     signal = instance.provenance.get("uncertainty", DEFAULT_SIGNAL)  # alpha as the instance's
     if profile is None or (isinstance(profile, str) and profile == "synthetic"):
-        drawn = synthetic_queries(q, rng, params)
-        alpha = uncertainty(drawn.topk_probs, signal)
-        p_slm, p_llm = synthetic_calibration(params, signal).predict(alpha)
+        trace = None
     elif isinstance(profile, (str, Path, Trace)):
-        trace = profile if isinstance(profile, Trace) else load_trace(profile)
-        rows = rng.integers(0, len(trace), q)
-        drawn = trace.queries(rows, params["local_flops"], params["server_cap_flops"])
-        alpha = uncertainty(drawn.topk_probs, signal)
-        per_record = trace_probabilities(uncertainty(trace.topk_probs, signal),
-                                         trace.slm_correct, trace.llm_correct)
-        p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
-                                                                per_record[1][rows])
+        trace = _trace_of(instance, profile)
     else:
         raise ValueError(f"profile: must be None, 'synthetic', 'instance', a trace path or an "
                          f"instances.Trace, got {type(profile).__name__}")
-    return Queries(
+    drawn = draw_profile_queries(q, rng, params, trace, signal)
+    return QueryStream(
         user=user, arrival_s=arrival, prompt_bits=drawn.prompt_bytes * params["bits_per_byte"],
         local_workload_flop=drawn.local_workload_flop,
         edge_workload_flop=drawn.edge_workload_flop, topk_probs=drawn.topk_probs,
-        alpha=alpha, slm_correct=drawn.slm_correct, llm_correct=drawn.llm_correct,
-        p_slm_correct=p_slm, p_llm_correct=p_llm)
+        alpha=drawn.alpha, slm_correct=drawn.slm_correct, llm_correct=drawn.llm_correct,
+        p_slm_correct=drawn.p_slm_correct, p_llm_correct=drawn.p_llm_correct)
+
+
+def _trace_of(instance: Instance, profile: str | Path | Trace) -> Trace:
+    """The trace to draw from, with the cost kind the instance was generated with (its
+    provenance's ``trace_cost``: ``instances generate --trace-cost latency`` makes every query
+    of the run cost its measured latencies too)."""
+    trace = profile if isinstance(profile, Trace) else load_trace(profile)
+    cost = instance.provenance.get("trace_cost", "auto")
+    if cost == "auto" or trace.cost == cost:
+        return trace
+    if trace.cost != "auto":
+        raise ValueError(f"profile: the trace keeps cost {trace.cost!r}, the instance was "
+                         f"generated with trace_cost {cost!r}")
+    return trace.using(cost)
 
 
 def _preset_params(instance: Instance) -> dict:

@@ -76,10 +76,12 @@ class Records:
 
 
 def summarize(records: Records, instance, start_s: float, stop_s: float,
-              deadline_s: float | None = None) -> dict:
+              deadline_s: float | None = None, *, tau: float) -> dict:
     """Figures over the queries that arrived in ``[start_s, stop_s)`` (after the warm-up).
 
-    Returns a dict: ``queries``, ``finished``, ``mean_ms``, ``p50_ms``, ``p95_ms``,
+    Returns a dict: ``queries``, ``finished``, ``guard_violations`` (the queries placed on
+    their device although alpha > ``tau``, the run's guard threshold: 0 for every policy that
+    keeps the guard), ``mean_ms``, ``p50_ms``, ``p95_ms``,
     ``p99_ms`` (over finished queries), ``accuracy_pct`` (realised), ``expected_accuracy_pct``,
     ``offloaded_frac``, the mean parts ``decision_wait_ms``, ``queue_ms``, ``upload_ms``,
     ``compute_ms``, ``attainment`` (share of the queries finished within ``deadline_s``; a
@@ -92,7 +94,9 @@ def summarize(records: Records, instance, start_s: float, stop_s: float,
     window = (records.arrival_s >= start_s) & (records.arrival_s < stop_s)
     done = window & records.finished
     delay_ms = records.delay_s[done] * 1e3
-    out: dict = {"queries": int(window.sum()), "finished": int(done.sum())}
+    out: dict = {"queries": int(window.sum()), "finished": int(done.sum()),
+                 "guard_violations": int(np.count_nonzero(
+                     window & (records.place == -1) & (records.alpha > tau)))}
     if delay_ms.size:
         p50, p95, p99 = np.percentile(delay_ms, [50, 95, 99])
         out.update(mean_ms=float(delay_ms.mean()), p50_ms=float(p50), p95_ms=float(p95),

@@ -13,7 +13,7 @@ from instances import Instance, Trace, check_tau, evaluate
 
 from .engine import INF, State, run
 from .policies import Policy, make_policy
-from .queries import Queries, _positive, draw_queries
+from .queries import QueryStream, _positive, draw_queries
 from .records import Records, summarize
 from .snapshot import snapshot
 
@@ -41,8 +41,10 @@ class Simulation:
     in_flight: dict = field(default_factory=dict)
 
     def summary(self, deadline_s: float | None = None) -> dict:
-        """Figures over the queries that arrived after the warm-up (:func:`online.summarize`)."""
-        return summarize(self.records, self.instance, self.warmup_s, self.duration_s, deadline_s)
+        """Figures over the queries that arrived after the warm-up (:func:`online.summarize`),
+        guard violations counted at the run's tau."""
+        return summarize(self.records, self.instance, self.warmup_s, self.duration_s, deadline_s,
+                         tau=self.tau)
 
 
 def simulate(instance: Instance, policy: Policy | str, rate_per_user_hz: float,
@@ -100,17 +102,17 @@ def simulate(instance: Instance, policy: Policy | str, rate_per_user_hz: float,
                        rate_per_user_hz=float(rate_per_user_hz), seed=int(seed))
 
 
-def run_queries(instance: Instance, policy: Policy | str, queries: Queries, tau: float = 0.8,
+def run_queries(instance: Instance, policy: Policy | str, queries: QueryStream, tau: float = 0.8,
                 slot_s: float | None = None, warmup_s: float = 0.0, predict: bool = False,
                 drain: bool = True, duration_s: float | None = None,
                 rate_per_user_hz: float | None = None, seed: int | None = None) -> Simulation:
-    """Simulate a given stream of queries (:class:`online.Queries`, e.g. your own arrivals or
+    """Simulate a given stream of queries (:class:`online.QueryStream`, e.g. your own arrivals or
     workloads); the other arguments as in :func:`simulate`. ``duration_s`` (default: just
     after the last arrival) ends the summary window and, with ``drain=False``, the run."""
     if not isinstance(instance, Instance):
         raise ValueError(f"instance: must be an instances.Instance, got {type(instance).__name__}")
-    if not isinstance(queries, Queries):
-        raise ValueError(f"queries: must be an online.Queries, got {type(queries).__name__}")
+    if not isinstance(queries, QueryStream):
+        raise ValueError(f"queries: must be an online.QueryStream, got {type(queries).__name__}")
     queries.check_users(instance)
     tau = check_tau(tau)
     policy = make_policy(policy)
@@ -146,7 +148,7 @@ def run_queries(instance: Instance, policy: Policy | str, queries: Queries, tau:
                       wall_s=wall, in_flight=in_flight)
 
 
-def _records(queries: Queries, cols: dict, predicted: np.ndarray) -> Records:
+def _records(queries: QueryStream, cols: dict, predicted: np.ndarray) -> Records:
     place = cols["place"]
     local = place == -1
     edge = place >= 0

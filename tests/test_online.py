@@ -1,5 +1,8 @@
-"""The discrete-event simulator (online/) against independent ground truth: queueing theory,
-Ciw, the static evaluator; conservation and determinism."""
+"""The discrete-event simulator (online/): against queueing theory (M/M/1 processor sharing),
+Ciw (capacitated processor sharing) and the static evaluator (queries that never overlap);
+conservation and determinism; the policies' rules and the accuracy guard; query drawing
+(profiles, uncertainty signal, trace cost). The query-by-query check against an event-driven
+reference is tests/test_online_reference.py."""
 
 import math
 
@@ -26,7 +29,7 @@ def _exponential_stream(inst, rate_hz, mean_work_flop, n, seed):
     arrival = np.cumsum(rng.exponential(1.0 / rate_hz, n))
     work = rng.exponential(mean_work_flop, n)
     topk = np.tile(inst.topk_probs[0], (n, 1))
-    return online.Queries(
+    return online.QueryStream(
         user=np.zeros(n, dtype=np.int64), arrival_s=arrival, prompt_bits=np.full(n, 1e-6),
         local_workload_flop=np.full(n, 1e12), edge_workload_flop=work, topk_probs=topk,
         alpha=np.full(n, inst.alpha[0]), slm_correct=np.zeros(n), llm_correct=np.ones(n))
@@ -191,7 +194,8 @@ def test_snapshot_pins_in_flight_queries():
 
 def test_policies_respect_their_rules():
     """local-all keeps everything local; edge-all offloads everything; threshold offloads
-    exactly the queries with alpha > tau; the static plan holds each user's choice."""
+    exactly the queries with alpha > tau; the static plan holds each user's choice for the
+    queries with alpha <= tau (the guard sends the others to the edge)."""
     inst = instances.generate(25, 4, seed=8)
     kw = dict(rate_per_user_hz=5.0, duration_s=2.0, seed=2, tau=0.75)
     rec = online.simulate(inst, "local_all", **kw).records
@@ -201,7 +205,9 @@ def test_policies_respect_their_rules():
     assert_array_equal(rec.place >= 0, rec.alpha > 0.75)
     static = online.StaticPlan("goa")
     rec = online.simulate(inst, static, **kw).records
-    assert_array_equal(rec.place, static.plan(inst, 0.75)[rec.user])
+    certain = rec.alpha <= 0.75
+    assert_array_equal(rec.place[certain], static.plan(inst, 0.75)[rec.user[certain]])
+    assert np.all(rec.place[~certain] >= 0)
 
 
 @pytest.mark.parametrize("kwargs, field", [
@@ -284,3 +290,107 @@ def test_queries_carry_the_instance_uncertainty_signal(profile):
     assert_allclose(queries.alpha, uncertainty(queries.topk_probs, "entropy"), rtol=0,
                     atol=1e-12)
     assert len(sim.records.place) == queries.user.size
+
+
+def test_trace_cost_is_recorded_and_honoured_by_online(tmp_path):
+    """An instance generated from a trace restricted to its measured latencies
+    (``--trace-cost latency``) records ``trace_cost`` in its provenance, through a saved file;
+    online then draws its queries from the trace with the same cost (each workload is a
+    record's latency at the preset's nominal compute, not the record's analytic FLOP), and a
+    trace of the other cost kind is refused, naming ``profile``."""
+    from instances.cli import main as instances_main
+
+    out = tmp_path / "lat.json"
+    assert instances_main(["generate", "--users", "6", "--servers", "2", "--profile",
+                           "babi-tiny", "--trace-cost", "latency", "--out", str(out)]) == 0
+    inst = instances.load(out)
+    assert inst.provenance["trace_cost"] == "latency"
+    trace = instances.load_trace("babi-tiny")
+    queries = online.draw_queries(inst, 5.0, 2.0, seed=1, profile="babi-tiny")
+    nominal = instances.PRESETS["paper"]
+    latencies = set((trace.slm_latency_s * nominal["local_flops"]).tolist())
+    assert len(queries) > 20
+    assert set(queries.local_workload_flop.tolist()) <= latencies
+    assert not set(queries.local_workload_flop.tolist()) & set(trace.slm_workload_flop.tolist())
+    # the default (workload) instance keeps the analytic FLOP, and records no trace_cost
+    plain = instances.generate(6, 2, seed=0, profile="babi-tiny")
+    assert "trace_cost" not in plain.provenance
+    drawn = online.draw_queries(plain, 5.0, 2.0, seed=1, profile="babi-tiny")
+    assert set(drawn.local_workload_flop.tolist()) <= set(trace.slm_workload_flop.tolist())
+    with pytest.raises(ValueError, match="profile: the trace keeps cost 'workload'"):
+        online.draw_queries(inst, 5.0, 2.0, seed=1, profile=trace.using("workload"))
+
+
+def test_one_query_drawing_for_generator_and_simulator():
+    """The generator and the simulator draw query data with the one function
+    ``instances.generator.draw_profile_queries``: an instance's queries are what it draws after
+    the system's draws, and online's queries of a run are what it draws after the arrivals
+    (synthetic and trace profiles, another uncertainty signal included)."""
+    from instances.generator import draw_profile_queries
+    from online.queries import poisson_arrivals
+
+    params = instances.PRESETS["paper"]
+    trace = instances.load_trace("babi-tiny").using("latency")
+    for profile, source in (("synthetic", None), (trace, trace)):
+        inst = instances.generate(9, 3, seed=4, profile=profile, uncertainty="entropy")
+        rng = np.random.default_rng(4)
+        rng.uniform(size=(9, 2)), rng.uniform(size=9), rng.uniform(size=3)
+        rng.exponential(size=(9, 3))
+        drawn = draw_profile_queries(9, rng, params, source, "entropy")
+        assert_array_equal(inst.alpha, drawn.alpha)
+        assert_array_equal(inst.edge_workload_flop, drawn.edge_workload_flop)
+        assert_array_equal(inst.p_slm_correct, drawn.p_slm_correct)
+        rng = np.random.default_rng(2)
+        user, _ = poisson_arrivals(9, 4.0, 3.0, rng)
+        again = draw_profile_queries(user.size, rng, params, source, "entropy")
+        queries = online.draw_queries(inst, 4.0, 3.0, seed=2, profile=source)
+        assert_array_equal(queries.topk_probs, again.topk_probs)
+        assert_array_equal(queries.alpha, again.alpha)
+        assert_array_equal(queries.local_workload_flop, again.local_workload_flop)
+
+
+def test_static_plans_keep_the_guard_per_query_and_summaries_count_violations():
+    """A static plan keeps the accuracy guard per query: a query with alpha > tau of a user the
+    plan keeps local goes to the edge, to the ES edge-all would choose at that moment (the
+    static goa_ls plan used to send such queries to the device: 86 of 305 in one run). Every
+    summary reports ``guard_violations``: 0 for every built-in policy that keeps the guard, the
+    count of uncertain queries for local-all and for an unguarded static plan."""
+    from online.policies import least_loaded
+
+    inst = instances.generate(50, 4, seed=0)
+    tau = 0.8
+    kw = dict(rate_per_user_hz=4.0, duration_s=2.0, seed=0, tau=tau)
+    checked = []
+
+    class Checked(online.StaticPlan):
+        """goa_ls's static plan, checking each guarded place against edge-all's choice."""
+
+        def decide(self, state, arrivals):
+            places = super().decide(state, arrivals)
+            planned = self.plan(state.instance, state.tau)[arrivals.user]
+            moved = (planned < 0) & (arrivals.alpha > state.tau)
+            if moved.any():
+                assert_array_equal(places[moved], least_loaded(state, arrivals, moved)[moved])
+                checked.append(int(moved.sum()))
+            return places
+
+    policy = Checked("goa_ls")
+    sim = online.simulate(inst, policy, **kw)
+    rec = sim.records
+    uncertain = rec.alpha > tau
+    planned_local = policy.plan(inst, tau)[rec.user] < 0
+    assert np.count_nonzero(uncertain & planned_local) >= 10  # the guard has work to do
+    assert sum(checked) == np.count_nonzero(uncertain & planned_local)
+    assert np.all(rec.place[uncertain] >= 0)
+    assert_array_equal(rec.place[~uncertain], policy.plan(inst, tau)[rec.user[~uncertain]])
+    assert sim.summary()["guard_violations"] == 0
+    for name in ("edge_all", "threshold", "goa", "goa_ls", "static_goa", "static_goa_ls"):
+        slot = 0.02 if name in ("goa", "goa_ls") else None
+        assert online.simulate(inst, name, slot_s=slot, **kw).summary()["guard_violations"] \
+            == 0, name
+    local = online.simulate(inst, "local_all", **kw)
+    assert local.summary()["guard_violations"] == np.count_nonzero(
+        local.records.alpha > tau)
+    unguarded = online.simulate(inst, online.StaticPlan("goa_ls", guard=False), **kw)
+    assert unguarded.policy == "static_goa_ls_unguarded"
+    assert unguarded.summary()["guard_violations"] == np.count_nonzero(uncertain & planned_local)
