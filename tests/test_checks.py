@@ -150,4 +150,4 @@ def test_certified_refuses_a_plan_below_the_bound(monkeypatch):
 
     monkeypatch.setattr(formulations, "solve", high_bound)
     with pytest.raises(RuntimeError, match="below the exact lower bound"):
-        certified.solve_task((8, 2, 0, 0.8, 5.0, 100, 1000, 0))
+        certified.solve_task((8, 2, 0, 0.8, 5.0, 100, 1000, 0, certified.HEURISTICS))
