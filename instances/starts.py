@@ -132,9 +132,8 @@ def load_entry_points(group: str) -> tuple[str, ...]:
     order of their names: import what the entry point names and, if that is a function, call
     it (with no arguments). Returns the names of the entry points loaded by this call.
 
-    A provider is loaded once per process, and only when a look-up needs it, so that a
-    registration made by hand (:func:`register_start`) is not replaced behind the caller's
-    back.
+    A provider is loaded once per process, and only when a look-up finds nothing registered:
+    a look-up that finds a registration made by hand (:func:`register_start`) loads nothing.
 
     Raises
     ------
