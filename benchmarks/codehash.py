@@ -288,7 +288,7 @@ def _normalised_source(path: Path) -> str:
     comment, a docstring or a layout change leaves it unchanged."""
     if path in _NORMALISED:
         return _NORMALISED[path]
-    tree = ast.parse(path.read_bytes(), filename=str(path))  # a copy: the cached tree stays whole
+    tree = _parse(path)  # the cached tree, its imports read: docstrings hold no import or group
     for node in [tree, *_statements(tree)]:
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
