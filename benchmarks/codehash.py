@@ -196,7 +196,7 @@ def _imports(path: Path, package: str, groups: dict) -> Iterator[str | tuple]:
             argument = node.args[0]
             if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
                 yield argument.value
-            else:  # a computed name: any module of this package
+            elif package:  # a computed name: any module of this package
                 yield from _package_modules(package)
         elif isinstance(node, ast.Constant) and node.value in named_groups:
             yield from ((node.value, name, value) for name, value in groups[node.value])
