@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_tasks(args) -> list[tuple]:
-    """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds) tasks of a run, in a
-    fixed order."""
+    """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds, methods) tasks of a
+    run, in a fixed order."""
     if args.quick:
         sizes, seeds, taus = QUICK_SIZES, QUICK_SEEDS, QUICK_TAUS
     elif args.set == "paper":
@@ -102,8 +102,13 @@ def make_tasks(args) -> list[tuple]:
     sizes = tuple(args.sizes) if args.sizes else sizes
     seeds = tuple(args.seeds) if args.seeds else seeds
     taus = tuple(args.tau) if args.tau else taus
+    import goa
+
+    # the fixed set, then every method registered in goa/plugins: part of every task, so that
+    # a plugin added or removed makes other tasks (and other keys in the task store)
+    methods = HEURISTICS + goa.registered_methods()
     return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
-             args.dual_rounds)
+             args.dual_rounds, methods)
             for n in sizes for tau in taus for seed in seeds]
 
 
@@ -113,13 +118,11 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     import instances
 
-    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds = task
+    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods = task
     warm_up(exact=True)
     inst = instances.generate(n, m, seed=seed, interference="full")
     name = f"full_N{n}_M{m}_seed{seed}"
-    # the fixed set, then every method registered in goa/plugins
-    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed)
-                  for method in HEURISTICS + goa.registered_methods()]
+    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in methods]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm,

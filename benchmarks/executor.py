@@ -16,11 +16,9 @@ module-level function of an installed package (it is sent by reference).
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime
 import hashlib
 import importlib
-import importlib.util
 import json
 import logging
 import math
@@ -32,12 +30,12 @@ import socket
 import sys
 import threading
 import time
-import types
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from benchmarks.codehash import code_version, task_version
 from benchmarks.common import (
     BenchmarkError, output_lock, pid_alive, positive_int)
 from benchmarks.store import STORE_NAME, TaskStore, remove_store
@@ -47,10 +45,6 @@ __all__ = ["add_executor_arguments", "check_executor_arguments", "chunk_count", 
            "STORE_NAME"]
 
 EXECUTORS = ("local", "dask")
-# The packages whose sources make up the code version: results of other code never mix in.
-PACKAGES = ("instances", "goa", "formulations", "profiler", "online", "benchmarks")
-# Modules that move results but never compute them: an edit there keeps the stored results.
-NOT_IN_TASK_VERSION = frozenset({"benchmarks.executor", "benchmarks.store", "benchmarks.style"})
 CHUNKS_PER_SLOT = 16  # at least this many chunks per worker: balance and little lost in flight
 MAX_CHUNK = 100  # at most this many tasks per chunk
 CHUNK_SECONDS = 1.0  # about this much work per chunk when the tasks' duration is known
@@ -115,177 +109,6 @@ def describe_executor(args: argparse.Namespace) -> str:
     if args.scheduler is not None:
         return f"Dask cluster at {args.scheduler}"
     return f"local Dask cluster of {args.workers or os.cpu_count()} worker(s)"
-
-
-_CODE_VERSION: str | None = None
-_TASK_VERSIONS: dict[str, str] = {}
-
-
-def code_version() -> str:
-    """A hash of every source file (and data file) of the project's packages as installed in
-    this process.
-
-    Kept with every stored result for the record (which code computed it); the keys use the
-    narrower :func:`task_version`.
-    """
-    global _CODE_VERSION
-    if _CODE_VERSION is None:
-        digest = hashlib.sha256()
-        for package in PACKAGES:
-            for root in _package_roots(package):
-                paths = [*root.rglob("*.py"), *(p for p in (root / "data").rglob("*")
-                                                if p.is_file())]
-                for path in sorted(paths):
-                    digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
-                    digest.update(path.read_bytes())
-        _CODE_VERSION = digest.hexdigest()[:16]
-    return _CODE_VERSION
-
-
-def task_version(module: str) -> str:
-    """A hash of the code a task function of ``module`` runs: the module and every project
-    module it imports, directly or through others (``import`` statements anywhere in the file,
-    inside functions too), each as its compiled code without docstrings, line numbers and file
-    name, plus the packages' data files (``PACKAGE/data/``).
-
-    An edit to a module the task does not import, a comment, a docstring or a layout change
-    leaves it unchanged; any change to the code the task runs changes it. The modules that
-    only carry results (:data:`NOT_IN_TASK_VERSION`) are left out.
-    """
-    if module not in _TASK_VERSIONS:
-        digest = hashlib.sha256()
-        tops = set()
-        for name in sorted(_project_imports(module)):
-            path = _module_file(name, outside=name == module)
-            digest.update(f"{name}\0{_normalised_source(path)}\0".encode())
-            tops.add(name.split(".")[0])
-        for top in sorted(tops):
-            for root in _package_roots(top):
-                for path in sorted((root / "data").rglob("*")):
-                    if path.is_file():
-                        digest.update(f"{top}/{path.relative_to(root).as_posix()}\0".encode())
-                        digest.update(path.read_bytes())
-        _TASK_VERSIONS[module] = digest.hexdigest()[:16]
-    return _TASK_VERSIONS[module]
-
-
-def _package_roots(package: str) -> list[Path]:
-    """The folders of a top-level package, without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise BenchmarkError(f"package {package}: not installed")
-    return [Path(root) for root in sorted(spec.submodule_search_locations)]
-
-
-def _module_file(name: str, outside: bool = False) -> Path | None:
-    """The source file of a project module (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``);
-    with ``outside``, of any importable module with a source file."""
-    top, *parts = name.split(".")
-    if top not in PACKAGES:
-        if not outside:
-            return None
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            return None
-        origin = Path(spec.origin) if spec is not None and spec.origin else None
-        return origin if origin is not None and origin.suffix == ".py" else None
-    for root in _package_roots(top):
-        base = root.joinpath(*parts)
-        for path in (base / "__init__.py", base.with_suffix(".py") if parts else None):
-            if path is not None and path.is_file():
-                return path
-    return None
-
-
-def _project_imports(module: str) -> set[str]:
-    """``module`` and the project modules it imports transitively (parents included: importing
-    ``a.b`` runs ``a/__init__.py``)."""
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        if name in seen or name in NOT_IN_TASK_VERSION:
-            continue
-        path = _module_file(name, outside=name == module)  # a task module of the user's own
-        if path is None:
-            continue
-        seen.add(name)
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in _statements(_parse(path)):
-            targets = []
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")
-                    anchor = anchor[:len(anchor) - node.level + 1]
-                    base = ".".join(anchor + ([base] if base else []))
-                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            for target in targets:
-                parts = target.split(".")
-                todo += [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
-    return seen
-
-
-_TREES: dict[Path, ast.Module] = {}
-
-
-def _parse(path: Path) -> ast.Module:
-    if path not in _TREES:
-        _TREES[path] = ast.parse(path.read_bytes(), filename=str(path))
-    return _TREES[path]
-
-
-def _statements(tree: ast.AST) -> Iterator[ast.stmt]:
-    """Every statement of a tree, nested ones too (imports and docstrings are statements; the
-    far more numerous expressions are not visited)."""
-    todo = [tree]
-    while todo:
-        node = todo.pop()
-        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-            for child in getattr(node, field, ()):
-                if isinstance(child, ast.stmt):
-                    yield child
-                todo.append(child)
-
-
-_NORMALISED: dict[Path, str] = {}
-
-
-def _normalised_source(path: Path) -> str:
-    """A file's compiled code without docstrings, line numbers and file name, as text: a
-    comment, a docstring or a layout change leaves it unchanged."""
-    if path in _NORMALISED:
-        return _NORMALISED[path]
-    tree = _parse(path)  # the cached tree: docstrings hold no imports
-    for node in [tree, *_statements(tree)]:
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.copy_location(ast.Pass(), body[0])]
-    code = compile(tree, "<source>", "exec", dont_inherit=True)
-    _NORMALISED[path] = _code_text(code)
-    return _NORMALISED[path]
-
-
-def _code_text(value: Any) -> str:
-    """A code object as text that does not depend on line numbers or on the process (no
-    marshal: its reference flags vary with reference counts; sets sorted: their order varies
-    with string hashing)."""
-    if isinstance(value, types.CodeType):
-        fields = (value.co_name, value.co_argcount, value.co_posonlyargcount,
-                  value.co_kwonlyargcount, value.co_flags, value.co_code.hex(),
-                  value.co_names, value.co_varnames, value.co_freevars, value.co_cellvars,
-                  value.co_exceptiontable.hex())
-        return f"code{fields!r}[{','.join(_code_text(c) for c in value.co_consts)}]"
-    if isinstance(value, (tuple, list)):
-        return f"{type(value).__name__}({','.join(_code_text(v) for v in value)})"
-    if isinstance(value, (set, frozenset)):
-        return f"{type(value).__name__}({','.join(sorted(_code_text(v) for v in value))})"
-    return f"{type(value).__name__}:{value!r}"
 
 
 def task_key(function_name: str, task_json: str, options_json: str, version: str) -> str:

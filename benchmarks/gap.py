@@ -109,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_tasks(args) -> list[tuple]:
-    """The (source, tau, time limit) tasks of a run, in a fixed order."""
+    """The (source, tau, time limit, max boxes, max nodes, dual rounds, methods) tasks of a
+    run, in a fixed order. ``methods`` are the heuristics of (P) registered here and now (the
+    built-in ones and goa/plugins'): part of every task, so that a plugin added or removed
+    makes other tasks (and other keys in the task store)."""
+    import goa
+
+    methods = tuple(m for m in goa.methods() if m not in goa.ACCURACY_METHODS)
     taus = tuple(args.tau) if args.tau else (QUICK_TAUS if args.quick else DEFAULT_TAUS)
     if args.instances:
         if args.seeds:
@@ -135,8 +141,8 @@ def make_tasks(args) -> list[tuple]:
             sources += [("gen", name, interference, n, servers, seed)
                         for interference in ("none", "full") for n in sizes[interference]
                         for seed in seeds]
-    return [(source, tau, args.time_limit, args.max_boxes, args.max_nodes, args.dual_rounds)
-            for source in sources for tau in taus]
+    return [(source, tau, args.time_limit, args.max_boxes, args.max_nodes, args.dual_rounds,
+             methods) for source in sources for tau in taus]
 
 
 def _load(source: tuple):
@@ -162,12 +168,11 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     from instances import Status
 
-    source, tau, time_limit, max_boxes, max_nodes, dual_rounds = task
+    source, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods = task
     warm_up(exact=True)
     inst, name, seed, set_name = _load(source)
-    # every (P) method, the registered ones (goa.plugins) included; (P_A): benchmarks.pareto
-    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in goa.methods()
-                  if method not in goa.ACCURACY_METHODS]
+    # the task's (P) methods, the registered ones (goa.plugins) included; (P_A): benchmarks.pareto
+    heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in methods]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit, warm_start=warm,

@@ -89,8 +89,8 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         covering model building and any warm start.
     warm_start
         ``None``, an assignment vector satisfying the guard, or ``"auto"``: the start
-        registered for (P) in :mod:`instances.starts` (``import goa`` registers goa_ls; without
-        a registered start, "auto" is a ValueError). MILP backends use it as a MIP start /
+        registered for (P) in :mod:`instances.starts` (goa_ls where goa is installed: its entry
+        point registers it on first use; without a registered start, "auto" is a ValueError). MILP backends use it as a MIP start /
         hint; "loadvec", "bnb" and "loadbox" always start from a local-search incumbent and
         take the warm start if it is better; "enumerate" ignores it unless stopped by the time
         limit.
@@ -100,7 +100,7 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         None); backends "auto", "highs" ("none") and "subsets" (either model, N <= 16), see
         :mod:`formulations.accuracy`. ValueError if it is outside [0, 100] or unreachable.
         A feasible warm start is always used (the given one, else the start registered for
-        (P_A) in :mod:`instances.starts`, acc_greedy once goa is imported, else a plan of
+        (P_A) in :mod:`instances.starts`, acc_greedy where goa is installed, else a plan of
         users on their more accurate side; ``params["warm_start"]`` names it): its delay
         caps the loads the model has to consider.
     **options

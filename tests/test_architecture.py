@@ -5,7 +5,10 @@ Imports are read with ``ast`` from every module of every package at the reposito
 nothing is executed. Every import counts, a lazy one inside a function as much as one at the
 top of a module: a lazy import is still a dependency (the module cannot run or be tested
 without the other), and a cycle through one only moves the failure from import time to the
-first call that takes that path.
+first call that takes that path. So does an import spelled as a call with a literal name
+(``importlib.import_module("goa")``, ``__import__("goa")``). An entry point of the package
+metadata (setup.cfg: ``goa = goa:provide_starts``) is not an import: ``instances.starts``
+loads whatever provider is installed, without naming it in its code.
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Call) and _called_name(node.func) in IMPORT_CALLS \
+                and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            targets = [node.args[0].value]  # importlib.import_module("goa"): an import too
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = here[:len(here) - node.level + 1]
@@ -78,6 +85,15 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             if parts and ".".join(parts) != name:
                 found.add(".".join(parts))
     return found
+
+
+IMPORT_CALLS = frozenset({"import_module", "__import__"})
+
+
+def _called_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -126,16 +142,40 @@ def test_no_import_cycle():
     assert cycles(graph) == []
 
 
-def test_dependencies_flow_one_way():
-    """Every package imports only what ALLOWED lets it (instances <- goa, formulations <-
-    benchmarks); in particular formulations never imports goa, and nothing imports
-    benchmarks."""
+def wrong_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``"module -> target"`` for every import against ALLOWED."""
     wrong = []
-    for module, targets in import_graph().items():
+    for module, targets in graph.items():
         package = module.split(".")[0]
         allowed = ALLOWED.get(package, {"instances"}) | {package}
         wrong += [f"{module} -> {t}" for t in sorted(targets) if t.split(".")[0] not in allowed]
-    assert wrong == []
+    return wrong
+
+
+def test_dependencies_flow_one_way():
+    """Every package imports only what ALLOWED lets it (instances <- goa, formulations <-
+    benchmarks); in particular formulations and online never import goa (they find its
+    heuristics through instances.starts and the entry points), and nothing imports
+    benchmarks."""
+    assert wrong_imports(import_graph()) == []
+
+
+def test_a_real_import_is_refused_an_entry_point_is_not(tmp_path):
+    """In a made-up tree: formulations importing goa, inside a function or by
+    importlib.import_module / __import__ with its name, breaks the rule; naming goa's provider
+    in a string (an entry point's value, as setup.cfg does) does not."""
+    for package in ("instances", "goa", "formulations", "online"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "goa" / "solve.py").write_text("def solve():\n    return 1\n")
+    (tmp_path / "formulations" / "lazy.py").write_text("def f():\n    import goa\n")
+    (tmp_path / "formulations" / "by_name.py").write_text(
+        "import importlib\n\n\ndef f():\n    return importlib.import_module('goa.solve')\n")
+    (tmp_path / "online" / "dunder.py").write_text("def f():\n    return __import__('goa')\n")
+    (tmp_path / "formulations" / "entry.py").write_text(
+        "GROUP = 'llm_offloading.starts'\nPROVIDER = 'goa:provide_starts'\n")
+    assert wrong_imports(import_graph(tmp_path)) == [
+        "formulations.by_name -> goa.solve", "formulations.lazy -> goa", "online.dunder -> goa"]
 
 
 def test_cycle_finder_finds_cycles(tmp_path):

@@ -100,6 +100,7 @@ def test_without_registered_start_the_fallback_is_named(monkeypatch, small_none)
     from instances import starts
 
     monkeypatch.setattr(starts, "_STARTS", {})
+    monkeypatch.setattr(starts, "_entry_points", lambda group: [])  # and no provider installed
     result = formulations.solve(small_none, tau=None, min_accuracy=55.0)
     assert result.status == Status.OPTIMAL
     assert result.params["warm_start"] == "better_side"
@@ -150,4 +151,4 @@ def test_certified_refuses_a_plan_below_the_bound(monkeypatch):
 
     monkeypatch.setattr(formulations, "solve", high_bound)
     with pytest.raises(RuntimeError, match="below the exact lower bound"):
-        certified.solve_task((8, 2, 0, 0.8, 5.0, 100, 1000, 0))
+        certified.solve_task((8, 2, 0, 0.8, 5.0, 100, 1000, 0, certified.HEURISTICS))

@@ -16,11 +16,12 @@ import pytest
 from distributed import Client, LocalCluster
 from numpy.testing import assert_array_equal
 
-from benchmarks import executor, paper
+from benchmarks import codehash, executor, paper
 from benchmarks.common import BenchmarkError, read_csv, run_cli, staged_output
 from benchmarks.executor import STORE_NAME, run_tasks
 
 from . import executor_tasks
+from .test_codehash import append, copy_sources, edit, use_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 # A tiny paper sweep: 2 sizes x 3 drops, one tau (the CLI's own task function).
@@ -61,9 +62,9 @@ def _square_or_die(task):
 def _pretend_version(version):
     """On a worker: pretend this module's task version is ``version`` (None: the real one)."""
     if version is None:
-        executor._TASK_VERSIONS.pop(__name__, None)
+        codehash._TASK_VERSIONS.pop(__name__, None)
     else:
-        executor._TASK_VERSIONS[__name__] = version
+        codehash._TASK_VERSIONS[__name__] = version
 
 
 def _fail_at(task):
@@ -219,7 +220,7 @@ def test_resume_reuses_only_matching_tasks(tmp_path, monkeypatch):
     assert run(True) == []  # everything reused
     assert run(True, options={"time_limit": 5}) == tasks  # other options: computed afresh
     assert run(True, options={"time_limit": 5}) == []
-    monkeypatch.setitem(executor._TASK_VERSIONS, __name__, "another-version")
+    monkeypatch.setitem(codehash._TASK_VERSIONS, __name__, "another-version")
     assert run(True, options={"time_limit": 5}) == tasks  # other code: computed afresh
     assert run(False) == tasks  # a completed store is replaced, not reused
 
@@ -297,96 +298,37 @@ def test_unreachable_scheduler(tmp_path, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
-def _copy_sources(root: Path) -> Path:
-    """A copy of the project's package sources (and data) under ``root``, for editing."""
-    import shutil
-
-    for package in executor.PACKAGES:
-        shutil.copytree(ROOT / package, root / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    return root
-
-
-def _use_sources(monkeypatch, root: Path) -> None:
-    """Compute versions from the sources under ``root`` (the code run stays the installed one)."""
-    monkeypatch.setattr(executor, "_package_roots", lambda package: [root / package])
-    for cache in ("_TASK_VERSIONS", "_TREES", "_NORMALISED"):
-        monkeypatch.setattr(executor, cache, {})  # the real caches come back afterwards
-    monkeypatch.setattr(executor, "_CODE_VERSION", None)
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, (path, old)
-    path.write_text(text.replace(old, new, 1))
-
-
-def _append(path: Path, text: str) -> None:
-    path.write_text(path.read_text() + text)
-
-
-def _forget_versions() -> None:
-    for cache in (executor._TASK_VERSIONS, executor._TREES, executor._NORMALISED):
-        cache.clear()
-    executor._CODE_VERSION = None
-
-
 def test_resume_after_an_unrelated_edit_recomputes_nothing(tmp_path, monkeypatch, capsys):
     """paper --resume after edits to a module its tasks do not import (benchmarks.scale), to a
     comment and a docstring of one they do, and to the executor, reuses every task; an edit
     to code the tasks run (the evaluator) recomputes every one. The full code hash of each
     row records the edit all the same."""
-    sources = _copy_sources(tmp_path / "src")
-    _use_sources(monkeypatch, sources)
+    sources = copy_sources(tmp_path / "src")
+    use_sources(monkeypatch, sources)
     out = tmp_path / "out"
     assert paper.main(PAPER_TINY + ["--out", str(out)]) == 0
     with sqlite3.connect(out / STORE_NAME) as db:
         first_code, = {v for v, in db.execute("SELECT code_version FROM results")}
     capsys.readouterr()
 
-    _append(sources / "benchmarks" / "scale.py", "\ndef _unused():\n    return 1\n")
-    _edit(sources / "instances" / "evaluate.py", '"""', '"""An edited docstring. ')
-    _append(sources / "instances" / "evaluate.py", "# an edited comment\n")
-    _append(sources / "benchmarks" / "executor.py", "\ndef _unused():\n    return 1\n")
-    _forget_versions()
+    append(sources / "benchmarks" / "scale.py", "\ndef _unused():\n    return 1\n")
+    edit(sources / "instances" / "evaluate.py", '"""', '"""An edited docstring. ')
+    append(sources / "instances" / "evaluate.py", "# an edited comment\n")
+    append(sources / "benchmarks" / "executor.py", "\ndef _unused():\n    return 1\n")
+    codehash.forget()
     assert paper.main(PAPER_TINY + ["--out", str(out), "--resume"]) == 0
     assert "--resume: 6 of 6 tasks found" in capsys.readouterr().err
     with sqlite3.connect(out / STORE_NAME) as db:
         code, = {v for v, in db.execute("SELECT code_version FROM results")}
     assert code == first_code  # nothing recomputed, so every row keeps its record
 
-    _append(sources / "instances" / "evaluate.py", "_EDITED = 1\n")
-    _forget_versions()
+    append(sources / "instances" / "evaluate.py", "_EDITED = 1\n")
+    codehash.forget()
     assert paper.main(PAPER_TINY + ["--out", str(out), "--resume"]) == 0
     assert "--resume: 0 of 6 tasks found" in capsys.readouterr().err
     with sqlite3.connect(out / STORE_NAME) as db:
         codes = {v for v, in db.execute("SELECT code_version FROM results")}
     assert first_code in codes and len(codes) == 2  # the new rows record the edited code
-
-
-def test_task_version_follows_imports(tmp_path, monkeypatch):
-    """A task's version covers its module and the project modules it imports, also inside
-    functions and through relative imports, and the packages' data files; not the others."""
-    sources = _copy_sources(tmp_path / "src")
-    _use_sources(monkeypatch, sources)
-    imported = executor._project_imports("benchmarks.paper")
-    assert {"benchmarks.paper", "benchmarks.common", "instances", "instances.evaluate",
-            "instances.delay_kernel", "goa", "goa.solve"} <= imported
-    assert imported.isdisjoint({"benchmarks.scale", "benchmarks.gap", "benchmarks.executor"})
-    version = executor.task_version("benchmarks.paper")
-    code = executor.code_version()
-    for path, text in ((sources / "instances" / "data" / "example_trace.jsonl", "\n"),
-                       (sources / "instances" / "delay_kernel.py", "X = 2\n"),
-                       (sources / "goa" / "solve.py", "X = 3\n")):
-        _append(path, text)
-        _forget_versions()
-        assert executor.task_version("benchmarks.paper") != version, path
-        assert executor.code_version() != code, path
-        version, code = executor.task_version("benchmarks.paper"), executor.code_version()
-    _append(sources / "benchmarks" / "gap.py", "X = 4\n")
-    _forget_versions()
-    assert executor.task_version("benchmarks.paper") == version
-    assert executor.code_version() != code
 
 
 def test_keys_change_with_every_part():
@@ -437,7 +379,7 @@ def test_worker_version_checked_before_any_task(tmp_path, scheduler):
     tasks = [(x, str(traces)) for x in range(4)]
     version, code, worker, done = executor._run_chunk(_record_call, "not-this-code", None,
                                                       list(enumerate(tasks)))
-    assert (version, done) == (executor.task_version(__name__), [])
+    assert (version, done) == (codehash.task_version(__name__), [])
     assert not list(traces.iterdir())
     with Client(scheduler, timeout=30) as client:
         client.run(_pretend_version, "other-code")
