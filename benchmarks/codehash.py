@@ -38,7 +38,7 @@ __all__ = ["PACKAGES", "NOT_IN_TASK_VERSION", "ENTRY_POINT_PREFIX", "code_versio
            "task_version", "reached_modules", "entry_point_groups", "forget"]
 
 #: The packages whose sources make up the code version: results of other code never mix in.
-PACKAGES = ("instances", "goa", "formulations", "profiler", "online", "benchmarks")
+PACKAGES = ("inference", "instances", "goa", "formulations", "profiler", "online", "benchmarks")
 #: Modules that move results but never compute them: an edit there keeps the stored results.
 NOT_IN_TASK_VERSION = frozenset({"benchmarks.executor", "benchmarks.codehash",
                                  "benchmarks.store", "benchmarks.style"})
