@@ -181,9 +181,13 @@ def test_refuses_other_models_and_foreign_files(tmp_path, questions):
     assert out.read_text() == before
     foreign = tmp_path / "notes.jsonl"
     foreign.write_text("my notes\n")
-    with pytest.raises(ValueError, match="not a trace written by the profiler"):
-        run_trace(questions, FakeRunner("s"), FakeRunner("l"), foreign, progress=False)
+    for restart in (False, True):
+        with pytest.raises(ValueError, match="not a trace written by the profiler"):
+            run_trace(questions, FakeRunner("s"), FakeRunner("l"), foreign, progress=False,
+                      restart=restart)
     assert foreign.read_text() == "my notes\n"
+    with pytest.raises(ValueError, match="out: .* is a folder; give the trace file's path"):
+        run_trace(questions, FakeRunner("s"), FakeRunner("l"), tmp_path, progress=False)
     odd = FakeRunner("l")
     odd.provenance["top_k"] = 4
     with pytest.raises(ValueError, match="top_k: the SLM runner has 3, the LLM runner 4"):
