@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from instances.cli import OneLineParser
+from instances.errors import InstanceError
 
 try:
     import fcntl
@@ -36,15 +37,24 @@ class Parser(OneLineParser):
     """argparse with one-line errors and exit code 2 (:class:`instances.cli.OneLineParser`)."""
 
 
+USER_ERRORS = (BenchmarkError, InstanceError, OSError)
+"""What :func:`run_cli` reports as bad input: the project's own input errors (a bad option or
+input file, :class:`BenchmarkError`; an invalid instance, trace or argument describing one,
+:class:`instances.InstanceError`) and files that cannot be read or written (``OSError``). Any
+other exception, a plain ``ValueError`` from numpy included, is a bug: it propagates with its
+traceback."""
+
+
 def run_cli(prog: str, body: Callable[[], int]) -> int:
-    """Run a CLI body; a ValueError or OSError becomes one line on stderr and exit code 2.
+    """Run a CLI body; a user error (:data:`USER_ERRORS`) becomes one line on stderr and exit
+    code 2, any other exception propagates with its traceback.
 
     Notes added to the exception (``add_note``, e.g. where the finished tasks of an interrupted
     sweep are kept) are appended to that line.
     """
     try:
         return body()
-    except (ValueError, OSError) as exc:
+    except USER_ERRORS as exc:
         text = str(exc)
         if isinstance(exc, OSError) and exc.strerror:
             text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror

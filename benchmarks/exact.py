@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    Parser, machine_line, matplotlib_pyplot, positive_float, positive_int, run_cli,
+    BenchmarkError, Parser, machine_line, matplotlib_pyplot, positive_float, positive_int, run_cli,
     staged_output, unit_float, write_csv)
 
 PROG = "python -m benchmarks.exact"
@@ -203,7 +203,7 @@ def plot(lines: list[dict], path: Path) -> None:
 def _run(args) -> int:
     plan = plan_series(args)
     if not plan:
-        raise ValueError("--methods: none of the chosen backends runs on the chosen --models")
+        raise BenchmarkError("--methods: none of the chosen backends runs on the chosen --models")
     seeds = QUICK_SEEDS if args.quick else args.seeds
     limit = QUICK_TIME_LIMIT_S if args.quick else args.time_limit
     instances_count = sum(len(sizes) for _, _, sizes, _ in plan) * seeds

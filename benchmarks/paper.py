@@ -22,6 +22,7 @@ created).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import defaultdict
@@ -194,7 +195,8 @@ def _run(args) -> int:
         summary = aggregate(rows)
         write_csv(stage / "paper_drops.csv", rows, DROP_COLUMNS)
         write_csv(stage / "paper.csv", summary, SUMMARY_COLUMNS)
-        auc = instances.auroc(alpha, 1.0 - slm)
+        wrong = 1.0 - slm > 0.5   # no AUROC (nan) when the SLM is always or never wrong
+        auc = instances.auroc(alpha, 1.0 - slm) if 0 < wrong.sum() < wrong.size else math.nan
         edges, acc, counts = instances.accuracy_by_alpha(alpha, slm, bins=10)
         report = f"mode: {mode}\n\n" + _report(summary, users, taus, methods, auc, edges, acc,
                                                  counts, calibration)

@@ -4,7 +4,7 @@ errors, and which buys the most accuracy per offloaded query (docs/uncertainty.m
 For every signal of :mod:`instances.uncertainty` on a trace (a path or a shipped trace's name),
 overall and per bAbI task (the records' optional ``task`` key):
 
-- AUROC of the signal for an SLM error (:func:`instances.auroc`), with a percentile bootstrap
+- AUROC of the signal for an SLM error (:func:`auroc`), with a percentile bootstrap
   95 % CI (queries resampled with replacement, seeded; the same resamples for every signal, so
   the CI of each signal's AUROC minus the margin's is paired);
 - AUPRC (average precision of the signal for an SLM error; the base rate is the error rate);
@@ -16,8 +16,14 @@ overall and per bAbI task (the records' optional ``task`` key):
   the oracle (offload the u queries where the LLM gains most: the SLM's errors the LLM fixes
   first) as ceiling and random offloading (its exact expectation) as floor.
 
-Ties of a signal are broken neither way: every curve counts a tied group by its expectation
-under a random order within the group, so no record order leaks into a figure.
+One definition of an SLM error everywhere: a query whose SLM correctness is c (true = 1, false
+= 0, or any number in [0, 1], as a trace may give) counts as an error with weight ``1 - c`` and
+as a right answer with weight ``c``. The error rate, the AUROC (an error and a right answer drawn
+by these weights), the ROC, the AUPRC, the risk, the deciles' accuracies and the offloading
+accuracies all use it; for true/false correctness it is the usual count.
+
+Ties of a signal are broken neither way: every curve and every decile counts a tied group by
+its expectation under a random order within the group, so no record order leaks into a figure.
 
 Outputs in ``--out``: ``uncertainty.csv`` (one row per scope and signal), ``deciles.csv``,
 ``offload.csv``, ``roc.png``, ``risk_coverage.png``, ``offload.png``, ``deciles.png`` and
@@ -62,7 +68,7 @@ def _scores(score, name: str = "score") -> np.ndarray:
     return score
 
 
-def _binary(values, n: int, name: str) -> np.ndarray:
+def _unit(values, n: int, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size != n:
         raise ValueError(f"{name}: length {values.size} differs from the scores' {n}")
@@ -90,34 +96,49 @@ def _expected_cumsum(values: np.ndarray, score: np.ndarray, descending: bool) ->
 
 def roc_curve(score, positive) -> tuple[np.ndarray, np.ndarray]:
     """(false-positive rates, true-positive rates) when every query with ``score >= t`` is
-    flagged, t running down through the distinct scores; starts at (0, 0), ends at (1, 1)."""
+    flagged, t running down through the distinct scores; starts at (0, 0), ends at (1, 1).
+
+    ``positive`` holds weights in [0, 1]: a query counts as a positive with weight w and as a
+    negative with weight 1 - w (0/1 for a plain class).
+    """
     score = _scores(score)
-    positive = _binary(positive, score.size, "positive") > 0.5
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("positive: needs at least one positive and one negative example")
+    positive = _unit(positive, score.size, "positive")
+    n_pos, n_neg = float(positive.sum()), float((1.0 - positive).sum())
+    if not (n_pos > 0 and n_neg > 0):
+        raise ValueError("positive: needs some positive and some negative weight")
     order, ends = _tie_groups(score, descending=True)
-    tp = np.concatenate([[0], np.cumsum(positive[order])[ends - 1]])
+    tp = np.concatenate([[0.0], np.cumsum(positive[order])[ends - 1]])
     fp = np.concatenate([[0], ends]) - tp
     return fp / n_neg, tp / n_pos
 
 
+def auroc(score, positive) -> float:
+    """Area under :func:`roc_curve` (trapezoids): the probability that a random positive scores
+    above a random negative, ties counting one half, positives and negatives drawn by their
+    weights (a query of weight w in (0, 1) is half a tie with itself). For a plain 0/1 class it
+    equals :func:`instances.auroc`."""
+    fpr, tpr = roc_curve(score, positive)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
+
+
 def auprc(score, positive) -> float:
-    """Average precision of ``score`` for ``positive``: the sum over the distinct thresholds t
-    (high to low) of (recall(t) - recall(previous t)) x precision(t), flagging ``score >= t``.
+    """Average precision of ``score`` for ``positive`` (weights in [0, 1], as
+    :func:`roc_curve`): the sum over the distinct thresholds t (high to low) of
+    (recall(t) - recall(previous t)) x precision(t), flagging ``score >= t``; precision is the
+    positive weight among the flagged queries over their count.
 
     The area under the precision-recall curve in its step form (no interpolation); a
     random score gives about the positive rate, a perfect one 1.
     """
     score = _scores(score)
-    positive = _binary(positive, score.size, "positive") > 0.5
-    n_pos = int(positive.sum())
-    if n_pos == 0:
-        raise ValueError("positive: needs at least one positive example")
+    positive = _unit(positive, score.size, "positive")
+    n_pos = float(positive.sum())
+    if not n_pos > 0:
+        raise ValueError("positive: needs some positive weight")
     order, ends = _tie_groups(score, descending=True)
     tp = np.cumsum(positive[order])[ends - 1]
     precision = tp / ends
-    recall_gain = np.diff(np.concatenate([[0], tp])) / n_pos
+    recall_gain = np.diff(np.concatenate([[0.0], tp])) / n_pos
     return float(np.sum(recall_gain * precision))
 
 
@@ -128,7 +149,7 @@ def risk_coverage(score, correct) -> tuple[np.ndarray, np.ndarray]:
     Returns (coverage c / n, risk), both of length n.
     """
     score = _scores(score)
-    correct = _binary(correct, score.size, "correct")
+    correct = _unit(correct, score.size, "correct")
     errors = _expected_cumsum(1.0 - correct, score, descending=False)[1:]
     counts = np.arange(1, score.size + 1)
     return counts / score.size, errors / counts
@@ -143,19 +164,25 @@ def aurc(score, correct) -> float:
 def deciles(score, correct, bins: int = 10) -> list[dict]:
     """The SLM's accuracy per equal-count bin of ``score`` (least uncertain first).
 
-    Queries are sorted by score (ties in record order) and split into ``bins`` near-equal
-    parts (``numpy.array_split``); each bin reports its size, score range and mean correctness.
+    The queries' positions in score order are split into ``bins`` near-equal parts (sizes as
+    ``numpy.array_split``); each bin reports its size, score range and the expected mean
+    correctness of the queries at its positions, a tie group that straddles a bin boundary
+    counted by its expectation under a random order within the group (so the record order
+    never changes a bin's accuracy).
     """
     score = _scores(score)
-    correct = _binary(correct, score.size, "correct")
-    order = np.argsort(score, kind="stable")
-    out = []
-    for number, part in enumerate(np.array_split(order, bins)):
-        if part.size == 0:
+    correct = _unit(correct, score.size, "correct")
+    ranked = np.sort(score)
+    cumulative = _expected_cumsum(correct, score, descending=False)
+    out, lo = [], 0
+    for number, size in enumerate(len(part) for part in np.array_split(ranked, bins)):
+        if size == 0:
             continue
-        out.append({"decile": number + 1, "queries": int(part.size),
-                    "signal_lo": float(score[part].min()), "signal_hi": float(score[part].max()),
-                    "slm_accuracy": float(correct[part].mean())})
+        hi = lo + size
+        out.append({"decile": number + 1, "queries": int(size),
+                    "signal_lo": float(ranked[lo]), "signal_hi": float(ranked[hi - 1]),
+                    "slm_accuracy": float((cumulative[hi] - cumulative[lo]) / size)})
+        lo = hi
     return out
 
 
@@ -163,8 +190,8 @@ def offload_accuracy(score, slm_correct, llm_correct) -> np.ndarray:
     """``a[u]`` (u = 0..n): the expected accuracy when the u queries of highest ``score`` (most
     uncertain) are answered by the LLM and the rest by the SLM (ties in a random order)."""
     score = _scores(score)
-    slm = _binary(slm_correct, score.size, "slm_correct")
-    llm = _binary(llm_correct, score.size, "llm_correct")
+    slm = _unit(slm_correct, score.size, "slm_correct")
+    llm = _unit(llm_correct, score.size, "llm_correct")
     gain = _expected_cumsum(llm - slm, score, descending=True)
     return (slm.sum() + gain) / score.size
 
@@ -187,22 +214,22 @@ def random_accuracy(slm_correct, llm_correct) -> np.ndarray:
 
 def bootstrap_auroc(scores: dict[str, np.ndarray], positive, resamples: int,
                     rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """AUROC of every score on the same ``resamples`` bootstrap resamples of the queries.
+    """:func:`auroc` of every score on the same ``resamples`` bootstrap resamples of the queries
+    (``positive``: weights in [0, 1], as :func:`roc_curve`).
 
-    A resample without both classes is drawn again (it has no AUROC). Returns per score name
-    an array of ``resamples`` values; the 2.5 and 97.5 percentiles give a 95 % CI.
+    A resample without both some positive and some negative weight is drawn again (it has no
+    AUROC). Returns per score name an array of ``resamples`` values; the 2.5 and 97.5
+    percentiles give a 95 % CI.
     """
-    from instances import auroc
-
-    positive = np.asarray(positive, dtype=np.float64).ravel() > 0.5
+    positive = np.asarray(positive, dtype=np.float64).ravel()
     n = positive.size
-    if positive.all() or not positive.any():
-        raise ValueError("positive: needs at least one positive and one negative example")
+    if np.all(positive == 1.0) or np.all(positive == 0.0):
+        raise ValueError("positive: needs some positive and some negative weight")
     out = {name: np.empty(resamples) for name in scores}
     done = 0
     while done < resamples:
         rows = rng.integers(0, n, n)
-        if positive[rows].all() or not positive[rows].any():
+        if np.all(positive[rows] == 1.0) or np.all(positive[rows] == 0.0):
             continue
         for name, score in scores.items():
             out[name][done] = auroc(score[rows], positive[rows])
@@ -230,11 +257,11 @@ def analyse(topk_probs, slm_correct, llm_correct, signals, resamples: int = 1000
     """Every metric of every signal on one set of queries (one scope).
 
     Returns (summary rows, decile rows, offload rows, curves for the plots); rows carry no
-    ``scope`` yet. The AUROC's CI and the paired CI of (AUROC - the margin's AUROC) come from
-    ``resamples`` bootstrap resamples seeded with ``seed``; both are NaN when every query is
+    ``scope`` yet. An SLM error weighs ``1 - slm_correct`` (the module's one definition). The
+    AUROC's CI and the paired CI of (AUROC - the margin's AUROC) come from ``resamples``
+    bootstrap resamples seeded with ``seed``; the AUROC-based figures are NaN when every query is
     right or every query wrong (nothing to predict).
     """
-    from instances import auroc
     from instances.uncertainty import uncertainty
 
     slm = np.asarray(slm_correct, dtype=np.float64)
@@ -242,7 +269,7 @@ def analyse(topk_probs, slm_correct, llm_correct, signals, resamples: int = 1000
     values = {name: uncertainty(topk_probs, name) for name in signals}
     error = 1.0 - slm
     n = slm.size
-    informative = 0 < error.sum() < n
+    informative = bool(np.any(error > 0) and np.any(error < 1))
     boot = (bootstrap_auroc({**values, "margin": uncertainty(topk_probs, "margin")}, error,
                             resamples, np.random.default_rng(seed)) if informative else None)
     oracle = oracle_accuracy(slm, llm)

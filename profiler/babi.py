@@ -14,6 +14,7 @@ as 1-based positions in that tuple.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -104,6 +105,12 @@ class Question:
                              f"got {self.supporting!r}")
 
     @property
+    def digest(self) -> str:
+        """SHA-256 (hex) of the question's content: task, story, question, answer and
+        supporting facts (not the id)."""
+        return content_digest(self.task, self.story, self.question, self.answer, self.supporting)
+
+    @property
     def context(self) -> str:
         """The story as one line of text: the sentences joined by single spaces."""
         return " ".join(self.story)
@@ -129,6 +136,34 @@ class Question:
         return cls(id=record["id"], task=record["task"], story=tuple(record["story"]),
                    question=record["question"], answer=record["answer"],
                    supporting=tuple(record["supporting"]))
+
+
+def content_digest(task, story, question, answer, supporting) -> str:
+    """SHA-256 (hex) of a question's content, the part of its id that tells two questions at
+    the same position of two files apart."""
+    text = json.dumps([int(task), list(story), question, answer, [int(s) for s in supporting]],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def questions_digest(questions) -> str:
+    """SHA-256 (hex) of a list of questions, ids and order included: equal for the same
+    questions whatever file (or formatting) they were read from."""
+    h = hashlib.sha256()
+    for q in questions:
+        h.update(json.dumps(q.to_json(), ensure_ascii=False, sort_keys=True,
+                            separators=(",", ":")).encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
+ID_DIGEST_CHARS = 8
+"""Hex characters of :func:`content_digest` at the end of every id the generator and the
+loader give: ids depend on the question's content, not only on its position."""
+
+
+def _content_id(prefix: str, task, story, question, answer, supporting) -> str:
+    digest = content_digest(task, story, question, answer, supporting)
+    return f"{prefix}-{digest[:ID_DIGEST_CHARS]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,7 +448,8 @@ def generate_questions(tasks=(1, 2, 3, 6, 15, 16), per_task: int = 100,
     Returns
     -------
     list of Question
-        Ordered by task, ids ``"qa{task}-{n:05d}"``.
+        Ordered by task, ids ``"qa{task}-{n:05d}-{digest}"`` (the first 8 hex characters of
+        :func:`content_digest`).
 
     Raises
     ------
@@ -443,9 +479,12 @@ def generate_questions(tasks=(1, 2, 3, 6, 15, 16), per_task: int = 100,
             for question, answer, supporting, n_lines in story.questions:
                 if made == per_task:
                     break
-                out.append(Question(id=f"qa{task}-{made:05d}", task=int(task),
-                                    story=tuple(story.lines[:n_lines]), question=question,
-                                    answer=answer, supporting=supporting))
+                lines = tuple(story.lines[:n_lines])
+                out.append(Question(
+                    id=_content_id(f"qa{task}-{made:05d}", task, lines, question, answer,
+                                   supporting),
+                    task=int(task), story=lines, question=question, answer=answer,
+                    supporting=supporting))
                 made += 1
     return out
 
@@ -477,7 +516,8 @@ def load_babi(path: str | Path, tasks=None, split: str | None = "test") -> list[
     Returns
     -------
     list of Question
-        Ids ``"qa{task}-{file stem}-{n}"`` with n counting the file's questions from 0.
+        Ids ``"qa{task}-{file stem}-{n}-{digest}"`` with n counting the file's questions from 0
+        and the first 8 hex characters of :func:`content_digest`.
 
     Raises
     ------
@@ -556,9 +596,12 @@ def _load_file(path: Path, task: int) -> list[Question]:
                 raise ValueError(f"{where}: supporting fact {fact!r} is not an earlier "
                                  "statement of this story")
             supporting.append(position[int(fact)])
-        out.append(Question(id=f"qa{task}-{path.stem}-{len(out)}", task=task,
-                            story=tuple(statements), question=question, answer=answer,
-                            supporting=tuple(supporting)))
+        story = tuple(statements)
+        out.append(Question(
+            id=_content_id(f"qa{task}-{path.stem}-{len(out)}", task, story, question, answer,
+                           supporting),
+            task=task, story=story, question=question, answer=answer,
+            supporting=tuple(supporting)))
     if not out:
         raise ValueError(f"path: {path.name} holds no question lines")
     return out

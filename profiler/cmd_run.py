@@ -7,6 +7,9 @@
       --llm NAME --llm-url http://host:8001/v1 --out trace.jsonl
 
 Records are appended as they finish; the same command run again continues where it stopped.
+A trace is continued only with the questions, models (weights, device, dtype) and recipe it was
+made with; anything else stops with one line saying what differs, or starts the file again with
+--restart.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ def add_arguments(parser) -> None:
                         help="seconds per server request (120)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     parser.add_argument("--out", required=True, help="the trace to write or continue")
+    parser.add_argument("--restart", action="store_true",
+                        help="start an existing trace again (its records dropped) instead of "
+                        "continuing it")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -84,7 +90,8 @@ def run(args) -> int:
     llm = _runner(args, "llm")
     try:
         result = run_trace(questions, slm, llm, args.out, limit=args.limit,
-                           progress=not args.no_progress, questions_path=args.questions)
+                           progress=not args.no_progress, questions_path=args.questions,
+                           restart=args.restart)
     except KeyboardInterrupt:
         print(f"interrupted; the records written so far are in {args.out}: run the same command "
               "again to continue", file=sys.stderr)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,9 @@ def _pad_topk(words: list[str], probs: list[float]) -> tuple[tuple[str, ...], tu
 
 
 _DTYPES = ("auto", "float32", "float16", "bfloat16")
+# generation settings that change nothing in the tokens chosen (not worth reporting as ignored)
+_NO_EFFECT = ("transformers_version", "use_cache", "output_attentions", "output_hidden_states",
+              "output_scores", "output_logits", "return_dict_in_generate")
 
 
 class HFRunner:
@@ -106,6 +110,15 @@ class HFRunner:
         Tokens decoded before merging (default ``3 * top_k``).
     max_new_tokens : int
         Tokens generated greedily (5).
+
+    Notes
+    -----
+    Greedy means greedy: generation runs under an explicit configuration (argmax at every step,
+    no logits processor: no repetition penalty, no banned n-grams, no forced or suppressed
+    token), whatever the checkpoint's ``generation_config`` asks; it stops after
+    ``max_new_tokens`` tokens or at the end-of-sequence token. What the checkpoint asked and
+    was ignored is recorded in ``provenance["ignored_generation_config"]``. The first
+    :meth:`answer` runs one untimed warm-up generation before its timed one.
 
     Raises
     ------
@@ -150,16 +163,39 @@ class HFRunner:
             raise ValueError(f"model: cannot load {name!r}: {first}") from None
         self.model.to(self.device).eval()
         self._torch = torch
+        self._warm = False
         self.parameters = int(sum(p.numel() for p in self.model.parameters()))
         self.pad_token_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
                              else self.tokenizer.eos_token_id)
+        ignored = self._greedy_only()
         self.provenance = {
-            "runner": "HFRunner", "model": name, "parameters": self.parameters,
+            "runner": "HFRunner", "model": name, "weights": _weights_id(self.model, path,
+                                                                         looks_local),
+            "parameters": self.parameters,
             "architecture": type(self.model).__name__, "device": str(self.device),
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
             "top_k": self.top_k, "candidates": self.candidates,
-            "max_new_tokens": self.max_new_tokens,
+            "max_new_tokens": self.max_new_tokens, "ignored_generation_config": ignored,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+
+    def _greedy_only(self) -> dict:
+        """Replace the checkpoint's generation configuration by a plain greedy one (its token
+        ids kept) and build :attr:`generation_config`; returns the settings dropped."""
+        from transformers import GenerationConfig
+
+        checkpoint = self.model.generation_config
+        tokens = {key: getattr(checkpoint, key, None)
+                  for key in ("bos_token_id", "eos_token_id", "pad_token_id")}
+        tokens["pad_token_id"] = self.pad_token_id
+        ignored = {key: value for key, value in checkpoint.to_diff_dict().items()
+                   if key not in tokens and not key.startswith("_") and key not in _NO_EFFECT}
+        # generate() fills every setting left unset from the model's own generation_config:
+        # a plain one leaves nothing there but the global defaults (greedy, no processor)
+        self.model.generation_config = GenerationConfig(**tokens)
+        self.generation_config = GenerationConfig(
+            do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
+            repetition_penalty=1.0, no_repeat_ngram_size=0, **tokens)
+        return ignored
 
     def first_token_distribution(self, prompt: str):
         """The softmax over the vocabulary of the last prompt position's logits (float32, on the
@@ -183,12 +219,12 @@ class HFRunner:
 
         enc = self.tokenizer(prompt, return_tensors="pt").to(self.device)
         n_prompt = int(enc["input_ids"].shape[1])
+        if not self._warm:     # the first generation pays for allocations and kernel choices
+            self._generate(enc)
+            self._warm = True
         self._synchronize()
         start = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens,
-                                      do_sample=False, temperature=None, top_p=None, top_k=None,
-                                      pad_token_id=self.pad_token_id)
+        out = self._generate(enc)
         self._synchronize()
         latency = time.perf_counter() - start
         new = out[0, n_prompt:]
@@ -200,8 +236,33 @@ class HFRunner:
             new_tokens=int(new.numel()),
             workload_flop=analytic_workload_flop(self.parameters, n_prompt, int(new.numel())))
 
+    def _generate(self, enc):
+        with self._torch.inference_mode():
+            return self.model.generate(**enc, generation_config=self.generation_config)
+
     def _synchronize(self) -> None:
         if self.device.type == "cuda":
             self._torch.cuda.synchronize(self.device)
         elif self.device.type == "mps":
             self._torch.mps.synchronize()
+
+
+WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".pth")
+"""Suffixes of the files whose bytes identify a local checkpoint's weights."""
+
+
+def _weights_id(model, path: str, local: bool) -> str:
+    """What identifies the loaded weights: ``"sha256:..."`` of a local checkpoint's weight files
+    (names and bytes, in name order; configuration and notes such as ``training.json`` left
+    out, so that a library upgrade does not change it), ``"revision:..."`` (the hub commit) for
+    a hub name."""
+    if local:
+        digest = hashlib.sha256()
+        for file in sorted(Path(path).rglob("*")):
+            if file.is_file() and file.suffix in WEIGHT_FILES:
+                digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
+                with open(file, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(block)
+        return "sha256:" + digest.hexdigest()
+    return "revision:" + str(getattr(model.config, "_commit_hash", None) or "unknown")

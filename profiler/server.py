@@ -11,9 +11,15 @@ Two endpoints:
   ``logprobs = true``, ``top_logprobs = candidates``. The server wraps the prompt in the model's
   chat template, so this is not the raw-prompt recipe; use it when a server offers only chat.
 
-Latency is the wall time of the request. The workload needs the model's parameter count, which a
-server does not report: pass ``parameters`` to get ``2 x parameters x (prompt + generated
-tokens)`` from the response's ``usage``.
+Latency is the wall time of the request; the first question is sent twice, the first time
+untimed (a warm-up). The workload needs the model's parameter count, which a server does not
+report: pass ``parameters`` to get ``2 x parameters x (prompt + generated tokens)`` from the
+response's ``usage``.
+
+The completions API returns the top tokens as an object keyed by their text, so tokens that
+share a text (``"Kitchen"`` at two token ids) arrive as one entry: fewer entries than asked are
+accepted there (the recipe merges equal strings anyway). The chat API lists every token, so
+fewer entries than asked there means the server caps them: an error.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class OpenAIRunner:
         if names and model not in names:
             raise ValueError(f"model: the server at {self.base_url} serves {', '.join(names)}, "
                              f"not {model!r}")
+        self._warm = False
         self.provenance = {
             "runner": "OpenAIRunner", "model": model, "base_url": self.base_url, "api": api,
             "parameters": parameters, "top_k": self.top_k, "candidates": self.candidates,
@@ -94,11 +101,9 @@ class OpenAIRunner:
         """One request: the top-k of the first answer token and the greedy continuation."""
         prompt = build_prompt(question)
         common = {"model": self.model, "max_tokens": self.max_new_tokens, "temperature": 0}
-        start = time.perf_counter()
         if self.api == "completions":
-            resp = self._request("POST", "/completions",
-                                 {**common, "prompt": prompt, "logprobs": self.candidates})
-            latency = time.perf_counter() - start
+            body = {**common, "prompt": prompt, "logprobs": self.candidates}
+            resp, latency = self._timed("/completions", body)
             choice = self._choice(resp)
             text = choice.get("text")
             try:
@@ -108,10 +113,9 @@ class OpenAIRunner:
                 raise ValueError(self._shape_error("choices[0].logprobs.top_logprobs[0]")) \
                     from None
         else:
-            resp = self._request("POST", "/chat/completions", {
-                **common, "messages": [{"role": "user", "content": prompt}],
-                "logprobs": True, "top_logprobs": self.candidates})
-            latency = time.perf_counter() - start
+            body = {**common, "messages": [{"role": "user", "content": prompt}],
+                    "logprobs": True, "top_logprobs": self.candidates}
+            resp, latency = self._timed("/chat/completions", body)
             choice = self._choice(resp)
             text = (choice.get("message") or {}).get("content")
             try:
@@ -123,7 +127,7 @@ class OpenAIRunner:
                     "choices[0].logprobs.content[0].top_logprobs")) from None
         if not isinstance(text, str):
             raise ValueError(self._shape_error("the generated text"))
-        if len(tokens) < self.candidates:
+        if self.api == "chat" and len(tokens) < self.candidates:
             raise ValueError(
                 f"{self.base_url}: the server returned {len(tokens)} top log-probabilities where "
                 f"{self.candidates} were asked: it caps them; raise its limit (vLLM: "
@@ -143,6 +147,16 @@ class OpenAIRunner:
                            topk_tokens=words_t, topk_probs=probs_t, latency_s=latency,
                            prompt_tokens=prompt_tokens, new_tokens=new_tokens,
                            workload_flop=workload)
+
+    def _timed(self, path: str, body: dict) -> tuple[dict, float]:
+        """The response to one POST and its wall time; the first call sends it once untimed
+        before (a warm-up)."""
+        if not self._warm:
+            self._request("POST", path, body)
+            self._warm = True
+        start = time.perf_counter()
+        resp = self._request("POST", path, body)
+        return resp, time.perf_counter() - start
 
     def _choice(self, resp: dict) -> dict:
         try:

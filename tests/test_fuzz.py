@@ -280,6 +280,40 @@ def test_benchmark_clis_reject_bad_out_and_missing_files(name, tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
+def test_run_cli_reports_user_errors_and_lets_bugs_through(monkeypatch):
+    """run_cli turns the project's input errors (BenchmarkError, InstanceError, a file that
+    cannot be read) into one line and exit 2, and lets any other exception through with its
+    traceback: a ZeroDivisionError, and a plain ValueError raised inside numpy, both of which
+    it used to print as if the user had erred (the latter, because ValueError was caught)."""
+    from benchmarks import uncertainty
+    from benchmarks.common import BenchmarkError, run_cli
+
+    def raising(exc):
+        def body():
+            raise exc
+        return body
+
+    for exc, line in [(BenchmarkError("--x: must be 1"), "prog: error: --x: must be 1"),
+                      (InstanceError("users: too few"), "prog: error: users: too few"),
+                      (FileNotFoundError(2, "No such file or directory", "a.json"),
+                       "prog: error: a.json: No such file or directory")]:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            assert run_cli("prog", raising(exc)) == 2
+        assert stderr.getvalue() == line + "\n"
+    with pytest.raises(ZeroDivisionError):
+        run_cli("prog", lambda: 1 // 0)
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        run_cli("prog", lambda: np.ones(2) + np.ones(3))
+
+    def broken(*args, **kwargs):          # a bug deep inside the benchmark
+        return np.ones(2) + np.ones(3)
+
+    monkeypatch.setattr(uncertainty, "analyse", broken)
+    with _scratch(), pytest.raises(ValueError, match="could not be broadcast"):
+        uncertainty.main(["--trace", "example", "--out", "u"])
+
+
 # --- the crashes the fuzzer found ------------------------------------------------------------
 
 @pytest.mark.parametrize("text, message", [

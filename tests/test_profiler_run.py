@@ -173,20 +173,171 @@ def test_refuses_other_models_and_foreign_files(tmp_path, questions):
     """Continuing a trace with another model, or writing over a file that is not a trace, is
     refused and the file left as it was; the two runners must share the recipe's settings."""
     out = tmp_path / "trace.jsonl"
-    run_trace(questions[:3], FakeRunner("s"), FakeRunner("l"), out, progress=False)
+    run_trace(questions, FakeRunner("s"), FakeRunner("l"), out, limit=3, progress=False)
     before = out.read_text()
-    with pytest.raises(ValueError, match="was made with llm model 'l', not 'other'"):
+    with pytest.raises(ValueError, match=r"was made with llm model 'l', now 'other': run with "
+                                         r"--restart to redo it"):
         run_trace(questions, FakeRunner("s"), FakeRunner("other"), out, progress=False)
     assert out.read_text() == before
     foreign = tmp_path / "notes.jsonl"
     foreign.write_text("my notes\n")
-    with pytest.raises(ValueError, match="not a trace written by the profiler"):
-        run_trace(questions, FakeRunner("s"), FakeRunner("l"), foreign, progress=False)
+    for restart in (False, True):
+        with pytest.raises(ValueError, match="not a trace written by the profiler"):
+            run_trace(questions, FakeRunner("s"), FakeRunner("l"), foreign, progress=False,
+                      restart=restart)
     assert foreign.read_text() == "my notes\n"
+    with pytest.raises(ValueError, match="out: .* is a folder; give the trace file's path"):
+        run_trace(questions, FakeRunner("s"), FakeRunner("l"), tmp_path, progress=False)
     odd = FakeRunner("l")
     odd.provenance["top_k"] = 4
     with pytest.raises(ValueError, match="top_k: the SLM runner has 3, the LLM runner 4"):
         run_trace(questions, FakeRunner("s"), odd, tmp_path / "x.jsonl", progress=False)
+
+
+def _with(runner, **changes):
+    runner.provenance.update(changes)
+    return runner
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()
+            if line and not line.startswith("#")]
+
+
+def test_resume_onto_other_questions_or_models_stops_with_what_differs(tmp_path, questions):
+    """A trace resumed onto another questions file (same ids, other content), another device,
+    dtype or weights stops with one line naming each difference and leaves the file as it
+    was (it used to report "0 new, N already there" and keep the old questions); restart=True
+    redoes it from the header; a header without an identity (an older profiler's) is refused
+    with the way out."""
+    out = tmp_path / "trace.jsonl"
+    run_trace(questions, FakeRunner("s"), FakeRunner("l"), out, limit=4, progress=False)
+    before = out.read_text()
+    header = json.loads(before.splitlines()[1][len("# provenance: "):])
+    assert header["identity"]["questions_sha256"] == babi.questions_digest(questions)
+    others = [babi.Question(**{**q.__dict__, "id": q.id.rsplit("-", 1)[0]})
+              for q in babi.generate_questions(per_task=8, seed=5)]
+    same_ids = [babi.Question(**{**o.__dict__, "id": q.id}) for o, q in zip(others, questions)]
+    for qs, slm, llm, expected in [
+            (same_ids, FakeRunner("s"), FakeRunner("l"), r"was made with other questions \("),
+            (questions, _with(FakeRunner("s"), device="cuda"), FakeRunner("l"),
+             r"slm device None, now 'cuda'"),
+            (questions, FakeRunner("s"), _with(FakeRunner("l"), dtype="bfloat16",
+                                               weights="sha256:abc"),
+             r"llm weights None, now 'sha256:abc'; llm dtype None, now 'bfloat16'")]:
+        with pytest.raises(ValueError, match=expected) as error:
+            run_trace(qs, slm, llm, out, progress=False)
+        assert "\n" not in str(error.value) and "--restart" in str(error.value)
+        assert out.read_text() == before
+    result = run_trace(same_ids, FakeRunner("s"), FakeRunner("l"), out, limit=2,
+                       progress=False, restart=True)
+    assert (result.written, result.skipped, result.records) == (2, 0, 2)
+    assert [r["prompt"] for r in _records(out)] == [build_prompt(q) for q in same_ids[:2]]
+    assert "# resumed" not in out.read_text()
+    old = tmp_path / "old.jsonl"
+    old.write_text(before.replace('"identity"', '"identity_was_not_there"'))
+    with pytest.raises(ValueError, match="no identity in its header .* --restart"):
+        run_trace(questions, FakeRunner("s"), FakeRunner("l"), old, progress=False)
+
+
+def test_finished_trace_run_again_is_left_as_it_was(tmp_path, questions):
+    """Running a finished trace again asks no model and leaves the file byte for byte (it
+    used to append a "# resumed" line each time, e.g. to the shipped trace)."""
+    out = tmp_path / "trace.jsonl"
+    run_trace(questions, FakeRunner("s"), FakeRunner("l"), out, progress=False)
+    before = out.read_bytes()
+    slm = FakeRunner("s")
+    again = run_trace(questions, slm, FakeRunner("l"), out, limit=10, progress=False)
+    assert (again.written, again.skipped, slm.calls) == (0, 10, 0)
+    assert out.read_bytes() == before
+
+
+def test_cli_restart_and_refusal(tmp_path, tiny_models, questions, capsys):
+    """``profiler run`` onto a trace of another questions file: one error line naming the
+    difference and --restart, exit 2, file unchanged; with --restart the trace is made again
+    for the new file."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    babi.write_questions(questions, first)
+    babi.write_questions(babi.generate_questions(per_task=2, seed=9), second)
+    out = tmp_path / "trace.jsonl"
+    base = ["run", "--slm", str(tiny_models["slm"]), "--llm", str(tiny_models["llm"]),
+            "--out", str(out), "--limit", "2", "--no-progress"]
+    assert cli_main(base + ["--questions", str(first)]) == 0
+    before = out.read_text()
+    capsys.readouterr()
+    assert cli_main(base + ["--questions", str(second)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--out: " in errors[0] and "other questions" in errors[0], errors
+    assert "Traceback" not in errors[0] and out.read_text() == before
+    assert cli_main(base + ["--questions", str(second), "--restart"]) == 0
+    assert [r["id"] for r in _records(out)] == [q.id for q in babi.read_questions(second)[:2]]
+
+
+def test_greedy_ignores_the_checkpoints_generation_config(tmp_path, questions):
+    """On a checkpoint whose generation_config sets a repetition penalty and bans repeated
+    tokens (which do change its answers under plain generate()), the runner's answer equals a
+    hand-written argmax loop (full forward pass per token, stop at </s> or after 5 tokens):
+    greedy means greedy; the settings ignored are recorded in the provenance."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    from profiler.cmd_tiny import SIZES
+    from profiler.runners import HFRunner
+    from profiler.tiny import save_tiny_model
+
+    path = save_tiny_model(tmp_path / "rep", seed=0, **SIZES["slm"])
+    config = GenerationConfig.from_pretrained(path)
+    config.repetition_penalty, config.no_repeat_ngram_size = 10.0, 1
+    config.save_pretrained(path)
+    runner = HFRunner(path)
+    assert runner.provenance["ignored_generation_config"] == {
+        "repetition_penalty": 10.0, "no_repeat_ngram_size": 1}
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tok = AutoTokenizer.from_pretrained(path)
+    changed = 0
+    for q in questions[::4]:
+        enc = tok(build_prompt(q), return_tensors="pt")
+        ids = enc["input_ids"]
+        for _ in range(5):
+            with torch.no_grad():
+                token = int(model(ids).logits[0, -1].argmax())
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+            if token == tok.eos_token_id:
+                break
+        new = ids[0, enc["input_ids"].shape[1]:]
+        record = runner.answer(q)
+        assert record.answer == tok.decode(new, skip_special_tokens=True).strip(), q
+        assert record.new_tokens == new.numel()
+        with torch.no_grad():   # what generate() does with the checkpoint's own settings
+            plain = model.generate(**enc, max_new_tokens=5)[0, enc["input_ids"].shape[1]:]
+        changed += tok.decode(plain, skip_special_tokens=True).strip() != record.answer
+    assert changed > 0
+
+
+def test_one_untimed_warm_up_generation(slm_runner, questions, monkeypatch):
+    """The runner's first answer generates twice, the first time untimed (a slow first
+    generation does not reach the latency); later answers generate once."""
+    import time
+
+    from profiler.runners import HFRunner
+
+    runner = HFRunner.__new__(HFRunner)
+    runner.__dict__.update(slm_runner.__dict__)
+    runner._warm = False
+    calls = []
+    generate = runner._generate
+
+    def slow_first(enc):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.5)
+        return generate(enc)
+
+    monkeypatch.setattr(runner, "_generate", slow_first)
+    first = runner.answer(questions[0])
+    assert len(calls) == 2 and first.latency_s < 0.4
+    runner.answer(questions[1])
+    assert len(calls) == 3
 
 
 def test_cli_run_writes_a_trace_instances_uses(tmp_path, tiny_models, questions, capsys):

@@ -4,7 +4,9 @@ in-process runner, a clear error for a server's cap on k, an unreachable server 
 model, and ``python -m profiler run --slm-url/--llm-url``."""
 
 import json
+import math
 import socket
+import time
 
 import pytest
 from numpy.testing import assert_allclose
@@ -94,3 +96,44 @@ def test_cli_run_against_servers(tmp_path, server, questions, capsys):
                      "--out", str(tmp_path / "x.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--slm-url: cannot reach" in err
+
+
+def test_fewer_distinct_strings_than_asked_are_merged_not_a_cap(server, questions, monkeypatch):
+    """The completions API keys the top tokens by their text, so tokens sharing a text arrive as
+    one entry: 3 entries where 30 were asked are merged as the recipe says (they used to be
+    reported as a cap); the chat API lists every token, so fewer entries there is a cap."""
+    runner = OpenAIRunner(server.url, "slm")
+    top = {" Kitchen": math.log(0.5), "kitchen": math.log(0.2), "garden": math.log(0.1)}
+    reply = {"choices": [{"text": " kitchen", "logprobs": {"top_logprobs": [top]}}],
+             "usage": {"prompt_tokens": 40, "completion_tokens": 1}}
+    monkeypatch.setattr(runner, "_request", lambda method, path, body=None: reply)
+    record = runner.answer(questions[0])
+    assert record.topk_tokens == ("kitchen", "garden")
+    assert_allclose(record.topk_probs, [0.7 / 0.8, 0.1 / 0.8], rtol=0, atol=1e-12)
+    chat = OpenAIRunner(server.url, "slm", api="chat")
+    listed = [{"token": t, "logprob": v} for t, v in top.items()]
+    reply_chat = {"choices": [{"message": {"content": "kitchen"},
+                               "logprobs": {"content": [{"top_logprobs": listed}]}}]}
+    monkeypatch.setattr(chat, "_request", lambda method, path, body=None: reply_chat)
+    with pytest.raises(ValueError, match="returned 3 top log-probabilities where 30 were asked"):
+        chat.answer(questions[0])
+
+
+def test_server_runner_warms_up_once(server, questions, monkeypatch):
+    """The first question is sent twice, the first time untimed (a slow first answer does not
+    reach the latency); later questions once."""
+    runner = OpenAIRunner(server.url, "llm")
+    sent = []
+    request = runner._request
+
+    def slow_first(method, path, body=None):
+        sent.append(path)
+        if len(sent) == 1:
+            time.sleep(0.5)
+        return request(method, path, body)
+
+    monkeypatch.setattr(runner, "_request", slow_first)
+    first = runner.answer(questions[0])
+    assert sent == ["/completions", "/completions"] and first.latency_s < 0.4
+    runner.answer(questions[1])
+    assert len(sent) == 3

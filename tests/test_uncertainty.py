@@ -127,10 +127,97 @@ def test_risk_coverage_and_aurc_by_hand():
 
 
 def test_deciles_by_hand():
-    """Five bins of one query each, least uncertain first (the tie in record order)."""
+    """Five bins of one query each, least uncertain first; the tie at 0.8 (one wrong, one right)
+    straddles bins 3 and 4, each of which gets half of each by expectation, as the docs say of
+    every figure (it used to follow the record order: 0, 1 or 1, 0)."""
     rows = bu.deciles(SCORE, SLM, bins=5)
-    assert [r["slm_accuracy"] for r in rows] == [0.0, 1.0, 0.0, 1.0, 0.0]
+    assert [r["slm_accuracy"] for r in rows] == [0.0, 1.0, 0.5, 0.5, 0.0]
     assert [r["signal_lo"] for r in rows] == [0.1, 0.3, 0.8, 0.8, 0.9]
+    swapped = [0, 2, 1, 3, 4]
+    assert bu.deciles(SCORE[swapped], SLM[swapped], bins=5) == rows
+
+
+def test_deciles_never_depend_on_the_record_order():
+    """On scores with many ties, every permutation of the records gives the same deciles (bins
+    of 7 or 6 queries cutting through tie groups); the bins' correct counts add up to the
+    total."""
+    rng = np.random.default_rng(3)
+    score = rng.integers(0, 6, 64) / 5.0
+    correct = (rng.random(64) < 0.5).astype(float)
+    rows = bu.deciles(score, correct)
+    assert [r["queries"] for r in rows] == [7, 7, 7, 7, 6, 6, 6, 6, 6, 6]
+    for _ in range(5):
+        order = rng.permutation(64)
+        other = bu.deciles(score[order], correct[order])
+        for a, b in zip(rows, other):
+            assert a["slm_accuracy"] == pytest.approx(b["slm_accuracy"], abs=1e-12)
+            assert (a["signal_lo"], a["signal_hi"]) == (b["signal_lo"], b["signal_hi"])
+    assert sum(r["queries"] * r["slm_accuracy"] for r in rows) == pytest.approx(correct.sum())
+
+
+# Fractional correctness, worked by hand: three queries, SLM correctness 0.25, 1 and 0.5, so
+# error weights 0.75, 0 and 0.5 (total 1.25) and right-answer weights 0.25, 1, 0.5 (total 1.75).
+FRACTION_SCORE = np.array([0.9, 0.5, 0.1])
+FRACTION_SLM = np.array([0.25, 1.0, 0.5])
+
+
+def test_fractional_correctness_one_definition_of_an_error():
+    """An error weighs 1 - correctness in every metric. AUROC: of the 1.25 x 1.75 weighted
+    (error, right) pairs, 0.75 x (1 + 0.5) above, 0.75 x 0.25 and 0.5 x 0.5 tied with
+    themselves (half each): 43/70, the area of the weighted ROC; average precision
+    0.6 x 0.75 + 0.4 x (1.25 / 3) = 37/60; deciles and risk use the same weights. (The AUROC
+    used to threshold the error at 0.5 while the error rate took its mean: only query 1 an
+    error, AUROC 1.)"""
+    error = 1 - FRACTION_SLM
+    fpr, tpr = bu.roc_curve(FRACTION_SCORE, error)
+    assert_allclose(fpr, [0, 1 / 7, 5 / 7, 1])
+    assert_allclose(tpr, [0, 0.6, 0.6, 1])
+    assert bu.auroc(FRACTION_SCORE, error) == pytest.approx(43 / 70)
+    assert bu.auprc(FRACTION_SCORE, error) == pytest.approx(37 / 60)
+    assert [r["slm_accuracy"] for r in bu.deciles(FRACTION_SCORE, FRACTION_SLM, bins=3)] == [
+        0.5, 1.0, 0.25]
+    assert_allclose(bu.risk_coverage(FRACTION_SCORE, FRACTION_SLM)[1], [0.5, 0.25, 1.25 / 3])
+    rows = bu.analyse([[0.5, 0.5]] * 3, FRACTION_SLM, np.ones(3), ["margin"], resamples=20)[0]
+    assert rows[0]["error_rate"] == pytest.approx(1.25 / 3)
+    assert rows[0]["auroc"] == pytest.approx(0.5)       # one tie group: no information
+
+
+def test_plain_classes_agree_with_instances_auroc():
+    """For true/false correctness the weighted AUROC is the usual one: equal to
+    instances.auroc (ranks, ties one half) on random scores with many ties."""
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        score = rng.integers(0, 8, 50) / 7.0
+        error = (rng.random(50) < 0.4).astype(float)
+        if 0 < error.sum() < 50:
+            assert bu.auroc(score, error) == pytest.approx(instances.auroc(score, error),
+                                                           abs=1e-12)
+
+
+def test_trace_with_fractional_correctness_runs(tmp_path, capsys):
+    """A valid trace whose correctness values are numbers in [0, 1] runs: every query half
+    right (it used to stop with an internal "positive: needs at least one positive" error
+    dressed as bad input), and mixed fractions whose AUROC is the weighted one."""
+    import json
+
+    records = [{"prompt_bytes": 100, "topk_probs": probs, "slm_correct": c, "llm_correct": 1.0,
+                "slm_latency_s": 0.01, "llm_latency_s": 0.1}
+               for probs, c in zip([[0.9, 0.1], [0.6, 0.4], [0.5, 0.5]] * 4,
+                                   [0.5] * 6 + [0.25, 1.0, 0.5] * 2)]
+    for name, rows in (("half", records[:6]), ("mixed", records)):
+        trace = tmp_path / f"{name}.jsonl"
+        trace.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        out = tmp_path / name
+        assert bu.main(["--trace", str(trace), "--out", str(out), "--resamples", "30",
+                        "--no-plots"]) == 0, capsys.readouterr().err
+        summary = {r["signal"]: r for r in read_csv(out / "uncertainty.csv")
+                   if r["scope"] == "all"}
+        loaded = instances.load_trace(trace)
+        margin = uncertainty(loaded.topk_probs, "margin")
+        assert float(summary["margin"]["auroc"]) == pytest.approx(
+            bu.auroc(margin, 1 - loaded.slm_correct))
+        assert float(summary["margin"]["error_rate"]) == pytest.approx(
+            1 - loaded.slm_correct.mean())
 
 
 def test_offload_oracle_random_by_hand():
@@ -189,3 +276,20 @@ def test_paper_with_profile_and_signal(tmp_path, capsys):
     assert paper.main(["--uncertainty", "nope", "--out", str(tmp_path / "q")]) == 2
     err = capsys.readouterr().err
     assert "--profile" in err and "--uncertainty" in err
+
+
+def test_paper_on_a_trace_where_the_slm_is_never_plainly_wrong(tmp_path):
+    """benchmarks.paper on a valid trace whose SLM correctness is 0.5 everywhere runs and
+    reports no AUROC (nan) instead of failing inside instances.auroc (which used to surface
+    as a one-line "auroc: needs at least one positive" error, as if the input were bad)."""
+    import json
+
+    trace = tmp_path / "half.jsonl"
+    trace.write_text("".join(json.dumps(
+        {"prompt_bytes": 100 + i, "topk_probs": [0.6, 0.4], "slm_correct": 0.5,
+         "llm_correct": 1.0, "slm_latency_s": 0.01, "llm_latency_s": 0.1}) + "\n"
+        for i in range(12)))
+    out = tmp_path / "p"
+    assert paper.main(["--users", "4", "--tau", "0.8", "--drops", "1", "--profile", str(trace),
+                       "--no-plots", "--out", str(out)]) == 0
+    assert "AUROC of alpha for an SLM error = nan" in (out / "summary.txt").read_text()
