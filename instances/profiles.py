@@ -22,6 +22,8 @@ key                required meaning
    / ``slm_latency_s``      converted with the preset's nominal device compute ``local_flops``
 ``llm_workload_flop`` one+  W^E [FLOP]; and/or ``llm_latency_s``, the measured LLM latency,
    / ``llm_latency_s``      converted with the preset's per-user edge compute ``server_cap_flops``
+``prompt_tokens``  no       the prompt's length in tokens (or the profiler's ``llm_prompt_tokens``,
+                            else ``slm_prompt_tokens``): read by ``costs="roofline"`` instances
 ``id``, ``prompt``, no      kept for the reader; ignored by the generator (so is any other key, e.g.
 ``slm_answer``,             the profiler's ``llm_topk_probs``, ``gold``, ``task``, token counts)
 ``llm_answer``
@@ -171,6 +173,7 @@ class Trace:
     llm_workload_flop: np.ndarray
     slm_latency_s: np.ndarray  # NaN where a workload was given
     llm_latency_s: np.ndarray
+    prompt_tokens: np.ndarray | None = None  # NaN where a record gives no token count
 
     def __len__(self) -> int:
         return int(self.prompt_bytes.size)
@@ -268,7 +271,8 @@ def load_trace(path: str | Path) -> Trace:
         path=str(path), prompt_bytes=column("prompt_bytes"), topk_probs=probs,
         slm_correct=column("slm_correct"), llm_correct=column("llm_correct"),
         slm_workload_flop=column("slm_workload_flop"), llm_workload_flop=column("llm_workload_flop"),
-        slm_latency_s=column("slm_latency_s"), llm_latency_s=column("llm_latency_s"))
+        slm_latency_s=column("slm_latency_s"), llm_latency_s=column("llm_latency_s"),
+        prompt_tokens=column("prompt_tokens"))
 
 
 def _parse_record(record: dict, where: str) -> dict:
@@ -295,6 +299,10 @@ def _parse_record(record: dict, where: str) -> dict:
             raise InstanceError(f"{where}: give {workload!r} or {latency!r} (or both)")
         out[workload] = _positive(record, workload, where) if workload in record else math.nan
         out[latency] = _positive(record, latency, where) if latency in record else math.nan
+    # the prompt's token count, when the trace gives one (the profiler counts each model's)
+    out["prompt_tokens"] = next((_positive(record, key, where) for key in (
+        "prompt_tokens", "llm_prompt_tokens", "slm_prompt_tokens")
+        if key in record and record[key] not in (0, None)), math.nan)
     return out
 
 
