@@ -225,7 +225,9 @@ class BatchedState(State):
         self._waiting[j].append(inference.Job(self._tokens[q], self.server.output_tokens, key=q))
         self.computing[j] += 1
         if self._pass[j] is None:
-            self._next_pass(j)
+            # an idle ES wakes up now, after every other arrival of this instant (the event
+            # loop ends uploads before passes): queries that reach it together share a prefill
+            self._pass_end[j] = self.time_s
 
     def _next_pass(self, j: int) -> None:
         step = self._schedulers[j].next_pass(self._waiting[j], self._running[j])
@@ -244,7 +246,7 @@ class BatchedState(State):
                 self.admitted_s[job.key] = self.time_s
 
     def next_compute(self) -> tuple[float, int]:
-        """(time, server) of the first pass to end, or (inf, -1)."""
+        """(time, server) of the first pass to end (or idle ES to wake up), or (inf, -1)."""
         best, server = INF, -1
         for j, end in enumerate(self._pass_end):
             if end < best:
@@ -258,8 +260,12 @@ class BatchedState(State):
 
     def finish_computes(self, j: int) -> list[int]:
         """The pass at ES j ends now: its queries gain a token; returns those that finished
-        (in the order of the pass), and starts the next pass."""
+        (in the order of the pass), and starts the next pass (or, at an idle ES that a query
+        just reached, the first one)."""
         step = self._pass[j]
+        if step is None:  # the wake-up of an idle ES (_start_compute)
+            self._next_pass(j)
+            return []
         if step.kind == "prefill":
             del self._waiting[j][:len(step.jobs)]
             self._running[j].extend(step.jobs)

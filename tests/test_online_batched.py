@@ -98,6 +98,30 @@ def test_three_overlapping_queries_by_hand():
     assert_array_equal(rec.largest_batch, [3, 3, 3])
 
 
+def test_queries_reaching_an_idle_es_together_share_a_prefill():
+    """Two queries that reach an idle ES at the same instant (decided in the same slot at
+    0.5 s, uploads of 1e-300 bit that end when they start) are admitted together: one
+    prefill [(100, 0), (60, 0)], then one decode of both; with max_batch = 1 the second waits
+    for the first's whole answer."""
+    inst = instances.generate(2, 1, seed=0)
+    queries = _stream(2, [0, 1], [0.45, 0.46], prompt_bits=1e-300)
+    options = dict(tau=1.0, slot_s=0.25, prompt_tokens=[100, 60])
+    together = online.run_queries(inst, online.EdgeAll(), queries,
+                                  server=online.BatchedServer(edge=EDGE, output_tokens=2),
+                                  **options)
+    rec = together.records
+    assert_array_equal(rec.upload_end_s, [0.5, 0.5])
+    prefill = 0.5 + EDGE.pass_s([(100, 0), (60, 0)])
+    assert_array_equal(rec.admitted_s, [0.5, 0.5])
+    assert_allclose(rec.first_token_s, [prefill, prefill], rtol=1e-15)
+    assert_allclose(rec.finish_s, prefill + EDGE.pass_s([(1, 100), (1, 60)]), rtol=1e-15)
+    one = online.run_queries(inst, online.EdgeAll(), queries,
+                             server=online.BatchedServer(edge=EDGE, output_tokens=2,
+                                                         max_batch=1), **options)
+    assert_allclose(one.records.finish_s[1], 0.5 + EDGE.query_s(100, 2) + EDGE.query_s(60, 2),
+                    rtol=1e-12)
+
+
 def test_max_batch_one_is_a_fifo_queue_as_ciw():
     """With max_batch = 1 an ES is a FIFO queue serving each query in query_s(p, T): fed the
     same arrival instants, Ciw's deterministic single-server queue gives every query the same
