@@ -118,23 +118,24 @@ def test_default_names_are_the_inference_defaults():
         inference.DEFAULT_LLM)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(costs="flops"), "costs"),
-    (dict(device="l4"), "device"),
-    (dict(llm="llama-3.1-8b"), "llm"),
-    (dict(output_tokens=3), "output_tokens"),
-    (dict(OPTIONS, device="no-such-phone"), "device"),
-    (dict(OPTIONS, slm="no-such-model"), "slm"),
-    (dict(OPTIONS, output_tokens=0), "output_tokens"),
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(costs="flops"), "costs: must be one of paper, roofline"),
+    (dict(device="l4"), "device: only used with costs='roofline'"),
+    (dict(llm="llama-3.1-8b"), "llm: only used with costs='roofline'"),
+    (dict(output_tokens=3), "output_tokens: only used with costs='roofline'"),
+    (dict(OPTIONS, device="no-such-phone"), "device: hardware: unknown hardware"),
+    (dict(OPTIONS, slm="no-such-model"), "slm: model: unknown model"),
+    (dict(OPTIONS, output_tokens=0), "output_tokens: must be an integer >= 1"),
     (dict(OPTIONS, llm="llama-3.1-8b", edge=inference.HardwareSpec(
         name="small-gpu", peak_flops={"bf16": 1e14}, mem_bw_bytes_s=1e11, mem_bytes=4e9)),
-     "edge"),
+     "edge: model: llama-3.1-8b needs"),
 ])
-def test_bad_arguments_name_the_field(kwargs, field):
-    """Each bad argument raises InstanceError naming it (a name given without
+def test_bad_arguments_name_the_field(kwargs, message):
+    """Each bad argument raises InstanceError naming it and the problem (a name given without
     costs="roofline" too; a model that does not fit names the hardware side)."""
-    with pytest.raises(instances.InstanceError, match=f"^{field}:"):
+    with pytest.raises(instances.InstanceError) as info:
         instances.generate(3, 1, seed=0, **kwargs)
+    assert str(info.value).startswith(message), str(info.value)
 
 
 def test_cli_flags(tmp_path, capsys):
