@@ -263,6 +263,13 @@ def _roofline_costs(serving: dict, tokens: np.ndarray):
     shared by its queries under the paper's law). Compute figures are the hardware's
     achievable FLOP/s at the model's precision, so the workloads stay FLOP-equivalents."""
     device, edge, t = serving["device"], serving["edge"], serving["output_tokens"]
+    longest = int(tokens.max()) + t
+    for side, cost in (("device", device), ("edge", edge)):
+        if cost.max_batch(longest) < 1:  # the query could never run there
+            raise InstanceError(
+                f"{side}: a query of {longest - t} + {t} tokens needs more KV-cache memory than "
+                f"the {cost.kv_bytes_free / 1e9:.3g} GB that {cost.model.name} leaves on "
+                f"{cost.hardware.name} (output_tokens or the prompts are too long)")
     rates = []
     for cost in (device, edge):
         hw, model = cost.hardware, cost.model

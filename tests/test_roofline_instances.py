@@ -129,6 +129,7 @@ def test_default_names_are_the_inference_defaults():
     (dict(OPTIONS, llm="llama-3.1-8b", edge=inference.HardwareSpec(
         name="small-gpu", peak_flops={"bf16": 1e14}, mem_bw_bytes_s=1e11, mem_bytes=4e9)),
      "edge: model: llama-3.1-8b needs"),
+    (dict(OPTIONS, output_tokens=10**10), "device: a query of"),
 ])
 def test_bad_arguments_name_the_field(kwargs, message):
     """Each bad argument raises InstanceError naming it and the problem (a name given without
