@@ -82,13 +82,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     serving.add_argument("--costs", default="paper", choices=COSTS,
                          help="paper: the preset's FLOPs over FLOP/s (default); roofline: "
                               "delays of LLM inference as it runs on the named hardware")
-    for name, what in (("device", "the users' hardware"), ("edge", "the ESs' hardware"),
-                       ("slm", "the small model"), ("llm", "the large model")):
+    hardware, model = "a name of inference.HARDWARE or a hardware spec file", \
+        "a name of inference.MODELS"
+    for name, what in (("device", f"the users' hardware: {hardware}"),
+                       ("edge", f"the ESs' hardware: {hardware}"),
+                       ("slm", f"the small model: {model}"), ("llm", f"the large model: {model}")):
         serving.add_argument(f"--{name}", default=None, metavar="NAME",
-                             help=f"{what} with --costs roofline: a name of "
-                                  f"inference.{'HARDWARE' if name in ('device', 'edge') else 'MODELS'}"
-                                  + (" or a hardware spec file" if name in ("device", "edge")
-                                     else ""))
+                             help=f"{what} (with --costs roofline)")
     serving.add_argument("--output-tokens", type=int, default=None, metavar="T",
                          help="tokens of each answer with --costs roofline (5)")
     group = gen.add_argument_group("preset overrides (any preset value, by name)")

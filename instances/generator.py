@@ -139,6 +139,10 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
     _check_params(params)
     check_signal(uncertainty)
     serving = _serving(costs, device, edge, slm, llm, output_tokens)
+    if serving is not None:
+        for key in sorted(set(overrides) & _ROOFLINE_SETS):
+            raise InstanceError(f"{key}: not used with costs='roofline' (the roofline of the "
+                                f"named models and hardware sets the workloads and compute)")
 
     trace, profile_name = _resolve_profile(profile)
     rng = np.random.default_rng(int(seed))
@@ -208,6 +212,10 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
 
 #: How static instances price a query: the paper's FLOPs over FLOP/s, or the roofline.
 COSTS = ("paper", "roofline")
+# the preset values a roofline instance replaces (so overriding them would change nothing)
+_ROOFLINE_SETS = {"local_flops", "local_flops_spread_lo", "local_flops_spread_hi", "server_flops",
+                  "server_flops_spread_lo", "server_flops_spread_hi", "server_cap_flops",
+                  "slm_flop_fixed", "slm_flop_per_byte", "llm_workload_ratio"}
 
 
 def _serving(costs, device, edge, slm, llm, output_tokens) -> dict | None:

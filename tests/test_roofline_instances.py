@@ -103,8 +103,10 @@ def test_names_are_recorded_saved_and_read_back_by_online(tmp_path):
     back = instances.load(path)
     server = online.BatchedServer.of(back)
     assert server.output_tokens == 4
-    assert server.device.query_s(123, 4) == inference.Cost("llama-3.2-1b-q4", PHONE).query_s(123, 4)
-    assert server.edge.query_s(123, 4) == inference.Cost("llama-3.1-8b", "a100-80gb").query_s(123, 4)
+    device = inference.Cost("llama-3.2-1b-q4", PHONE)
+    edge = inference.Cost("llama-3.1-8b", "a100-80gb")
+    assert server.device.query_s(123, 4) == device.query_s(123, 4)
+    assert server.edge.query_s(123, 4) == edge.query_s(123, 4)
 
 
 def test_default_names_are_the_inference_defaults():
@@ -130,10 +132,12 @@ def test_default_names_are_the_inference_defaults():
         name="small-gpu", peak_flops={"bf16": 1e14}, mem_bw_bytes_s=1e11, mem_bytes=4e9)),
      "edge: model: llama-3.1-8b needs"),
     (dict(OPTIONS, output_tokens=10**10), "device: a query of"),
+    (dict(OPTIONS, server_flops=1e15), "server_flops: not used with costs='roofline'"),
 ])
 def test_bad_arguments_name_the_field(kwargs, message):
     """Each bad argument raises InstanceError naming it and the problem (a name given without
-    costs="roofline" too; a model that does not fit names the hardware side)."""
+    costs="roofline" too; a model or a query that does not fit names the hardware side; a
+    preset value the roofline replaces is refused rather than silently ignored)."""
     with pytest.raises(instances.InstanceError) as info:
         instances.generate(3, 1, seed=0, **kwargs)
     assert str(info.value).startswith(message), str(info.value)
