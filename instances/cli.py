@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import evaluate
-from .generator import PRESETS, generate
+from .generator import COSTS, PRESETS, generate
 from .instance import INTERFERENCE_MODELS, Instance, InstanceError
 from .io import load, save
 from .profiles import NAMED_TRACES
@@ -78,6 +78,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help=f"the uncertainty signal that becomes alpha: {', '.join(SIGNALS)} "
                           f"({DEFAULT_SIGNAL})")
     gen.add_argument("--out", required=True, help="output file (or folder with --count > 1)")
+    serving = gen.add_argument_group("realistic costs (docs/model.md, realistic instances)")
+    serving.add_argument("--costs", default="paper", choices=COSTS,
+                         help="paper: the preset's FLOPs over FLOP/s (default); roofline: "
+                              "delays of LLM inference as it runs on the named hardware")
+    hardware, model = "a name of inference.HARDWARE or a hardware spec file", \
+        "a name of inference.MODELS"
+    for name, what in (("device", f"the users' hardware: {hardware}"),
+                       ("edge", f"the ESs' hardware: {hardware}"),
+                       ("slm", f"the small model: {model}"), ("llm", f"the large model: {model}")):
+        serving.add_argument(f"--{name}", default=None, metavar="NAME",
+                             help=f"{what} (with --costs roofline)")
+    serving.add_argument("--output-tokens", type=int, default=None, metavar="T",
+                         help="tokens of each answer with --costs roofline (5)")
     group = gen.add_argument_group("preset overrides (any preset value, by name)")
     for key, value in PRESETS["paper"].items():
         group.add_argument(f"--{key.replace('_', '-')}", dest=f"set_{key}", type=float,
@@ -125,7 +138,10 @@ def _generate(args: argparse.Namespace) -> None:
     overrides = {key[4:]: value for key, value in vars(args).items()
                  if key.startswith("set_") and value is not None}
     options = dict(n_servers=args.servers, preset=args.preset, interference=args.interference,
-                   profile=args.profile, uncertainty=args.uncertainty, **overrides)
+                   profile=args.profile, uncertainty=args.uncertainty, costs=args.costs,
+                   **{key: getattr(args, key) for key in (
+                       "device", "edge", "slm", "llm", "output_tokens")
+                      if getattr(args, key) is not None}, **overrides)
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
     if args.trace_cost != "auto" and args.profile != "synthetic":

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+import inference
+
 from .calibration import synthetic_calibration, trace_probabilities
 from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
 from .profiles import (SYNTHETIC_DEFAULTS, QueryData, Trace, load_trace, resolve_trace,
@@ -64,7 +66,8 @@ def path_loss(distance_m: np.ndarray, carrier_hz: float) -> np.ndarray:
 
 def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "paper",
              interference: str = "full", profile: str | Path | Trace = "synthetic",
-             uncertainty: str = DEFAULT_SIGNAL, **overrides: float) -> Instance:
+             uncertainty: str = DEFAULT_SIGNAL, costs: str = "paper", device=None, edge=None,
+             slm=None, llm=None, output_tokens: int = 5, **overrides: float) -> Instance:
     """Generate one random instance (a "drop").
 
     Parameters
@@ -90,6 +93,21 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         paper's ``1 - (p1 - p2)``, by default; ``"maxprob"``, ``"entropy"``, ...). The drop is
         otherwise identical; the calibrated probabilities are fitted on the same signal, and the
         provenance records it.
+    costs
+        ``"paper"`` (the default: workloads and compute from the preset, docs/model.md section
+        7) or ``"roofline"``: the delays of LLM inference as it runs (docs/model.md,
+        "Realistic instances"): each query's local delay is the device's
+        :meth:`inference.Cost.query_s` of its prompt, and a query alone on an ES takes that
+        ES's ``query_s``. Positions, channels and answers are those of the paper's drop with
+        the same seed.
+    device, edge, slm, llm
+        With ``costs="roofline"``: the phone's and the ES's hardware (names of
+        :data:`inference.HARDWARE`, spec files or :class:`inference.HardwareSpec`) and the
+        small and large models (names of :data:`inference.MODELS` or
+        :class:`inference.ModelSpec`); ``None`` takes :data:`inference.DEFAULT_DEVICE`,
+        ``DEFAULT_EDGE``, ``DEFAULT_SLM``, ``DEFAULT_LLM``.
+    output_tokens
+        T, the tokens of each answer (``costs="roofline"``; the recipe's 5).
     **overrides
         Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
 
@@ -123,6 +141,11 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         params[key] = float(value)
     _check_params(params)
     check_signal(uncertainty)
+    serving = _serving(costs, device, edge, slm, llm, output_tokens)
+    if serving is not None:
+        for key in sorted(set(overrides) & _ROOFLINE_SETS):
+            raise InstanceError(f"{key}: not used with costs='roofline' (the roofline of the "
+                                f"named models and hardware sets the workloads and compute)")
 
     trace, profile_name = _resolve_profile(profile)
     rng = np.random.default_rng(int(seed))
@@ -145,6 +168,15 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
                   "overrides": {k: float(v) for k, v in sorted(overrides.items())}}
     if trace is not None and trace.cost != "auto":
         provenance["trace_cost"] = trace.cost  # online draws its queries with the same cost
+    if serving is not None:
+        tokens, source = _prompt_tokens(queries.prompt_bytes, queries.prompt_tokens)
+        local_flops, local_work, server_flops, edge_work = _roofline_costs(serving, tokens)
+        server_flops = np.full(n_servers, server_flops)
+        queries = replace(queries, local_workload_flop=local_work, edge_workload_flop=edge_work)
+        provenance["costs"] = "roofline"
+        provenance["inference"] = _serving_record(serving, tokens, source)
+    cap_flops = (server_flops if serving is not None
+                 else np.full(n_servers, params["server_cap_flops"]))
     return Instance(
         user_xy_m=user_xy,
         prompt_bits=queries.prompt_bytes * params["bits_per_byte"],
@@ -159,7 +191,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         server_xy_m=server_xy,
         bandwidth_hz=np.full(n_servers, params["bandwidth_hz"]),
         server_flops=server_flops,
-        server_cap_flops=np.full(n_servers, params["server_cap_flops"]),
+        server_cap_flops=cap_flops,
         gain=gain,
         noise_psd_w_hz=params["noise_psd_w_hz"],
         carrier_hz=params["carrier_hz"],
@@ -196,6 +228,95 @@ def draw_profile_queries(n: int, rng: np.random.Generator, params: dict,
         p_slm, p_llm = (None, None) if per_record is None else (per_record[0][rows],
                                                                 per_record[1][rows])
     return replace(drawn, alpha=alpha, p_slm_correct=p_slm, p_llm_correct=p_llm)
+
+
+#: How static instances price a query: the paper's FLOPs over FLOP/s, or the roofline.
+COSTS = ("paper", "roofline")
+# the preset values a roofline instance replaces (so overriding them would change nothing)
+_ROOFLINE_SETS = {"local_flops", "local_flops_spread_lo", "local_flops_spread_hi", "server_flops",
+                  "server_flops_spread_lo", "server_flops_spread_hi", "server_cap_flops",
+                  "slm_flop_fixed", "slm_flop_per_byte", "llm_workload_ratio"}
+
+
+def _serving(costs, device, edge, slm, llm, output_tokens) -> dict | None:
+    """The roofline's two :class:`inference.Cost` and T, or None for the paper's costs."""
+    if costs not in COSTS:
+        raise InstanceError(f"costs: must be one of {', '.join(COSTS)}, got {costs!r}")
+    given = {"device": device, "edge": edge, "slm": slm, "llm": llm}
+    if costs == "paper":
+        for name, value in given.items():
+            if value is not None:
+                raise InstanceError(f"{name}: only used with costs='roofline', got {value!r}")
+        if output_tokens != 5:
+            raise InstanceError(f"output_tokens: only used with costs='roofline', got "
+                                f"{output_tokens!r}")
+        return None
+    if isinstance(output_tokens, bool) or not isinstance(output_tokens, (int, np.integer)) \
+            or output_tokens < 1:
+        raise InstanceError(f"output_tokens: must be an integer >= 1, got {output_tokens!r}")
+    pairs = {}
+    for side, hardware, model, defaults in (
+            ("device", device, slm, (inference.DEFAULT_DEVICE, inference.DEFAULT_SLM)),
+            ("edge", edge, llm, (inference.DEFAULT_EDGE, inference.DEFAULT_LLM))):
+        model_field = "slm" if side == "device" else "llm"
+        try:
+            hw = inference.get_hardware(defaults[0] if hardware is None else hardware)
+        except ValueError as exc:
+            raise InstanceError(f"{side}: {exc}") from None
+        try:
+            spec = inference.get_model(defaults[1] if model is None else model)
+        except ValueError as exc:
+            raise InstanceError(f"{model_field}: {exc}") from None
+        try:
+            pairs[side] = inference.Cost(spec, hw)
+        except ValueError as exc:
+            raise InstanceError(f"{side}: {exc}") from None
+    return {**pairs, "output_tokens": int(output_tokens)}
+
+
+def _prompt_tokens(prompt_bytes: np.ndarray, counts) -> tuple[np.ndarray, str]:
+    """Each query's prompt tokens: the trace's ``counts`` when every drawn record gives one,
+    else the prompt's UTF-8 bytes / 4 (rounded, at least 1); and which of the two it is."""
+    if counts is not None:
+        if np.all(np.isfinite(counts)):
+            return np.maximum(np.round(counts), 1).astype(np.int64), "trace"
+    return np.maximum(np.round(np.asarray(prompt_bytes) / 4.0), 1).astype(np.int64), \
+        "prompt_bytes/4"
+
+
+def _roofline_costs(serving: dict, tokens: np.ndarray):
+    """(C^L, W^L, C_j, W^E) such that W^L / C^L is the device's ``query_s`` and a query alone
+    on an ES, W^E / min(C^max, C), is the ES's ``query_s`` (C^max = C: one GPU per ES,
+    shared by its queries under the paper's law). Compute figures are the hardware's
+    achievable FLOP/s at the model's precision, so the workloads stay FLOP-equivalents."""
+    device, edge, t = serving["device"], serving["edge"], serving["output_tokens"]
+    longest = int(tokens.max()) + t
+    for side, cost in (("device", device), ("edge", edge)):
+        if cost.max_batch(longest) < 1:  # the query could never run there
+            raise InstanceError(
+                f"{side}: a query of {longest - t} + {t} tokens needs more KV-cache memory than "
+                f"the {cost.kv_bytes_free / 1e9:.3g} GB that {cost.model.name} leaves on "
+                f"{cost.hardware.name} (output_tokens or the prompts are too long)")
+    rates = []
+    for cost in (device, edge):
+        hw, model = cost.hardware, cost.model
+        rates.append(hw.eta_flops * hw.flops(model.compute))
+    unique, inverse = np.unique(tokens, return_inverse=True)
+    local_s = np.array([device.query_s(int(p), t) for p in unique])[inverse]
+    edge_s = np.array([edge.query_s(int(p), t) for p in unique])[inverse]
+    return (np.full(tokens.size, rates[0]), local_s * rates[0], rates[1], edge_s * rates[1])
+
+
+def _serving_record(serving: dict, tokens: np.ndarray, source: str) -> dict:
+    """The provenance of a roofline instance: names, T, the per-user prompt tokens and the
+    specs themselves (so that a saved instance is read back with the figures it was made of)."""
+    device, edge = serving["device"], serving["edge"]
+    return {"device": device.hardware.name, "edge": edge.hardware.name,
+            "slm": device.model.name, "llm": edge.model.name,
+            "output_tokens": serving["output_tokens"], "prompt_tokens_from": source,
+            "prompt_tokens": tokens.tolist(),
+            "specs": {"device": device.hardware.as_dict(), "edge": edge.hardware.as_dict(),
+                      "slm": device.model.as_dict(), "llm": edge.model.as_dict()}}
 
 
 def _count(name: str, value) -> int:

@@ -22,6 +22,8 @@ key                required meaning
    / ``slm_latency_s``      converted with the preset's nominal device compute ``local_flops``
 ``llm_workload_flop`` one+  W^E [FLOP]; and/or ``llm_latency_s``, the measured LLM latency,
    / ``llm_latency_s``      converted with the preset's per-user edge compute ``server_cap_flops``
+``prompt_tokens``  no       the prompt's length in tokens (or the profiler's ``llm_prompt_tokens``,
+                            else ``slm_prompt_tokens``): read by ``costs="roofline"`` instances
 ``id``, ``prompt``, no      kept for the reader; ignored by the generator (so is any other key, e.g.
 ``slm_answer``,             the profiler's ``llm_topk_probs``, ``gold``, ``task``, token counts)
 ``llm_answer``
@@ -114,6 +116,9 @@ class QueryData:
     llm_correct: np.ndarray
     p_slm_correct: np.ndarray | None = None
     p_llm_correct: np.ndarray | None = None
+    #: prompt tokens as the trace records them (NaN where a record gives none); None for a
+    #: synthetic profile or a trace without the column
+    prompt_tokens: np.ndarray | None = None
 
 
 def synthetic_queries(n: int, rng: np.random.Generator, params: dict) -> QueryData:
@@ -180,6 +185,7 @@ class Trace:
     #: the cost kind :meth:`using` kept ("auto": as loaded); an instance drawn from a trace
     #: of another kind records it in its provenance (``trace_cost``)
     cost: str = "auto"
+    prompt_tokens: np.ndarray | None = None  # NaN where a record gives no token count
 
     def __len__(self) -> int:
         return int(self.prompt_bytes.size)
@@ -200,6 +206,7 @@ class Trace:
             alpha=margin_uncertainty(probs),
             slm_correct=self.slm_correct[rows],
             llm_correct=self.llm_correct[rows],
+            prompt_tokens=None if self.prompt_tokens is None else self.prompt_tokens[rows],
         )
 
     def using(self, cost: str) -> Trace:
@@ -278,7 +285,8 @@ def load_trace(path: str | Path) -> Trace:
         path=str(path), prompt_bytes=column("prompt_bytes"), topk_probs=probs,
         slm_correct=column("slm_correct"), llm_correct=column("llm_correct"),
         slm_workload_flop=column("slm_workload_flop"), llm_workload_flop=column("llm_workload_flop"),
-        slm_latency_s=column("slm_latency_s"), llm_latency_s=column("llm_latency_s"))
+        slm_latency_s=column("slm_latency_s"), llm_latency_s=column("llm_latency_s"),
+        prompt_tokens=column("prompt_tokens"))
 
 
 def _parse_record(record: dict, where: str) -> dict:
@@ -305,6 +313,10 @@ def _parse_record(record: dict, where: str) -> dict:
             raise InstanceError(f"{where}: give {workload!r} or {latency!r} (or both)")
         out[workload] = _positive(record, workload, where) if workload in record else math.nan
         out[latency] = _positive(record, latency, where) if latency in record else math.nan
+    # the prompt's token count, when the trace gives one (the profiler counts each model's)
+    out["prompt_tokens"] = next((_positive(record, key, where) for key in (
+        "prompt_tokens", "llm_prompt_tokens", "slm_prompt_tokens")
+        if key in record and record[key] not in (0, None)), math.nan)
     return out
 
 

@@ -209,6 +209,16 @@ class State:
                     best, server = end, j
         return self.time_s + best, server
 
+    def finish_computes(self, j: int) -> list[int]:
+        """The queries that finish at server ``j`` now (here: the first one; a batched server
+        may finish several at once, :mod:`online.batched`)."""
+        return [self.end_compute(j)]
+
+    def local_service_s(self) -> list[float]:
+        """Per query of the run: its seconds on its device, ``W^L / C^L``."""
+        return (self.queries.local_workload_flop
+                / self.instance.local_flops[self.queries.user]).tolist()
+
     def end_compute(self, j: int) -> int:
         """The first query at server ``j`` finishes now; returns it."""
         _, q = heapq.heappop(self._heap[j])
@@ -248,8 +258,7 @@ def run(state: State, policy, slot_s: float | None, end_s: float, on_decision=No
     place = np.full(n_q, -2, dtype=np.int64)  # -2: not decided yet
     batch = np.full(n_q, -1, dtype=np.int64)
     arrival = queries.arrival_s.tolist()
-    local_s = (queries.local_workload_flop
-               / state.instance.local_flops[queries.user]).tolist()
+    local_s = state.local_service_s()
     users = queries.user.tolist()
     busy = state.busy_until_s
     n_batches = 0
@@ -303,8 +312,8 @@ def run(state: State, policy, slot_s: float | None, end_s: float, on_decision=No
             cols["compute_start_s"][q_up] = t
             state.end_upload(q_up)
         elif t == t_comp:
-            q = state.end_compute(j_comp)
-            cols["compute_end_s"][q] = t
+            for q in state.finish_computes(j_comp):
+                cols["compute_end_s"][q] = t
         elif t == t_arrival:
             if slot_s is None:
                 decide([nxt])

@@ -12,6 +12,9 @@ COLUMNS = (
     "upload_end_s", "compute_start_s", "compute_end_s", "finish_s", "delay_s", "decision_wait_s",
     "queue_s", "upload_s", "compute_s", "predicted_s", "correct", "expected_correct", "alpha",
     "prompt_bits", "local_workload_flop", "edge_workload_flop", "decide_wall_s")
+#: The columns a run with batched ESs adds (docs/online.md, "The batched ES"), after COLUMNS.
+BATCHED_COLUMNS = ("prompt_tokens", "output_tokens", "admitted_s", "first_token_s",
+                   "largest_batch")
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +33,11 @@ class Records:
     realised correctness of the chosen model's answer, ``expected_correct`` its calibrated
     probability (NaN when unknown). ``batch`` numbers the decisions; ``decide_wall_s`` is the
     wall time of the policy call that placed the query.
+
+    A run with batched ESs (``server="batched"``) also fills :data:`BATCHED_COLUMNS` (None
+    otherwise): ``prompt_tokens``, ``output_tokens``, ``admitted_s`` (its prefill pass starts;
+    on a device, its run starts), ``first_token_s`` (its first token exists) and
+    ``largest_batch`` (the most sequences of a pass it ran in; 1 on a device).
     """
 
     query: np.ndarray
@@ -56,10 +64,16 @@ class Records:
     local_workload_flop: np.ndarray
     edge_workload_flop: np.ndarray
     decide_wall_s: np.ndarray
+    prompt_tokens: np.ndarray | None = None
+    output_tokens: np.ndarray | None = None
+    admitted_s: np.ndarray | None = None
+    first_token_s: np.ndarray | None = None
+    largest_batch: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for item in fields(self):
-            getattr(self, item.name).setflags(write=False)
+            if getattr(self, item.name) is not None:
+                getattr(self, item.name).setflags(write=False)
 
     def __len__(self) -> int:
         return int(self.query.size)
@@ -71,8 +85,10 @@ class Records:
 
     def rows(self) -> list[dict]:
         """The records as a list of dicts (one per query), for a CSV."""
-        columns = [getattr(self, name).tolist() for name in COLUMNS]
-        return [dict(zip(COLUMNS, values)) for values in zip(*columns)]
+        names = COLUMNS + tuple(name for name in BATCHED_COLUMNS
+                                if getattr(self, name) is not None)
+        columns = [getattr(self, name).tolist() for name in names]
+        return [dict(zip(names, values)) for values in zip(*columns)]
 
 
 def summarize(records: Records, instance, start_s: float, stop_s: float,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from instances import Instance, Trace, check_tau, evaluate
 
+from .batched import BatchedState, batched_columns, check_tokens, make_server, reprice, \
+    roofline_record
+from .batched import prompt_tokens as _prompt_tokens
 from .engine import INF, State, run
 from .policies import Policy, make_policy
 from .queries import QueryStream, _positive, draw_queries
@@ -39,6 +42,7 @@ class Simulation:
     end_s: float
     wall_s: float
     in_flight: dict = field(default_factory=dict)
+    server: str = "ps"
 
     def summary(self, deadline_s: float | None = None) -> dict:
         """Figures over the queries that arrived after the warm-up (:func:`online.summarize`),
@@ -50,7 +54,7 @@ class Simulation:
 def simulate(instance: Instance, policy: Policy | str, rate_per_user_hz: float,
              duration_s: float, seed: int, tau: float = 0.8, slot_s: float | None = None,
              profile: str | Path | Trace | None = None, warmup_s: float = 0.0,
-             predict: bool = False, drain: bool = True) -> Simulation:
+             predict: bool = False, drain: bool = True, server="ps") -> Simulation:
     """Simulate queries arriving over time at the users of ``instance``.
 
     Parameters
@@ -84,6 +88,13 @@ def simulate(instance: Instance, policy: Policy | str, rate_per_user_hz: float,
     drain
         ``True``: run until every query has finished; ``False``: stop at ``duration_s`` and
         leave the rest in flight (NaN in the records).
+    server
+        ``"ps"`` (the paper's processor sharing, the default), ``"batched"`` (each ES runs
+        forward passes under prefill-first continuous batching, devices answer in their
+        ``query_s``; the instance must come from ``instances.generate(..., costs="roofline")``)
+        or an :class:`online.BatchedServer` (any models, hardware and scheduler limits).
+        On a roofline instance, each query's workloads are its own roofline figures, its
+        prompt tokens its user's (``profile="instance"``) or prompt bytes / 4.
 
     Returns
     -------
@@ -97,18 +108,26 @@ def simulate(instance: Instance, policy: Policy | str, rate_per_user_hz: float,
     if not isinstance(instance, Instance):
         raise ValueError(f"instance: must be an instances.Instance, got {type(instance).__name__}")
     queries = draw_queries(instance, rate_per_user_hz, duration_s, seed, profile)
+    tokens = None
+    if server != "ps" or roofline_record(instance) is not None:
+        tokens = _prompt_tokens(instance, queries, isinstance(profile, str)
+                               and profile == "instance")
     return run_queries(instance, policy, queries, tau=tau, slot_s=slot_s, warmup_s=warmup_s,
                        predict=predict, drain=drain, duration_s=float(duration_s),
-                       rate_per_user_hz=float(rate_per_user_hz), seed=int(seed))
+                       rate_per_user_hz=float(rate_per_user_hz), seed=int(seed),
+                       server=server, prompt_tokens=tokens)
 
 
 def run_queries(instance: Instance, policy: Policy | str, queries: QueryStream, tau: float = 0.8,
                 slot_s: float | None = None, warmup_s: float = 0.0, predict: bool = False,
                 drain: bool = True, duration_s: float | None = None,
-                rate_per_user_hz: float | None = None, seed: int | None = None) -> Simulation:
+                rate_per_user_hz: float | None = None, seed: int | None = None,
+                server="ps", prompt_tokens=None) -> Simulation:
     """Simulate a given stream of queries (:class:`online.QueryStream`, e.g. your own arrivals or
     workloads); the other arguments as in :func:`simulate`. ``duration_s`` (default: just
-    after the last arrival) ends the summary window and, with ``drain=False``, the run."""
+    after the last arrival) ends the summary window and, with ``drain=False``, the run.
+    ``prompt_tokens`` (one integer per query) serves a batched server and a roofline
+    instance; default: prompt bytes / 4."""
     if not isinstance(instance, Instance):
         raise ValueError(f"instance: must be an instances.Instance, got {type(instance).__name__}")
     if not isinstance(queries, QueryStream):
@@ -125,7 +144,14 @@ def run_queries(instance: Instance, policy: Policy | str, queries: QueryStream, 
     if not math.isfinite(warmup) or warmup < 0 or warmup >= duration:
         raise ValueError(f"warmup_s: must lie in [0, duration_s), got {warmup_s!r}")
 
-    state = State(instance, queries, tau)
+    batched = make_server(server, instance)
+    if batched is not None or roofline_record(instance) is not None:
+        tokens = (_prompt_tokens(instance, queries, False) if prompt_tokens is None
+                  else check_tokens(prompt_tokens, len(queries)))
+        if roofline_record(instance) is not None:
+            queries = reprice(instance, queries, tokens)
+    state = (State(instance, queries, tau) if batched is None
+             else BatchedState(instance, queries, tau, batched, tokens))
     predicted = np.full(len(queries), np.nan)
 
     def on_decision(state, arrivals, places):
@@ -138,6 +164,8 @@ def run_queries(instance: Instance, policy: Policy | str, queries: QueryStream, 
                on_decision if predict else None)
     wall = time.perf_counter() - started
     records = _records(queries, cols, predicted)
+    if batched is not None:
+        records = replace(records, **batched_columns(state, cols, INF if drain else duration))
     undecided = int(np.count_nonzero(records.place == -2))
     local_open = int(np.count_nonzero((records.place == -1) & ~records.finished))
     in_flight = {"undecided": undecided, "local": local_open,
@@ -145,7 +173,8 @@ def run_queries(instance: Instance, policy: Policy | str, queries: QueryStream, 
     return Simulation(records=records, instance=instance, policy=getattr(policy, "name", "policy"),
                       tau=tau, slot_s=slot_s, rate_per_user_hz=rate_per_user_hz,
                       duration_s=duration, warmup_s=warmup, seed=seed, end_s=state.time_s,
-                      wall_s=wall, in_flight=in_flight)
+                      wall_s=wall, in_flight=in_flight,
+                      server="ps" if batched is None else "batched")
 
 
 def _records(queries: QueryStream, cols: dict, predicted: np.ndarray) -> Records:
