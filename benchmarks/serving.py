@@ -244,6 +244,21 @@ def phone_table() -> list[list]:
     return rows
 
 
+def goal_rows() -> list[list]:
+    """Llama-3.1-8B bf16 on the fitted GPU presets: a decode step over the weight-streaming
+    limit (contexts 1 and 2,000) and a 1,000-token prefill over the compute limit."""
+    from inference import Cost
+
+    rows = []
+    for gpu in ("a100-80gb", "h100-sxm"):
+        cost = Cost("llama-3.1-8b", gpu)
+        limits = cost.limits(1000)
+        rows.append(["llama-3.1-8b", gpu, cost.decode_step_s([1]) / limits["decode_s"],
+                     cost.decode_step_s([2000]) / limits["decode_s"],
+                     cost.prefill_s(1000) / limits["prefill_s"]])
+    return rows
+
+
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Serving costs: calibrate the GPU presets on Vidur's "
                                            "kernel measurements.")
@@ -270,6 +285,10 @@ def _run(args) -> int:
           f"overhead_s=0 (not derivable)\n")
     print(table(["published", "spec", "decode tok/s", "predicted", "prefill tok/s (64)",
                  "predicted"], phone_table(), title="phone-sd8gen3 against published rates:"))
+    print()
+    print(table(["model", "gpu", "decode / limit (c=1)", "(c=2000)", "prefill 1000 / limit"],
+                goal_rows(), title="the shipped GPU presets against the physical limits "
+                                   "(goals: decode 1.0-1.5x, prefill 1.0-2.5x):"))
     print()
     if not args.vidur:
         return 0

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from .calibrate import GRIDS, calibrate_cpu, format_report
+from .calibrate import GRIDS, calibrate_cpu, check_report, format_report
 from .presets import save_hardware
 
 
@@ -41,7 +41,12 @@ def main(argv=None) -> int:
     cal.add_argument("--threads", type=int, default=None,
                      help="torch threads (default: one per core); 1 is steadier on a shared "
                           "machine")
+    check = sub.add_parser("check", help="how well a hardware spec predicts a saved report")
+    check.add_argument("--report", required=True, help="a report written by calibrate --report")
+    check.add_argument("--hardware", required=True, help="a preset name or a spec file")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(parser, args)
     for path in (args.out, args.report):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
@@ -62,6 +67,22 @@ def main(argv=None) -> int:
         os.replace(tmp, args.report)
     print(f"wrote {args.out}: eta_flops {spec.eta_flops:.4f}, eta_bw {spec.eta_bw:.4f}, "
           f"overhead_s {spec.overhead_s:.5f}")
+    return 0
+
+
+def _check(parser, args) -> int:
+    try:
+        with open(args.report, encoding="utf-8") as handle:
+            report = json.load(handle)
+        summary = check_report(report, args.hardware)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"{parser.prog}: error: report: cannot read {args.report} ({exc})", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{parser.prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    print(f"{args.hardware} on {args.report}: median error {100 * summary['median']:.1f} %, "
+          f"worst {100 * summary['worst']:.1f} % ({summary['count']} passes)")
     return 0
 
 

@@ -476,3 +476,25 @@ def format_report(report: dict) -> str:
                  f"{report['wall_s']:.0f} s")
     return "\n".join(lines)
 
+
+def check_report(report: dict, hardware) -> dict:
+    """How well ``hardware`` (a spec, a name or a spec file) predicts the passes of a saved
+    :func:`calibrate_cpu` report: the relative errors' median, worst and count over every pass.
+
+    Raises
+    ------
+    ValueError
+        If the report holds no measurements or the hardware is unknown.
+    """
+    from .presets import get_hardware
+
+    hw = get_hardware(hardware)
+    rows = report.get("measurements") if isinstance(report, dict) else None
+    if not rows:
+        raise ValueError("report.measurements: missing or empty")
+    compute = "bf16" if report.get("dtype", "bf16") == "bf16" else "fp32"
+    predicted = roofline_s([r["flops"] for r in rows], [r["nbytes"] for r in rows],
+                           hw.eta_flops * hw.flops(compute), hw.eta_bw * hw.mem_bw_bytes_s,
+                           hw.overhead_s)
+    return error_summary(relative_errors(predicted, [r["seconds"] for r in rows]))
+

@@ -240,3 +240,20 @@ def test_benchmarks_serving_bad_vidur_path(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("python -m benchmarks.serving: error: --vidur")
                                  for line in err)
+
+
+def test_host_cpu_preset_is_the_fit_of_its_measurements():
+    """The shipped ``host-cpu`` figures are the fit of the saved calibration report (its
+    fitted passes, this machine's peaks and measured bandwidth), and they predict the report's
+    held-out passes within the goal (median <= 15 %, worst <= 40 %)."""
+    report = json.loads((DATA / "host_cpu_calibration_report.json").read_text())
+    hw = inference.HARDWARE["host-cpu"]
+    rows = [m for m in report["measurements"] if not m["heldout"]]
+    fit = cal.fit_roofline([m["flops"] for m in rows], [m["nbytes"] for m in rows],
+                           [m["seconds"] for m in rows], hw.flops("bf16"), hw.mem_bw_bytes_s)
+    assert fit["eta_flops"] == pytest.approx(hw.eta_flops, rel=1e-3)
+    assert fit["eta_bw"] == pytest.approx(hw.eta_bw, rel=1e-3)
+    assert fit["overhead_s"] == pytest.approx(hw.overhead_s, rel=1e-3)
+    held = {**report, "measurements": [m for m in report["measurements"] if m["heldout"]]}
+    summary = cal.check_report(held, hw)
+    assert summary["median"] <= 0.15 and summary["worst"] <= 0.40
