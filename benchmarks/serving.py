@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BenchmarkError, Parser, run_cli, table
+from benchmarks.common import BenchmarkError, Parser, positive_int, run_cli, table
 from inference import HARDWARE, model_spec
 from inference.calibrate import (error_summary, fit_roofline, holdout_mask, octave_weights,
                                  relative_errors, roofline_s)
@@ -155,15 +155,21 @@ def vidur_rows(path: str) -> tuple[list[dict], str]:
     return out, commit
 
 
-def fit_gpus(passes: list[VidurPass], every: int = 3) -> dict:
-    """Per GPU: the fit on the passes not held out (every ``every``-th token count of each
-    series, in increasing order, is held out) and the errors. Returns ``{gpu: {"fit": ...,
-    "heldout": summary, "fitted": summary, "passes": [(pass, predicted, held_out)]}}``."""
+def fit_gpus(passes: list[VidurPass], every: int = 3, above: int | None = None) -> dict:
+    """Per GPU: the fit on the passes not held out and the errors. Held out: every
+    ``every``-th token count of each series, in increasing order; or, with ``above``, every
+    pass of more than ``above`` tokens (the fit then extrapolates). Returns ``{gpu: {"fit":
+    ..., "heldout": summary, "fitted": summary, "passes": [(pass, predicted, held_out)]}}``."""
     out = {}
     for gpu in dict.fromkeys(p.hardware for p in passes):
         mine = [p for p in passes if p.hardware == gpu]
-        held = np.concatenate([holdout_mask(sum(p.model == m for p in mine), every)
-                               for m in dict.fromkeys(p.model for p in mine)])
+        if above is not None:
+            held = np.array([p.tokens > above for p in mine])
+        else:
+            held = np.concatenate([holdout_mask(sum(p.model == m for p in mine), every)
+                                   for m in dict.fromkeys(p.model for p in mine)])
+        if held.all() or held.sum() == 0:
+            raise BenchmarkError(f"--holdout-above: {above} leaves no pass of {gpu} on one side")
         hw = HARDWARE[gpu]
         f, b, t = (np.array([getattr(p, k) for p in mine]) for k in ("flops", "nbytes", "seconds"))
         peak, bw = hw.flops("fp16"), hw.mem_bw_bytes_s
@@ -268,6 +274,10 @@ def build_parser() -> Parser:
                         help="a checkout or git directory of github.com/microsoft/vidur")
     parser.add_argument("--excerpt", metavar="CSV",
                         help="also write a small excerpt of the measurements here")
+    parser.add_argument("--holdout-above", metavar="TOKENS", type=positive_int,
+                        help="hold out every pass of more than TOKENS tokens (the fit "
+                             "extrapolates) instead of every third token count; the figures "
+                             "printed are then not the shipped ones")
     return parser
 
 
@@ -294,9 +304,11 @@ def _run(args) -> int:
         return 0
     rows, commit = vidur_rows(args.vidur)
     passes = [to_pass(r) for r in rows]
-    results = fit_gpus(passes)
+    results = fit_gpus(passes, above=args.holdout_above)
+    held = (f"passes of more than {args.holdout_above} tokens held out" if args.holdout_above
+            else "every third token count held out")
     lines = [f"Vidur commit {commit}; {len(passes)} passes (tensor-parallel 1); fit: least "
-             f"squares on log time, every third token count held out"]
+             f"squares on log time, {held}"]
     body = []
     for gpu, res in results.items():
         fit = res["fit"]

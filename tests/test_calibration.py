@@ -257,3 +257,13 @@ def test_host_cpu_preset_is_the_fit_of_its_measurements():
     held = {**report, "measurements": [m for m in report["measurements"] if m["heldout"]]}
     summary = cal.check_report(held, hw)
     assert summary["median"] <= 0.15 and summary["worst"] <= 0.40
+
+
+def test_holdout_above_extrapolates():
+    """``--holdout-above N`` fits on the passes of at most N tokens and holds out the longer
+    ones; a bound that leaves one side empty is a one-line error (exit code 2)."""
+    results = serving.fit_gpus(_excerpt_passes(), above=512)
+    for res in results.values():
+        assert all((p.tokens > 512) == held for p, _, held in res["passes"])
+    with pytest.raises(serving.BenchmarkError, match="^--holdout-above"):
+        serving.fit_gpus(_excerpt_passes(), above=10 ** 6)
