@@ -147,9 +147,11 @@ HARDWARE: dict[str, HardwareSpec] = {
             eta_flops=0.4539, eta_bw=0.5323, overhead_s=0.0,
             source="Qualcomm Snapdragon 8 Gen 3 product brief (2023): CPU 1x Cortex-X4 3.3 GHz, "
                    "3x A720 3.2 GHz, 2x A720 3.0 GHz, 2x A520 2.3 GHz; LPDDR5X up to 4800 MHz. "
-                   "SIMD pipes: Arm Cortex-X4 and Cortex-A720 software optimization guides "
-                   "(4 and 2 128-bit ASIMD pipes). Bus width 64 bits (4 x 16-bit LPDDR5X "
-                   "channels) and the app's 4 GB are assumptions",
+                   "SIMD pipes: 4 x 128-bit on the X-series (since Cortex-X1), 2 on the "
+                   "A7xx cores, as Arm describes them (not checked against Arm's optimization "
+                   "guides here; eta_flops is fitted, so an error in this peak cancels in "
+                   "the predictions). Bus width 64 bits (4 x 16-bit LPDDR5X channels) and the "
+                   "app's 4 GB are assumptions",
             notes={"fit": "fitted: python -m benchmarks.serving --calibrate (phone part), on "
                           "meta-llama/Llama-3.2-1B-Instruct's model card, OnePlus 12 "
                           "(Snapdragon 8 Gen 3), ExecuTorch on the Arm CPU, 1B SpinQuant: "
