@@ -198,10 +198,14 @@ def predict_with_preset(passes: list[VidurPass]) -> np.ndarray:
 #: meta-llama/Llama-3.2-1B-Instruct ("Inference time": ExecuTorch on the Arm CPU of an Android
 #: OnePlus 12; prefill = prompt of 64 tokens / time to first token). (label, model spec,
 #: decode tokens/s, prefill tokens/s).
+#: The last row is a lower bound from a second source: Arm and Meta's PyTorch blog post
+#: "Unleashing the Power of AI on Mobile" (2024-10-28): quantised 1B on a Samsung S24+, 6 of 8
+#: CPUs, KleidiAI kernels (i8mm), prompt 64: "over 350" tokens/s prefill, "over 40" decode.
 PHONE_MEASUREMENTS = (
     ("1B SpinQuant", "llama-3.2-1b-spinquant", 50.2, 260.5),
     ("1B QLoRA", "llama-3.2-1b-spinquant", 45.8, 252.0),
     ("1B BF16", "llama-3.2-1b-fp16", 19.2, 60.3),
+    ("S24+ KleidiAI (>=)", "llama-3.2-1b-spinquant", 40.0, 350.0),
 )
 PHONE_PROMPT = 64
 #: The context a decode step is priced at (the card does not say; the KV cache of 128 tokens is
