@@ -47,10 +47,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(parser, args)
-    for path in (args.out, args.report):
+    for option, path in (("--out", args.out), ("--report", args.report)):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
-            parser.error(f"argument --out: folder {folder} does not exist")
+            parser.error(f"argument {option}: folder {folder} does not exist")
     try:
         spec, report = calibrate_cpu(GRIDS[args.grid], dtype=args.dtype, seed=args.seed,
                                      name=args.name, threads=args.threads,
