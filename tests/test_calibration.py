@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import inference
-from benchmarks import serving
+from benchmarks import serving_calibration as serving
 from inference import Cost
 from inference import calibrate as cal
 
