@@ -126,6 +126,7 @@ def format_plan(plan) -> str:
 
 
 _SEPARATORS = re.compile(r"[\s,;]+")
+_LARGEST = 2 ** 62
 
 
 def parse_plan(text: str) -> np.ndarray:
@@ -143,13 +144,17 @@ def parse_plan(text: str) -> np.ndarray:
     values = []
     for item in items:
         try:
-            values.append(int(item))
+            value = int(item)
         except ValueError:
             raise ValueError(f"not an integer: {item[:20]!r}") from None
+        if abs(value) > _LARGEST:  # no ES has such an index; int64 would overflow
+            raise ValueError(f"out of range: {item[:20]!r}")
+        values.append(value)
     return np.array(values, dtype=np.int64)
 
 
 def _float(text: str, name: str) -> float:
+    """``text`` as a finite float (ValueError otherwise)."""
     try:
         value = float(text)
     except ValueError:
@@ -207,7 +212,8 @@ def _read_rows(path: Path, required) -> list[tuple[int, dict]]:
         Naming the file, row and field.
     """
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark (spreadsheets write one) is not part of the header
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
             missing = [c for c in required if c not in header]

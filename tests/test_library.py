@@ -200,6 +200,7 @@ def test_check_reports_a_plan_below_the_bound_as_a_bound_error(tiny, tmp_path, c
                                  .replace("1", "7", 1)), "row 1, field assignment: entry"),
     (lambda rows: rows[1].update(id=rows[0]["id"]), "row 2, field id"),
     (lambda rows: rows[0].update(assignment=""), "row 1, field assignment: empty"),
+    (lambda rows: rows[0].update(assignment="9" * 30), "row 1, field assignment: out of range"),
 ])
 def test_check_malformed_file_is_one_line_exit_2(tiny, tmp_path, capsys, change, expected):
     """An unknown or repeated id, a non-integer, a wrong length, an ES out of range or an
@@ -248,3 +249,12 @@ def test_merge_keeps_the_better_plan_and_the_higher_bound(tiny):
     row = lib.merge(entry, better, "2099-01-01", "abc")
     assert row["best_plan"] == "1 2" and row["bound_ms"] == entry.bound_ms
     assert row["status"] == "optimal" and (row["date"], row["commit"]) == ("2099-01-01", "abc")
+
+
+def test_check_reads_a_file_with_a_byte_order_mark(tiny, tmp_path):
+    """A CSV saved by a spreadsheet (UTF-8 with a byte-order mark) is read: the mark is not
+    part of the first column's name."""
+    path = _write(tmp_path / "plain.csv", _plans(tiny))
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert lib.main(["check", str(marked), "--library", str(tiny)]) == 0
