@@ -451,6 +451,7 @@ def build_task(task: tuple) -> dict:
     evaluation = instances.evaluate(inst, best.assignment, tau=tau)
     budget = ", ".join(f"{k}={v}" for k, v in options.items()) or "none (runs to its end)"
     work = {"loadbox": "boxes", "bnb": "nodes", "loadvec": "load_vectors"}.get(exact.backend)
+    finish = exact.info.get("finish")  # loadvec: "load vectors", or "reduced milp" (then 0 of them)
     stem = instance_name(set_name, interference, n, seed)
     return {"id": entry_id(stem, tau), "instance_file": f"{INSTANCE_FOLDER}/{stem}.json",
             "set": set_name, "interference": interference, "n_users": n, "n_servers": m,
@@ -458,7 +459,9 @@ def build_task(task: tuple) -> dict:
             "best_plan": format_plan(best.assignment), "best_method": method,
             "bound_ms": float(exact.bound_ms), "bound_method": exact.backend,
             "bound_budget": f"{budget}; cap {time_limit:g} s",
-            "bound_work": f"{exact.info.get(work)} {work}" if work else "",
+            "bound_work": (f"{exact.info.get(work)} {work}" + (f", then the {finish}" if
+                                                                 finish == "reduced milp" else "")
+                           if work else ""),
             "status": "optimal" if exact.status == instances.Status.OPTIMAL else "open",
             "exact_status": str(exact.status), "runtime_s": exact.runtime_s}
 
