@@ -490,6 +490,9 @@ def merge(old: Entry | None, new: dict, date: str, commit: str) -> dict:
         for key in ("bound_ms", "bound_method", "bound_budget", "bound_work", "exact_status"):
             row[key] = kept[key]
     row["status"] = "optimal" if "optimal" in (new["status"], old.status) else "open"
+    if float(row["bound_ms"]) > float(row["best_ms"]) * (1 + RTOL):
+        raise RuntimeError(f"{row['id']}: the new bound ({row['bound_ms']!r} ms) lies above the "
+                           f"stored plan ({row['best_ms']!r} ms): one of them is wrong")
     row["gap_pct"] = relative_gap_pct(float(row["best_ms"]), float(row["bound_ms"]))
     return row
 

@@ -5,6 +5,7 @@ plans (good, improved, infeasible, below-bound and malformed files); ``run`` and
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -240,15 +241,20 @@ def test_run_writes_plans_that_check_reads(tiny, tmp_path, capsys):
 def test_merge_keeps_the_better_plan_and_the_higher_bound(tiny):
     """Rebuilding merges: a worse new plan or a lower new bound never replaces the stored one;
     a better one does, and the row's date and commit move with it."""
-    entry = next(iter(lib.load_library(tiny).values()))
+    proven = next(iter(lib.load_library(tiny).values()))
+    entry = dataclasses.replace(proven, bound_ms=proven.best_ms * 0.5, status="open")
     worse = dict(entry.row(), best_ms=entry.best_ms * 2, best_plan="0", bound_ms=1.0,
                  status="open")
     assert lib.merge(entry, worse, "2099-01-01", "abc") == entry.row()
-    better = dict(entry.row(), best_ms=entry.best_ms * 0.5, best_plan="1 2",
-                  bound_ms=entry.bound_ms * 0.25, status="open", best_method="x")
+    better = dict(entry.row(), best_ms=entry.best_ms * 0.9, best_plan="1 2",
+                  bound_ms=entry.bound_ms * 0.5, status="open", best_method="x")
     row = lib.merge(entry, better, "2099-01-01", "abc")
     assert row["best_plan"] == "1 2" and row["bound_ms"] == entry.bound_ms
-    assert row["status"] == "optimal" and (row["date"], row["commit"]) == ("2099-01-01", "abc")
+    assert row["status"] == "open" and (row["date"], row["commit"]) == ("2099-01-01", "abc")
+    tighter = dict(entry.row(), bound_ms=entry.best_ms * 0.99, status="open")
+    row = lib.merge(entry, tighter, "2099-01-02", "def")
+    assert row["bound_ms"] == entry.best_ms * 0.99 and row["date"] == "2099-01-02"
+    assert row["best_plan"] == lib.format_plan(entry.best_plan)
 
 
 def test_check_reads_a_file_with_a_byte_order_mark(tiny, tmp_path):
@@ -258,3 +264,13 @@ def test_check_reads_a_file_with_a_byte_order_mark(tiny, tmp_path):
     marked = tmp_path / "marked.csv"
     marked.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert lib.main(["check", str(marked), "--library", str(tiny)]) == 0
+
+
+def test_merge_refuses_a_bound_above_a_stored_plan(tiny):
+    """A new bound above the plan already stored proves one of them wrong: the build stops
+    with an error naming the row instead of writing a bound above the best-known value."""
+    entry = next(iter(lib.load_library(tiny).values()))
+    wrong = dict(entry.row(), best_ms=entry.best_ms * 2, bound_ms=entry.best_ms * 1.5,
+                 status="open")
+    with pytest.raises(RuntimeError, match=entry.id):
+        lib.merge(entry, wrong, "2099-01-01", "abc")
