@@ -28,20 +28,12 @@ DEFAULT_RESOLUTION_S = 1e-9
 _GRACE_S = 0.4
 
 
-def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
-                mip_gap: float = DEFAULT_MIP_GAP, seed: int = 0, max_nodes: int | None = None,
-                highs_options: dict | None = None) -> Outcome:
-    """HiGHS (highspy): the model passed row-wise in one call; ``setSolution`` for a warm start.
-    ``max_nodes``: HiGHS's branch-and-bound node limit (``mip_max_nodes``), a work budget that
-    does not depend on the machine. The status is HiGHS's own: its time limit TIME_LIMIT, its
-    node limit (HiGHS reports it as "solution limit") WORK_LIMIT, any other stop UNKNOWN.
-    ``highs_options``: further HiGHS options by name (e.g. heuristics off)."""
-    import time
-
+def highs_lp(model: CountModel):
+    """The count model as a ``highspy.HighsLp`` (binary columns, rows passed row-wise, the
+    objective's constant as its offset): what :func:`solve_highs` solves and what
+    :mod:`formulations.export` writes."""
     import highspy
 
-    entered = time.perf_counter()  # building the model counts against the limit
-    h = new_highs()
     lp = highspy.HighsLp()
     starts, cols, coefs, lo, hi = model.csr()
     lp.num_col_ = model.n_cols
@@ -59,7 +51,24 @@ def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
     lp.a_matrix_.num_col_ = model.n_cols
     lp.a_matrix_.num_row_ = model.n_rows
     lp.integrality_ = [highspy.HighsVarType.kInteger] * model.n_cols
-    h.passModel(lp)
+    return lp
+
+
+def solve_highs(model: CountModel, time_limit: float, warm, *, threads: int = 1,
+                mip_gap: float = DEFAULT_MIP_GAP, seed: int = 0, max_nodes: int | None = None,
+                highs_options: dict | None = None) -> Outcome:
+    """HiGHS (highspy): the model passed row-wise in one call; ``setSolution`` for a warm start.
+    ``max_nodes``: HiGHS's branch-and-bound node limit (``mip_max_nodes``), a work budget that
+    does not depend on the machine. The status is HiGHS's own: its time limit TIME_LIMIT, its
+    node limit (HiGHS reports it as "solution limit") WORK_LIMIT, any other stop UNKNOWN.
+    ``highs_options``: further HiGHS options by name (e.g. heuristics off)."""
+    import time
+
+    import highspy
+
+    entered = time.perf_counter()  # building the model counts against the limit
+    h = new_highs()
+    h.passModel(highs_lp(model))
     time_limit = max(time_limit - (time.perf_counter() - entered), 1e-3)
     for name, value in (("time_limit", time_limit), ("mip_rel_gap", mip_gap),
                         ("threads", int(threads)), ("random_seed", int(seed)),
