@@ -38,10 +38,13 @@ def _unit(i, j, interference, pg, bits, bandwidth, noise):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _cell_cost(n, f, w, flops_j, cap_j):
-    """The total delay of a cell with n users: n F + W / min(C^max, C / n) (0 when empty)."""
+def _cell_cost(n, f, w, flops_j, cap_j, law, k):
+    """The total delay of cell k with n users: n F + W / min(C^max, C / n) under "ps", n F + W
+    h_k(n) under a table law ``law`` (W then sums the users' b_i; a = 0) (0 when empty)."""
     if n == 0:
         return 0.0
+    if law[0]:
+        return n * f + w * law[3][k, n - 1]
     return n * f + w / min(cap_j, flops_j / n)
 
 

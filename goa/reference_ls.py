@@ -46,18 +46,22 @@ class State:
     ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its users, ``lstrong[j]`` the smallest
     of those >= 1, ``lmax[j]`` the largest and ``smax[j]`` that user's SINR, ``fweak[j]`` =
     the part of F_j from its users with log2(1 + SINR_ij) < 1 ("full"),
-    ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the local users' total
+    ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)`` (under a table law ``law``, W_j sums
+    the users' b_i (passed as ``work``) and ``cost[j] = n_j F_j + W_j h_j(n_j)``; a = 0).
+    ``local`` is the local users' total
     t^L, ``side`` the sum of q_i over the offloaded users.
     T(a) = local + sum_j cost[j].
     """
 
-    def __init__(self, a, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise):
+    def __init__(self, a, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise,
+                 law=(False, None, None, None)):
         self.full = bool(full)
         self.side_q = [float(x) for x in side_q]
         self.pg = np.asarray(pg).tolist()
         self.bits, self.work, self.t_local = list(bits), list(work), list(t_local)
         self.bandwidth, self.flops, self.cap = list(bandwidth), list(flops), list(cap)
         self.noise = list(noise)
+        self.law_h = np.asarray(law[3]).tolist() if law[0] else None
         self.n_users, self.n_servers = len(self.bits), len(self.bandwidth)
         self.a = [int(x) for x in a]
         self.rebuild()
@@ -73,6 +77,8 @@ class State:
     def cell_cost(self, n, f, w, j):
         if n == 0:
             return 0.0
+        if self.law_h is not None:
+            return n * f + w * self.law_h[j][n - 1]
         return n * f + w / min(self.cap[j], self.flops[j] / n)
 
     def heard(self, x, old, new, k):
@@ -405,7 +411,7 @@ def scan_user(s: State, u, total, forced, targets, is_target, use_side, side_min
 
 def reference_local_search(start, forced, targets, is_target, use_side, side_q, side_min,
                            max_rounds, patience, kick, seed, deadline, trace_int, trace_delta,
-                           pg, bits, work, t_local, bandwidth, flops, cap, noise, full,
+                           pg, bits, work, t_local, bandwidth, flops, cap, noise, law, full,
                            on_move=None):
     """The twin of ``goa._ls_kernel.local_search``: same arguments, same return value.
 
@@ -417,7 +423,7 @@ def reference_local_search(start, forced, targets, is_target, use_side, side_q, 
     is_target = np.asarray(is_target).tolist()
     side_min = float(side_min)
     rng = Random(int(seed))
-    s = State(start, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise)
+    s = State(start, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise, law)
     timed = deadline > 0.0
     stop = moves = traced = 0
 

@@ -20,7 +20,10 @@ def kernel_arrays(instance: Instance, tau: float | None = None) -> dict:
     t^L_i; ``bandwidth_hz`` B_j; ``flops`` C_j; ``cap_flops`` C^max_j; ``noise_w`` sigma^2_j;
     ``comm_per_load_s`` (N, M) (:attr:`Instance.comm_per_load_s`); ``alone_s`` (N, M)
     (:attr:`Instance.alone_delay_s`); ``full`` (bool) whether
-    interference is "full"; and, given ``tau``, ``forced`` (bool, N) alpha_i > tau.
+    interference is "full"; the congestion law: ``law_table`` (bool) whether it is a table (else
+    "ps", whose closed form the kernels keep), ``law_a`` (N, M), ``law_b`` (N,), ``law_h``
+    (M, N) (:meth:`Instance.law_tables`: for "ps" its values, which the kernels do not read);
+    and, given ``tau``, ``forced`` (bool, N) alpha_i > tau.
 
     Raises
     ------
@@ -39,7 +42,16 @@ def kernel_arrays(instance: Instance, tau: float | None = None) -> dict:
         "comm_per_load_s": np.array(instance.comm_per_load_s, dtype=np.float64),
         "alone_s": np.array(instance.alone_delay_s, dtype=np.float64),
         "full": instance.interference == "full",
+        "law_table": instance.law.is_table,
     }
+    for name, value in zip(("law_a", "law_b", "law_h"), instance.law_tables()):
+        arrays[name] = np.array(value, dtype=np.float64)
     if tau is not None:
         arrays["forced"] = np.array(instance.alpha > check_tau(tau), dtype=bool)
     return arrays
+
+
+def law_args(arrays: dict) -> tuple:
+    """The law as the one tuple ``(law_table, law_a, law_b, law_h)`` that the kernels pass down
+    to ``instances.delay_kernel.edge_delay_s``, from :func:`kernel_arrays`' dict."""
+    return arrays["law_table"], arrays["law_a"], arrays["law_b"], arrays["law_h"]

@@ -77,6 +77,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--uncertainty", default=DEFAULT_SIGNAL, metavar="SIGNAL",
                      help=f"the uncertainty signal that becomes alpha: {', '.join(SIGNALS)} "
                           f"({DEFAULT_SIGNAL})")
+    gen.add_argument("--law", default="ps", metavar="LAW",
+                     help="the ESs' congestion law: 'ps' (the paper's processor sharing, "
+                          "default) or 'table:PATH' (a JSON file {\"h\": M rows of h_j(n), "
+                          "n = 1..N or more; \"a\", \"b\" optional})")
     gen.add_argument("--out", required=True, help="output file (or folder with --count > 1)")
     group = gen.add_argument_group("preset overrides (any preset value, by name)")
     for key, value in PRESETS["paper"].items():
@@ -125,7 +129,8 @@ def _generate(args: argparse.Namespace) -> None:
     overrides = {key[4:]: value for key, value in vars(args).items()
                  if key.startswith("set_") and value is not None}
     options = dict(n_servers=args.servers, preset=args.preset, interference=args.interference,
-                   profile=args.profile, uncertainty=args.uncertainty, **overrides)
+                   profile=args.profile, uncertainty=args.uncertainty, law=args.law,
+                   **overrides)
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
     if args.trace_cost != "auto" and args.profile != "synthetic":

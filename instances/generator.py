@@ -9,6 +9,7 @@ import numpy as np
 
 from .calibration import synthetic_calibration, trace_probabilities
 from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
+from .law import Law, resolve_law
 from .profiles import SYNTHETIC_DEFAULTS, Trace, load_trace, resolve_trace, synthetic_queries
 from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty as uncertainty_signal
 
@@ -62,7 +63,8 @@ def path_loss(distance_m: np.ndarray, carrier_hz: float) -> np.ndarray:
 
 def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "paper",
              interference: str = "full", profile: str | Path | Trace = "synthetic",
-             uncertainty: str = DEFAULT_SIGNAL, **overrides: float) -> Instance:
+             uncertainty: str = DEFAULT_SIGNAL, law: Law | str | None = None,
+             **overrides: float) -> Instance:
     """Generate one random instance (a "drop").
 
     Parameters
@@ -86,6 +88,11 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         paper's ``1 - (p1 - p2)``, by default; ``"maxprob"``, ``"entropy"``, ...). The drop is
         otherwise identical; the calibrated probabilities are fitted on the same signal, and the
         provenance records it.
+    law
+        The ESs' congestion law (:func:`instances.law.resolve_law`): ``None`` or ``"ps"`` (the
+        paper's, the default), a :class:`~instances.Law` of these sizes, or ``"table:PATH"`` (a
+        JSON file). It draws no random number: the drop is the same under every law, and the
+        provenance records a law other than "ps".
     **overrides
         Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
 
@@ -119,6 +126,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         params[key] = float(value)
     _check_params(params)
     check_signal(uncertainty)
+    law_spec = law
+    law = resolve_law(law, n_users, n_servers)
 
     trace, profile_name = _resolve_profile(profile)
     rng = np.random.default_rng(int(seed))
@@ -150,6 +159,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
                   "profile": profile_name,
                   "uncertainty": uncertainty,
                   "overrides": {k: float(v) for k, v in sorted(overrides.items())}}
+    if law.is_table:
+        provenance["law"] = law_spec if isinstance(law_spec, str) else law.kind
     return Instance(
         user_xy_m=user_xy,
         prompt_bits=queries.prompt_bytes * params["bits_per_byte"],
@@ -173,6 +184,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         provenance=provenance,
         p_slm_correct=p_slm,
         p_llm_correct=p_llm,
+        law=law,
     )
 
 
