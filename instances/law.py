@@ -76,8 +76,8 @@ class Law:
         """Raise ``InstanceError`` naming the array whose shape is not a (N, M), b (N), h (M, N)."""
         if not self.is_table:
             return
-        for name, want in (("a", (n_users, n_servers)), ("b", (n_users,)),
-                           ("h", (n_servers, n_users))):
+        for name, want in (("h", (n_servers, n_users)), ("a", (n_users, n_servers)),
+                           ("b", (n_users,))):
             got = getattr(self, name).shape
             if got != want:
                 raise InstanceError(f"law.{name}: shape {got} does not match the expected {want}")

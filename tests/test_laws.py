@@ -1,0 +1,207 @@
+"""Congestion laws (docs/model.md, "Congestion laws"): the law in the instance and its file, and
+every consumer (evaluator, heuristics, exact backends, bounds) against independent ground truth.
+
+Ground truth is brute force: every guard-feasible assignment of a tiny instance scored by
+``instances.evaluate``, which prices a table law as ``a_ij + b_i h_j(n_j)`` directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import numpy.testing as npt
+import pytest
+
+import formulations
+import goa
+import instances
+from instances import InstanceError, Law
+
+NONE_BACKENDS = ("enumerate", "bnb", "loadvec", "highs")
+NONE_MILPS = ("cbc", "scip", "cpsat")  # slower to start: every fourth case
+FULL_BACKENDS = ("enumerate", "bnb", "loadbox")
+SHAPES = ("constant", "steep", "flat_then_steep", "ties")
+
+
+def random_law(inst, rng, shape: str) -> Law:
+    """A random nondecreasing table law of one of the shapes, scaled to the instance's local
+    delays so that offloading decisions are contested."""
+    n, m = inst.n_users, inst.n_servers
+    scale = float(np.median(inst.local_delay_s))
+    counts = np.arange(1, n + 1, dtype=np.float64)
+    if shape == "constant":
+        h = np.repeat(rng.uniform(0.05, 0.6, (m, 1)) * scale, n, axis=1)
+    elif shape == "steep":
+        h = rng.uniform(0.02, 0.2, (m, 1)) * scale * counts[None, :] ** rng.uniform(2, 4, (m, 1))
+    elif shape == "flat_then_steep":
+        knee = rng.integers(1, n + 1, m)
+        h = np.where(counts[None, :] <= knee[:, None], 0.1, 0.1 + 0.5 * (counts - knee[:, None]))
+        h = h * scale * rng.uniform(0.5, 1.5, (m, 1))
+    else:  # ties: equal rows, equal b, a = 0, steps that repeat
+        row = np.repeat(rng.uniform(0.05, 0.4, (n + 1) // 2), 2)[:n] * scale
+        h = np.tile(np.maximum.accumulate(row), (m, 1))
+        return Law("table", a=np.zeros((n, m)), b=np.ones(n), h=h)
+    a = np.where(rng.random((n, m)) < 0.5, 0.0, rng.uniform(0, 0.1, (n, m)) * scale)
+    return Law("table", a=a, b=rng.uniform(0.3, 1.5, n), h=h)
+
+
+def brute_force(inst, tau):
+    """(min T in ms, its assignments' values) over every assignment that keeps the guard."""
+    forced = inst.forced(tau)
+    options = [range(inst.n_servers) if f else range(-1, inst.n_servers) for f in forced]
+    return min(instances.evaluate(inst, a).total_delay_ms for a in itertools.product(*options))
+
+
+def cases(interference: str, count: int, seed: int):
+    """``count`` tiny instances (N 3-5, M 2-3) under random table laws of every shape."""
+    rng = np.random.default_rng(seed)
+    for k in range(count):
+        n, m = int(rng.integers(3, 6)), int(rng.integers(2, 4))
+        inst = instances.generate(n, m, seed=seed + k, interference=interference,
+                                  area_m=float(rng.choice([300.0, 1500.0])))
+        law = random_law(inst, rng, SHAPES[k % len(SHAPES)])
+        yield k, inst.with_law(law), float(rng.choice([0.5, 0.8, 1.0]))
+
+
+@pytest.mark.parametrize("interference,count,seed", [("none", 110, 100), ("full", 100, 500)])
+def test_exact_backends_equal_brute_force_under_table_laws(interference, count, seed):
+    """Every exact backend's optimum equals brute force under 210 random nondecreasing table
+    laws in all (constant, steep, flat-then-steep h, ties; both interference models), and its
+    bound is never above it."""
+    checked = 0
+    for k, inst, tau in cases(interference, count, seed):
+        best = brute_force(inst, tau)
+        backends = FULL_BACKENDS if interference == "full" else (
+            NONE_BACKENDS + (NONE_MILPS if k % 4 == 0 else ()))
+        for backend in backends:
+            result = formulations.solve(inst, tau, backend=backend)
+            assert result.status == instances.Status.OPTIMAL, (backend, k)
+            npt.assert_allclose(result.objective_ms, best, rtol=1e-9, err_msg=f"{backend} {k}")
+            if result.bound_ms is not None:  # cbc reports no bound
+                assert result.bound_ms <= best * (1 + 1e-9), (backend, k)
+            checked += 1
+    assert checked >= 3 * count
+
+
+def test_early_stopped_bounds_never_above_brute_force():
+    """Stopped after a tiny work budget, bnb, enumerate, loadbox and loadvec report bounds that
+    are never above the brute-force optimum under table laws (the bounds that use only h's
+    monotonicity)."""
+    stops = {"bnb": {"max_nodes": 3}, "enumerate": {"max_chunks": 1},
+             "loadbox": {"max_boxes": 2}, "loadvec": {"max_load_vectors": 1}}
+    for interference, seed, own in (("full", 900, "loadbox"), ("none", 950, "loadvec")):
+        for k, inst, tau in cases(interference, 12, seed):
+            best = brute_force(inst, tau)
+            for backend in ("bnb", "enumerate", own):
+                result = formulations.solve(inst, tau, backend=backend, **stops[backend])
+                assert result.bound_ms <= best * (1 + 1e-9), (backend, k, interference)
+
+
+def test_table_law_of_the_ps_formula_prices_as_ps():
+    """The evaluator under Law("table") built from the ps formula (a = 0, b = W^E, h =
+    max(1/C^max, n/C)) equals the "ps" evaluator to 1e-12 on random assignments, and GOA and
+    the exact optimum agree."""
+    rng = np.random.default_rng(3)
+    for seed in range(6):
+        inst = instances.generate(12, 3, seed=seed, interference=("full", "none")[seed % 2])
+        table = inst.with_law(Law("table", *inst.law_tables()))
+        for _ in range(20):
+            a = rng.integers(-1, 3, 12)
+            npt.assert_allclose(instances.evaluate(table, a).delay_s,
+                                instances.evaluate(inst, a).delay_s, rtol=1e-12)
+        npt.assert_allclose(table.alone_delay_s, inst.alone_delay_s, rtol=1e-12)
+        npt.assert_array_equal(goa.solve(table, 0.8).assignment, goa.solve(inst, 0.8).assignment)
+
+
+def test_goa_kernels_and_goa_ls_twin_agree_under_table_laws():
+    """Under random table laws, GOA's three greedy kernels take the same decisions, and goa_ls
+    (a = 0) gives the same plan and total, bit for bit, as its plain-Python twin."""
+    rng = np.random.default_rng(11)
+    for k in range(12):
+        inst = instances.generate(14, 3, seed=40 + k, interference=("full", "none")[k % 2])
+        law = random_law(inst, rng, SHAPES[k % len(SHAPES)])
+        inst = inst.with_law(Law("table", b=law.b, h=law.h))  # goa_ls takes a = 0
+        plans = [goa.solve(inst, 0.8, "goa", kernel=kern).assignment
+                 for kern in ("lazy", "scan", "reference")]
+        npt.assert_array_equal(plans[0], plans[1])
+        npt.assert_array_equal(plans[0], plans[2])
+        fast = goa.solve(inst, 0.8, "goa_ls", seed=k)
+        twin = goa.solve(inst, 0.8, "goa_ls", seed=k, kernel="reference")
+        npt.assert_array_equal(fast.assignment, twin.assignment)
+        assert fast.objective_ms == twin.objective_ms
+
+
+def test_goa_ls_refuses_a_nonzero_a():
+    """goa_ls prices a cell as (sum of b_i) h_j(n): a table with a != 0 is refused by name,
+    never answered wrongly."""
+    inst = instances.generate(6, 2, seed=1)
+    law = Law("table", a=np.full((6, 2), 1e-3), h=np.ones((2, 6)))
+    with pytest.raises(ValueError, match="law.a"):
+        goa.solve(inst.with_law(law), 0.8, "goa_ls")
+
+
+@pytest.mark.parametrize("change,field", [
+    (dict(h=[[1.0, 2.0, 1.5]]), "law.h: row 0 decreases at n = 3"),
+    (dict(h=[[1.0, np.nan, 2.0]]), "law.h: contains a NaN"),
+    (dict(h=[[1.0, 2.0, 3.0]], b=[1.0, -1.0, 1.0]), "law.b: every value must be non-negative"),
+    (dict(h=[[1.0, 2.0, 3.0]], a=[[0.0], [0.0]]), r"law.a: shape \(2, 1\)"),
+    (dict(h=[1.0, 2.0]), "law.h: must be a 2-D array"),
+    (dict(), "law.h: a table law needs h"),
+])
+def test_bad_table_laws_are_rejected_by_field(change, field):
+    """A table law that is not finite, non-negative, nondecreasing or of the right shape is
+    rejected with an error naming the field."""
+    with pytest.raises(InstanceError, match=field):
+        Law("table", **change)
+
+
+def test_law_must_fit_the_instance_and_kind_is_checked():
+    """A law of the wrong size for the instance, or an unknown kind, is rejected by name."""
+    inst = instances.generate(4, 2, seed=0)
+    with pytest.raises(InstanceError, match=r"law.h: shape \(2, 3\)"):
+        inst.with_law(Law("table", h=np.ones((2, 3))))
+    with pytest.raises(InstanceError, match="law.kind"):
+        Law("mm1")
+    with pytest.raises(InstanceError, match="law.a: the law 'ps' takes no arrays"):
+        Law("ps", a=np.zeros((4, 2)))
+
+
+def test_law_round_trips_through_the_file_and_the_fingerprint(tmp_path):
+    """save()/load() keep a table law bit for bit (format version 3); the fingerprint covers the
+    law; a version-2 file loads with the law "ps"."""
+    inst = instances.generate(5, 2, seed=4)
+    rng = np.random.default_rng(0)
+    table = inst.with_law(random_law(inst, rng, "steep"))
+    back = instances.load(instances.save(table, tmp_path / "t.json"))
+    assert back.law.kind == "table" and back.fingerprint == table.fingerprint
+    for name in ("a", "b", "h"):
+        npt.assert_array_equal(getattr(back.law, name), getattr(table.law, name))
+    assert table.fingerprint != inst.fingerprint
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert doc["version"] == 3 and doc["law"]["kind"] == "table"
+    doc["version"] = 2
+    del doc["law"]
+    old = instances.io.from_dict(doc)
+    assert old.law.kind == "ps" and old.fingerprint == inst.fingerprint
+
+
+def test_generate_and_cli_take_a_law_file(tmp_path):
+    """generate(law="table:PATH") and ``--law table:PATH`` read h (M rows, >= N columns), a and
+    b optional; the drop is the same as under "ps"; a bad file is one line, exit 2."""
+    from instances import cli
+
+    path = tmp_path / "law.json"
+    path.write_text(json.dumps({"h": [[0.01 * n for n in range(1, 9)]] * 2}))
+    inst = instances.generate(5, 2, seed=7, law=f"table:{path}")
+    assert inst.law.h.shape == (2, 5) and inst.provenance["law"] == f"table:{path}"
+    npt.assert_array_equal(inst.gain, instances.generate(5, 2, seed=7).gain)
+    out = tmp_path / "i.json"
+    assert cli.main(["generate", "--users", "5", "--servers", "2", "--seed", "7", "--law",
+                     f"table:{path}", "--out", str(out)]) == 0
+    assert instances.load(out).fingerprint == inst.fingerprint
+    path.write_text(json.dumps({"h": [[1.0, 0.5, 2.0, 3.0, 4.0]] * 2}))
+    assert cli.main(["generate", "--users", "5", "--servers", "2", "--law", f"table:{path}",
+                     "--out", str(tmp_path / "j.json")]) == 2
+    assert not (tmp_path / "j.json").exists()
