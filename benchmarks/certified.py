@@ -34,6 +34,7 @@ from benchmarks.common import (
     non_negative_int, positive_int, run_cli, staged_output, table, unit_float, warm_up,
     write_csv)
 from benchmarks.style import plot_style
+from instances.law import LAW_HELP, law_option
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.certified"
@@ -80,6 +81,7 @@ def build_parser() -> Parser:
                              "paper's 40 points, N 50, 60, ..., 120 x tau 0.6, 0.7, 0.8, 0.9, "
                              "1.0, seeds 0-2 (--sizes, --tau, --seeds override either)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
+    parser.add_argument("--law", default="ps", metavar="LAW", help=LAW_HELP)
     add_executor_arguments(parser)
     return parser
 
@@ -91,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_tasks(args) -> list[tuple]:
-    """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds) tasks of a run, in a
-    fixed order."""
+    """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds, law) tasks of a run,
+    in a fixed order; the law is plain data (:func:`instances.law.law_doc`, None for "ps")."""
+    law = law_option(args.law)
     if args.quick:
         sizes, seeds, taus = QUICK_SIZES, QUICK_SEEDS, QUICK_TAUS
     elif args.set == "paper":
@@ -103,7 +106,7 @@ def make_tasks(args) -> list[tuple]:
     seeds = tuple(args.seeds) if args.seeds else seeds
     taus = tuple(args.tau) if args.tau else taus
     return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
-             args.dual_rounds)
+             args.dual_rounds, law)
             for n in sizes for tau in taus for seed in seeds]
 
 
@@ -113,9 +116,12 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     import instances
 
-    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds = task
+    from instances.law import law_from_doc
+
+    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds, *law = task
     warm_up(exact=True)
-    inst = instances.generate(n, m, seed=seed, interference="full")
+    inst = instances.generate(n, m, seed=seed, interference="full",
+                              law=law_from_doc(law[0] if law else None, n, m))
     name = f"full_N{n}_M{m}_seed{seed}"
     # the fixed set, then every method registered in goa/plugins
     heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed)
@@ -154,7 +160,8 @@ def _run(args) -> int:
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per bound, safety cap "
-          f"{args.time_limit:g} s, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
+          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law}; {machine_line()}",
+          file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,
                                           desc="certified", task_seconds=args.time_limit)

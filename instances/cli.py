@@ -19,6 +19,7 @@ from .evaluate import evaluate
 from .generator import PRESETS, generate
 from .instance import INTERFERENCE_MODELS, Instance, InstanceError
 from .io import load, save
+from .law import LAW_HELP
 from .profiles import NAMED_TRACES
 from .uncertainty import DEFAULT_SIGNAL, SIGNALS
 
@@ -77,10 +78,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--uncertainty", default=DEFAULT_SIGNAL, metavar="SIGNAL",
                      help=f"the uncertainty signal that becomes alpha: {', '.join(SIGNALS)} "
                           f"({DEFAULT_SIGNAL})")
-    gen.add_argument("--law", default="ps", metavar="LAW",
-                     help="the ESs' congestion law: 'ps' (the paper's processor sharing, "
-                          "default) or 'table:PATH' (a JSON file {\"h\": M rows of h_j(n), "
-                          "n = 1..N or more; \"a\", \"b\" optional})")
+    gen.add_argument("--law", default="ps", metavar="LAW", help=LAW_HELP)
     gen.add_argument("--out", required=True, help="output file (or folder with --count > 1)")
     group = gen.add_argument_group("preset overrides (any preset value, by name)")
     for key, value in PRESETS["paper"].items():

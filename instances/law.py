@@ -21,6 +21,10 @@ from .errors import InstanceError
 
 #: The laws this code knows.
 KINDS = ("ps", "table")
+#: The help of a ``--law`` option (the instance CLI, ``benchmarks.gap``, ``benchmarks.certified``).
+LAW_HELP = ("the ESs' congestion law: 'ps' (the paper's processor sharing, default) or "
+            "'table:PATH', a JSON file {\"h\": [[h_j(1), h_j(2), ...] per ES, N or more values], "
+            "\"a\": N x M, \"b\": N (optional: 0 and 1)}: t^comp_ij(n) = a_ij + b_i h_j(n)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,18 +144,36 @@ def resolve_law(spec, n_users: int, n_servers: int) -> Law:
     InstanceError
         Naming ``law`` (an unknown spec, an unreadable file) or the field of the file.
     """
-    if spec is None:
-        return Law()
     if isinstance(spec, Law):
         spec.check_sizes(n_users, n_servers)
         return spec
-    if not isinstance(spec, str):
-        raise InstanceError(f"law: must be a Law, 'ps' or 'table:PATH', got {spec!r}")
-    if spec == "ps":
-        return Law()
-    if not spec.startswith("table:") or spec == "table:":
+    return law_from_doc(law_doc(spec), n_users, n_servers)
+
+
+def law_doc(spec) -> dict | None:
+    """The plain data of a law spec (``None``, ``"ps"`` or ``"table:PATH"``): ``None`` for
+    "ps", else the law file's JSON object (checked by name), so that a task can carry it to a
+    worker that cannot read the path. :func:`law_from_doc` fits it to an instance's sizes."""
+    if spec is None or spec == "ps":
+        return None
+    if not isinstance(spec, str) or not spec.startswith("table:") or spec == "table:":
         raise InstanceError(f"law: must be 'ps' or 'table:PATH' (a JSON file), got {spec!r}")
-    doc = read_law_file(spec[len("table:"):])
+    return read_law_file(spec[len("table:"):])
+
+
+def law_option(spec: str) -> dict | None:
+    """:func:`law_doc` for a command line's ``--law``: an error names the option."""
+    try:
+        return law_doc(spec)
+    except InstanceError as exc:
+        raise InstanceError(f"--law: {exc}") from None
+
+
+def law_from_doc(doc: dict | None, n_users: int, n_servers: int) -> Law:
+    """The law of :func:`law_doc`'s data for N users and M ESs (the first N columns of h);
+    ``None`` or ``"ps"``: the paper's."""
+    if doc is None or doc == "ps":
+        return Law()
     h = _checked("h", doc["h"], 2)
     if h.shape[1] < n_users:
         raise InstanceError(f"law.h: {h.shape[1]} columns, fewer than the N = {n_users} users "
@@ -180,4 +202,5 @@ def read_law_file(path) -> dict:
     for name in ("a", "b", "h"):
         if name in doc and not isinstance(doc[name], list):
             raise InstanceError(f"law.{name}: must be an array of numbers in {path}")
+    _checked("h", doc["h"], 2)  # fail here, naming the file's field, not later in a worker
     return doc
