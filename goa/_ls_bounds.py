@@ -89,7 +89,7 @@ def _bound(u, p, v, q, credit, a, full, n, f, w, interf, weak, cost, pg, bits, w
     (in the order u's old ES, p, v's old ES, q, each once), the local users, and, when u leaves
     an ES for local (drop, exchange), minus ``credit`` (what u's interference costs the other
     cells at most; see ``_credit``). Every other cell hears no less interference than before."""
-    d = _local_change(u, p, v, q, a, t_local)
+    d = _local_change(u, p, v, q, a, t_local, law)
     c1 = a[u]
     c2 = p
     c3 = a[v] if v >= 0 else -1
@@ -171,7 +171,7 @@ def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, b
             + (w[o] - work[u] + work[v]) * law[3][o, n[o] - 1] - cost[o]
         d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
             + (w[p] - work[v] + work[u]) * law[3][p, n[p] - 1] - cost[p]
-        return d
+        return d + (law[1][u, p] - law[1][u, o] + law[1][v, o] - law[1][v, p])
     d = n[o] * (stay_o + bits[v] / (bandwidth[o] * lg_v)) \
         + (w[o] - work[u] + work[v]) / min(cap[o], flops[o] / n[o]) - cost[o]
     d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
@@ -196,6 +196,8 @@ def _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost, 
     d = t_local[u] - t_local[v] - cost[o] + _cell_cost(
         n[o], f[o] - unit_now[u] + bits[v] / (bandwidth[o] * lg), w[o] - work[u] + work[v],
         flops[o], cap[o], law, o)
+    if law[0]:
+        d += law[1][v, o] - law[1][u, o]
     return d - credit if full else d
 
 

@@ -12,7 +12,8 @@ power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users o
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
 ``weak[j, :]`` the extremes of log2(1 + SINR) in the cell that the bounds read (its named
 columns: :mod:`goa._ls_cells`), ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the
-cell's total delay. Scalars in ``acc``: ``acc[LOCAL_S]`` the local users' total t^L,
+cell's total delay. Scalars in ``acc``: ``acc[LOCAL_S]`` the local users' total t^L (plus,
+under a table law, the offloaded users' a_ij),
 ``acc[SIDE_SUM]`` the side-constraint sum of q_i over the offloaded users. T(a) =
 acc[LOCAL_S] + sum_j cost[j]. ``unit_now[i]`` = u_ij of an offloaded user i on its ES j at the
 current I_j, and ``lg0[i, c]`` = log2(1 + SINR) of user i on its c-th target ES without
@@ -143,6 +144,8 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
         if j < 0:
             acc[LOCAL_S] += t_local[i]
         else:
+            if law[0]:
+                acc[LOCAL_S] += law[1][i, j]
             w[j] += work[i]
             acc[SIDE_SUM] += side_q[i]
             if full:
@@ -192,10 +195,14 @@ def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, 
             w[o] = 0.0
             f[o] = 0.0
         acc[SIDE_SUM] -= side_q[x]
+        if law[0]:
+            acc[LOCAL_S] -= law[1][x, o]
     else:
         acc[LOCAL_S] -= t_local[x]
     if p >= 0:
         w[p] += work[x]
+        if law[0]:
+            acc[LOCAL_S] += law[1][x, p]
         if not full:
             unit_now[x] = _unit(x, p, 0.0, pg, bits, bandwidth, noise)
             f[p] += unit_now[x]
@@ -237,7 +244,7 @@ def _exact_full(u, p, v, q, a, mem, n, w, interf, cost, pg, bits, work, t_local,
                 flops, cap, noise, law):
     """Model "full": the exact change of T, every cell whose users or interference change
     recomputed from its users (list order, then the arriving u, then v)."""
-    d = _local_change(u, p, v, q, a, t_local)
+    d = _local_change(u, p, v, q, a, t_local, law)
     ou = a[u]
     ov = a[v] if v >= 0 else -1
     for k in range(pg.shape[1]):
@@ -285,9 +292,13 @@ def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth
         total = f[dst]
     for idx in range(n[src]):
         total += _unit(mem[src, idx], dst, i_new, pg, bits, bandwidth, noise)
-    return _cell_cost(n[dst] + n[src], total, w[dst] + w[src], flops[dst], cap[dst], law,
-                      dst) \
+    d = _cell_cost(n[dst] + n[src], total, w[dst] + w[src], flops[dst], cap[dst], law, dst) \
         - cost[dst] - cost[src]
+    if law[0]:  # the users' a_ij: from src's to dst's
+        for idx in range(n[src]):
+            x = mem[src, idx]
+            d += law[1][x, dst] - law[1][x, src]
+    return d
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)

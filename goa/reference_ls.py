@@ -47,7 +47,8 @@ class State:
     of those >= 1, ``lmax[j]`` the largest and ``smax[j]`` that user's SINR, ``fweak[j]`` =
     the part of F_j from its users with log2(1 + SINR_ij) < 1 ("full"),
     ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)`` (under a table law ``law``, W_j sums
-    the users' b_i (passed as ``work``) and ``cost[j] = n_j F_j + W_j h_j(n_j)``; a = 0).
+    the users' b_i (passed as ``work``), ``cost[j] = n_j F_j + W_j h_j(n_j)``, and ``local``
+    adds the offloaded users' a_ij).
     ``local`` is the local users' total
     t^L, ``side`` the sum of q_i over the offloaded users.
     T(a) = local + sum_j cost[j].
@@ -62,6 +63,7 @@ class State:
         self.bandwidth, self.flops, self.cap = list(bandwidth), list(flops), list(cap)
         self.noise = list(noise)
         self.law_h = np.asarray(law[3]).tolist() if law[0] else None
+        self.law_a = np.asarray(law[1]).tolist() if law[0] else None
         self.n_users, self.n_servers = len(self.bits), len(self.bandwidth)
         self.a = [int(x) for x in a]
         self.rebuild()
@@ -146,6 +148,8 @@ class State:
             if j < 0:
                 self.local += self.t_local[i]
             else:
+                if self.law_a is not None:
+                    self.local += self.law_a[i][j]
                 self.w[j] += self.work[i]
                 self.side += self.side_q[i]
                 if self.full:
@@ -180,10 +184,14 @@ class State:
             if not members:
                 self.w[o] = self.f[o] = 0.0
             self.side -= self.side_q[x]
+            if self.law_a is not None:
+                self.local -= self.law_a[x][o]
         else:
             self.local -= self.t_local[x]
         if p >= 0:
             self.w[p] += self.work[x]
+            if self.law_a is not None:
+                self.local += self.law_a[x][p]
             if not self.full:
                 self.f[p] += self.unit(x, p, 0.0)
             self.side += self.side_q[x]
@@ -210,16 +218,26 @@ class State:
     # -- move evaluation --------------------------------------------------------------------------
 
     def local_change(self, u, p, v, q):
+        """The change of the fixed part: local t^L and, under a table law, the a_ij."""
+        table = self.law_a is not None
         d = 0.0
         if self.a[u] < 0:
             d -= self.t_local[u]
+        elif table:
+            d -= self.law_a[u][self.a[u]]
         if p < 0:
             d += self.t_local[u]
+        elif table:
+            d += self.law_a[u][p]
         if v >= 0:
             if self.a[v] < 0:
                 d -= self.t_local[v]
+            elif table:
+                d -= self.law_a[v][self.a[v]]
             if q < 0:
                 d += self.t_local[v]
+            elif table:
+                d += self.law_a[v][q]
         return d
 
     def new_interference(self, k, u, p, v, q):
@@ -337,8 +355,12 @@ def merge_delta(s: State, src, dst):
         total = s.f[dst]
     for x in s.mem[src]:
         total += s.unit(x, dst, i_new)
-    return s.cell_cost(len(s.mem[dst]) + len(s.mem[src]), total, s.w[dst] + s.w[src], dst) \
+    d = s.cell_cost(len(s.mem[dst]) + len(s.mem[src]), total, s.w[dst] + s.w[src], dst) \
         - s.cost[dst] - s.cost[src]
+    if s.law_a is not None:  # the users' a_ij: from src's to dst's
+        for x in s.mem[src]:
+            d += s.law_a[x][dst] - s.law_a[x][src]
+    return d
 
 
 def merge(s: State, src, dst):

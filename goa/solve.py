@@ -515,10 +515,8 @@ def _local_search(instance: Instance, tau: float, start, seed: int = 0,
     trace_delta = np.zeros(trace_cap)
     a = kernel_arrays(instance)
     if a["law_table"]:
-        # the search's cells sum the users' b_i in place of W^E_i: cost n F + (sum b) h(n)
-        if np.any(a["law_a"] != 0.0):
-            raise ValueError("law.a: goa_ls takes a table law only with a = 0 (its cells price "
-                             "compute as (sum of b_i) h_j(n)); use goa, ga or an exact method")
+        # the search's cells sum the users' b_i in place of W^E_i: cost n F + (sum b) h(n);
+        # the users' a_ij join the fixed part with the local users' t^L
         a["work_flop"] = a["law_b"]
     args = (start, forced, targets, is_target, use_side, side_q, side_min, params["max_rounds"],
             patience, kick, np.uint64(rng_seed),

@@ -116,13 +116,16 @@ def test_table_law_of_the_ps_formula_prices_as_ps():
 
 
 def test_goa_kernels_and_goa_ls_twin_agree_under_table_laws():
-    """Under random table laws, GOA's three greedy kernels take the same decisions, and goa_ls
-    (a = 0) gives the same plan and total, bit for bit, as its plain-Python twin."""
+    """Under random table laws (a = 0 and a != 0), GOA's three greedy kernels take the same
+    decisions, and goa_ls gives the same plan and total, bit for bit, as its plain-Python
+    twin."""
     rng = np.random.default_rng(11)
     for k in range(12):
         inst = instances.generate(14, 3, seed=40 + k, interference=("full", "none")[k % 2])
         law = random_law(inst, rng, SHAPES[k % len(SHAPES)])
-        inst = inst.with_law(Law("table", b=law.b, h=law.h))  # goa_ls takes a = 0
+        if k % 3 == 0:
+            law = Law("table", b=law.b, h=law.h)
+        inst = inst.with_law(law)
         plans = [goa.solve(inst, 0.8, "goa", kernel=kern).assignment
                  for kern in ("lazy", "scan", "reference")]
         npt.assert_array_equal(plans[0], plans[1])
@@ -133,13 +136,40 @@ def test_goa_kernels_and_goa_ls_twin_agree_under_table_laws():
         assert fast.objective_ms == twin.objective_ms
 
 
-def test_goa_ls_refuses_a_nonzero_a():
-    """goa_ls prices a cell as (sum of b_i) h_j(n): a table with a != 0 is refused by name,
-    never answered wrongly."""
-    inst = instances.generate(6, 2, seed=1)
-    law = Law("table", a=np.full((6, 2), 1e-3), h=np.ones((2, 6)))
-    with pytest.raises(ValueError, match="law.a"):
-        goa.solve(inst.with_law(law), 0.8, "goa_ls")
+def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
+    """Under a table law with a != 0, every move and kick of goa_ls's twin keeps its caches
+    (the fixed part with the a_ij, the cell costs) equal to a rebuild from scratch and its
+    tracked total equal to the evaluator's T."""
+    from goa import reference_ls
+    from goa.solve import ls_targets
+    from instances.arrays import kernel_arrays, law_args
+
+    rng = np.random.default_rng(5)
+    for k in range(4):
+        inst = instances.generate(10, 3, seed=70 + k, interference=("full", "none")[k % 2])
+        inst = inst.with_law(random_law(inst, rng, SHAPES[k % 3]))
+        a = kernel_arrays(inst)
+        targets, is_target = ls_targets(inst, 8)
+        start = goa.solve(inst, 0.8, "goa").assignment
+        calls = []
+
+        def check(state):
+            fresh = reference_ls.State(state.a, state.full, state.side_q, a["signal_w"],
+                                       a["prompt_bits"], a["law_b"], a["local_s"],
+                                       a["bandwidth_hz"], a["flops"], a["cap_flops"],
+                                       a["noise_w"], law_args(a))
+            npt.assert_allclose(state.local, fresh.local, rtol=1e-9)
+            npt.assert_allclose(state.cost, fresh.cost, rtol=1e-9, atol=1e-15)
+            npt.assert_allclose(state.total(), instances.evaluate(inst, state.a).delay_s.sum(),
+                                rtol=1e-9)
+            calls.append(1)
+
+        reference_ls.reference_local_search(
+            start, inst.forced(0.8), targets, is_target, False, np.zeros(10), 0.0, 5, 3, 2, k,
+            -1.0, np.zeros((0, 5), np.int64), np.zeros(0), a["signal_w"], a["prompt_bits"],
+            a["law_b"], a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"],
+            a["noise_w"], law_args(a), a["full"], on_move=check)
+        assert calls
 
 
 @pytest.mark.parametrize("change,field", [
