@@ -95,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
 def make_tasks(args) -> list[tuple]:
     """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds, law) tasks of a run,
     in a fixed order; the law is plain data (:func:`instances.law.law_doc`, None for "ps")."""
-    law = law_option(args.law)
     if args.quick:
         sizes, seeds, taus = QUICK_SIZES, QUICK_SEEDS, QUICK_TAUS
     elif args.set == "paper":
@@ -105,6 +104,7 @@ def make_tasks(args) -> list[tuple]:
     sizes = tuple(args.sizes) if args.sizes else sizes
     seeds = tuple(args.seeds) if args.seeds else seeds
     taus = tuple(args.tau) if args.tau else taus
+    law = law_option(args.law, [(n, args.servers) for n in sizes])
     return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
              args.dual_rounds, law)
             for n in sizes for tau in taus for seed in seeds]

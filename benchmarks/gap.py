@@ -115,17 +115,16 @@ def make_tasks(args) -> list[tuple]:
     """The (source, tau, time limit, budgets, law) tasks of a run, in a fixed order; the law is
     plain data (:func:`instances.law.law_doc`: None for the instances' own law, "ps" for the
     generated ones) that a worker on another machine can read."""
-    # None: each instance's own law ("ps" for the generated sets); "ps" or a table: forced
-    law = None if args.law is None else (law_option(args.law) or "ps")
     taus = tuple(args.tau) if args.tau else (QUICK_TAUS if args.quick else DEFAULT_TAUS)
     if args.instances:
         if args.seeds:
             raise BenchmarkError("--seeds: applies to the generated set, not to --instances")
         import instances
 
-        sources = []
+        sources, shapes = [], []
         for path in args.instances:
-            instances.load(path)  # fail fast, naming the file and field
+            inst = instances.load(path)  # fail fast, naming the file and field
+            shapes.append((inst.n_users, inst.n_servers))
             # the file's contents, not its path: a worker on another machine runs the task
             sources.append(("file", Path(path).name, Path(path).read_text(encoding="utf-8")))
     else:
@@ -142,6 +141,9 @@ def make_tasks(args) -> list[tuple]:
             sources += [("gen", name, interference, n, servers, seed)
                         for interference in ("none", "full") for n in sizes[interference]
                         for seed in seeds]
+        shapes = sorted({(source[3], source[4]) for source in sources})
+    # None: each instance's own law ("ps" for the generated sets); "ps" or a table: forced
+    law = None if args.law is None else (law_option(args.law, shapes) or "ps")
     return [(source, tau, args.time_limit, args.max_boxes, args.max_nodes, args.dual_rounds,
              law) for source in sources for tau in taus]
 

@@ -161,10 +161,14 @@ def law_doc(spec) -> dict | None:
     return read_law_file(spec[len("table:"):])
 
 
-def law_option(spec: str) -> dict | None:
-    """:func:`law_doc` for a command line's ``--law``: an error names the option."""
+def law_option(spec: str, sizes=()) -> dict | None:
+    """:func:`law_doc` for a command line's ``--law``, checked against every (N, M) of
+    ``sizes`` before anything runs: an error names the option."""
     try:
-        return law_doc(spec)
+        doc = law_doc(spec)
+        for n_users, n_servers in sizes:
+            law_from_doc(doc, n_users, n_servers)
+        return doc
     except InstanceError as exc:
         raise InstanceError(f"--law: {exc}") from None
 
@@ -202,5 +206,5 @@ def read_law_file(path) -> dict:
     for name in ("a", "b", "h"):
         if name in doc and not isinstance(doc[name], list):
             raise InstanceError(f"law.{name}: must be an array of numbers in {path}")
-    _checked("h", doc["h"], 2)  # fail here, naming the file's field, not later in a worker
+    Law("table", h=doc["h"])  # h checked here (finite, >= 0, nondecreasing), not in a worker
     return doc

@@ -235,3 +235,54 @@ def test_generate_and_cli_take_a_law_file(tmp_path):
     assert cli.main(["generate", "--users", "5", "--servers", "2", "--law", f"table:{path}",
                      "--out", str(tmp_path / "j.json")]) == 2
     assert not (tmp_path / "j.json").exists()
+
+
+def test_accuracy_problem_backends_equal_brute_force_under_table_laws():
+    """(P_A) under table laws: the exact backends (highs under "none", subsets) equal brute
+    force over the plans that reach the expected accuracy, with a bound below it, and
+    acc_greedy is never below it."""
+    rng = np.random.default_rng(21)
+    for k in range(8):
+        inst = instances.generate(5, 2, seed=k, interference=("none", "full")[k % 2])
+        inst = inst.with_law(random_law(inst, rng, SHAPES[k % len(SHAPES)]))
+        target = float(np.mean([inst.p_slm_correct.mean(), inst.p_llm_correct.mean()])) * 100
+        plans = [instances.evaluate(inst, a) for a in itertools.product(range(-1, 2), repeat=5)]
+        best = min(e.total_delay_ms for e in plans if e.expected_accuracy_pct >= target - 1e-9)
+        for backend in ("highs", "subsets") if k % 2 == 0 else ("subsets",):
+            result = formulations.solve(inst, None, backend=backend, min_accuracy=target)
+            npt.assert_allclose(result.objective_ms, best, rtol=1e-9, err_msg=f"{backend} {k}")
+            assert result.bound_ms <= best * (1 + 1e-9)
+        greedy = goa.solve(inst, None, "acc_greedy", min_accuracy=target)
+        assert greedy.objective_ms >= best * (1 - 1e-12)
+
+
+def test_gap_and_certified_take_a_law(tmp_path, capsys):
+    """``benchmarks.gap --law table:PATH`` solves its instances under the file's law (the exact
+    optimum in the CSV is the brute-force one under that law); a law file that decreases or is
+    too short for the set's N is one line naming --law before anything runs, exit 2, in both
+    ``benchmarks.gap`` and ``benchmarks.certified``."""
+    from benchmarks import certified, gap
+    from benchmarks.common import read_csv
+
+    inst = instances.generate(5, 2, seed=3, interference="none")
+    instances.save(inst, tmp_path / "i.json")
+    law_file = tmp_path / "law.json"
+    h = (np.arange(1, 6) ** 2 * 0.02 * float(np.median(inst.local_delay_s))).tolist()
+    law_file.write_text(json.dumps({"h": [h, h]}))
+    out = tmp_path / "gap"
+    assert gap.main(["--instances", str(tmp_path / "i.json"), "--tau", "0.8", "--law",
+                     f"table:{law_file}", "--no-plots", "--out", str(out)]) == 0
+    exact = [r for r in read_csv(out / "gap.csv") if r["method"] == "exact"]
+    best = brute_force(inst.with_law(Law("table", h=[h, h])), 0.8)
+    npt.assert_allclose(float(exact[0]["objective_ms"]), best, rtol=1e-9)
+    assert abs(float(exact[0]["objective_ms"]) - brute_force(inst, 0.8)) > 1e-6 * best
+    capsys.readouterr()
+    for h, message in (([[1.0, 0.5]], "--law: law.h: row 0 decreases at n = 2"),
+                       ([[1.0, 2.0]] * 4, "--law: law.h: 2 columns, fewer than the N = ")):
+        law_file.write_text(json.dumps({"h": h}))
+        for main in (gap.main, certified.main):
+            assert main(["--quick", "--law", f"table:{law_file}", "--out",
+                         str(tmp_path / "x")]) == 2
+            err = capsys.readouterr().err
+            assert message in err and "Traceback" not in err and "tasks" not in err
+    assert not (tmp_path / "x").exists()
