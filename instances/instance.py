@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InstanceError as InstanceError  # re-exported: raised by every check
-from .law import Law
+from .law import Law, ps_tables
 from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty
 
 # Version 2 adds the calibrated probabilities p_slm_correct / p_llm_correct (optional fields);
@@ -291,8 +291,6 @@ class Instance:
         every law: a table's own, or "ps"'s values (a = 0, b = W^E, h = max(1/C^max, n/C))."""
         if self.law.is_table:
             return self.law.a, self.law.b, self.law.h
-        from .law import ps_tables
-
         return ps_tables(self.server_cap_flops, self.server_flops, self.edge_workload_flop,
                          self.n_users)
 
