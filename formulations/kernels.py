@@ -37,8 +37,9 @@ from the fixed users alone:
 The bound is the fixed part plus the larger of bounds 1 and 2; each adds lower bounds of
 disjoint parts of T.
 
-Under a table law (``law``, the tuple of ``instances.arrays.law_args``: t^comp = a_ij +
-b_i h_j(n), h_j only nondecreasing) the same bound holds with what monotonicity alone gives:
+Under a table law (``law``, the tuple (a, b, h) of ``instances.arrays.law_args``; None under
+"ps": t^comp = a_ij + b_i h_j(n), h_j only nondecreasing) the same bound holds with what
+monotonicity alone gives:
 a fixed user pays at least ``a_kj + b_k h_j(n_j)``, a newcomer at least ``a_uj + b_u h_j(n_j +
 1)``, and the compute part of every increment (``dG_j``, and ``dg`` in bound 2) is taken as 0,
 leaving the communication growth, which is linear in n.
@@ -183,7 +184,6 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
     tighter; 1, the weaker bound, serves as an independent check in the tests).
     """
     n_users, n_servers = signal_w.shape
-    table = law[0]
     fixed_lb = 0.0
     comm_per_load = np.zeros(n_servers)  # A_j
     work_sum = np.zeros(n_servers)  # Wsum_j
@@ -195,19 +195,19 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
         else:
             sinr = signal_w[u, j] / (noise_w[j] + interference[j])
             comm_per_load[j] += prompt_bits[u] / (bandwidth_hz[j] * np.log2(1.0 + sinr))
-            if table:
-                work_sum[j] += law[2][u]
-                fixed_lb += law[1][u, j]
+            if law is not None:
+                work_sum[j] += law[1][u]
+                fixed_lb += law[0][u, j]
             else:
                 work_sum[j] += work_flop[u]
     growth = np.zeros(n_servers)  # dG_j
     for j in range(n_servers):
         n = loads[j]
-        if table:
+        if law is not None:
             # a table's h_j is only nondecreasing: the fixed users' compute is at least its
             # value at today's load, and a newcomer is charged only the comm growth A_j
             if n > 0.0:
-                fixed_lb += n * comm_per_load[j] + work_sum[j] * law[3][j, int(n) - 1]
+                fixed_lb += n * comm_per_load[j] + work_sum[j] * law[2][j, int(n) - 1]
             growth[j] = comm_per_load[j]
             continue
         comp_now = max(1.0 / cap_flops[j], n / flops[j])
@@ -236,8 +236,8 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
             sinr = signal_w[u, j] / (noise_w[j] + interference[j])
             per_load = prompt_bits[u] / (bandwidth_hz[j] * np.log2(1.0 + sinr))
             n1 = loads[j] + 1.0
-            if table:
-                own = n1 * per_load + (law[1][u, j] + law[2][u] * law[3][j, int(n1) - 1])
+            if law is not None:
+                own = n1 * per_load + (law[0][u, j] + law[1][u] * law[2][j, int(n1) - 1])
             else:
                 own = n1 * per_load + work_flop[u] * max(1.0 / cap_flops[j], n1 / flops[j])
             if forced[u] and per_load < c_min[j]:
@@ -258,7 +258,7 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
             for j in range(n_servers):
                 k = steps[j]
                 n_old = loads[j] + k
-                if table:  # h_j nondecreasing: its increments are only known to be >= 0
+                if law is not None:  # h_j nondecreasing: its increments are known only >= 0
                     dg = 0.0
                 else:
                     dg = max(1.0 / cap_flops[j], (n_old + 1.0) / flops[j]) \

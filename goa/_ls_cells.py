@@ -38,14 +38,14 @@ def _unit(i, j, interference, pg, bits, bandwidth, noise):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _cell_cost(n, f, w, flops_j, cap_j, law, k):
+def _cell_cost(n, f, w, flops_j, cap_j, law_a, law_h, k):
     """The total delay of cell k with n users: n F + W / min(C^max, C / n) under "ps", n F + W
-    h_k(n) under a table law ``law`` (W then sums the users' b_i; their a_ij are in the fixed
-    part, ``acc[LOCAL_S]``) (0 when empty)."""
+    h_k(n) under a table law (W then sums the users' b_i; their a_ij are in the fixed part,
+    ``acc[LOCAL_S]``) (0 when empty)."""
     if n == 0:
         return 0.0
-    if law[0]:
-        return n * f + w * law[3][k, n - 1]
+    if law_h is not None:
+        return n * f + w * law_h[k, n - 1]
     return n * f + w / min(cap_j, flops_j / n)
 
 
@@ -63,27 +63,27 @@ def _heard(x, old, new, k, pg):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _local_change(u, p, v, q, a, t_local, law):
-    """The change of the fixed part of T: the local users' t^L and, under a table law, the
+def _local_change(u, p, v, q, a, t_local, law_a, law_h):
+    """The change of the fixed part of T: the local users' t^L and, under a table law_a, law_h, the
     offloaded users' a_ij."""
     d = 0.0
     if a[u] < 0:
         d -= t_local[u]
-    elif law[0]:
-        d -= law[1][u, a[u]]
+    elif law_a is not None:
+        d -= law_a[u, a[u]]
     if p < 0:
         d += t_local[u]
-    elif law[0]:
-        d += law[1][u, p]
+    elif law_a is not None:
+        d += law_a[u, p]
     if v >= 0:
         if a[v] < 0:
             d -= t_local[v]
-        elif law[0]:
-            d -= law[1][v, a[v]]
+        elif law_a is not None:
+            d -= law_a[v, a[v]]
         if q < 0:
             d += t_local[v]
-        elif law[0]:
-            d += law[1][v, q]
+        elif law_a is not None:
+            d += law_a[v, q]
     return d
 
 

@@ -55,15 +55,15 @@ class State:
     """
 
     def __init__(self, a, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise,
-                 law=(False, None, None, None)):
+                 law_a=None, law_h=None):
         self.full = bool(full)
         self.side_q = [float(x) for x in side_q]
         self.pg = np.asarray(pg).tolist()
         self.bits, self.work, self.t_local = list(bits), list(work), list(t_local)
         self.bandwidth, self.flops, self.cap = list(bandwidth), list(flops), list(cap)
         self.noise = list(noise)
-        self.law_h = np.asarray(law[3]).tolist() if law[0] else None
-        self.law_a = np.asarray(law[1]).tolist() if law[0] else None
+        self.law_h = None if law_h is None else np.asarray(law_h).tolist()
+        self.law_a = None if law_a is None else np.asarray(law_a).tolist()
         self.n_users, self.n_servers = len(self.bits), len(self.bandwidth)
         self.a = [int(x) for x in a]
         self.rebuild()
@@ -433,8 +433,8 @@ def scan_user(s: State, u, total, forced, targets, is_target, use_side, side_min
 
 def reference_local_search(start, forced, targets, is_target, use_side, side_q, side_min,
                            max_rounds, patience, kick, seed, deadline, trace_int, trace_delta,
-                           pg, bits, work, t_local, bandwidth, flops, cap, noise, law, full,
-                           on_move=None):
+                           pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h,
+                           full, on_move=None):
     """The twin of ``goa._ls_kernel.local_search``: same arguments, same return value.
 
     ``on_move``, if given, is called as ``on_move(state)`` after every applied move and kick
@@ -445,7 +445,8 @@ def reference_local_search(start, forced, targets, is_target, use_side, side_q, 
     is_target = np.asarray(is_target).tolist()
     side_min = float(side_min)
     rng = Random(int(seed))
-    s = State(start, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise, law)
+    s = State(start, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a,
+              law_h)
     timed = deadline > 0.0
     stop = moves = traced = 0
 

@@ -51,7 +51,12 @@ def kernel_arrays(instance: Instance, tau: float | None = None) -> dict:
     return arrays
 
 
-def law_args(arrays: dict) -> tuple:
-    """The law as the one tuple ``(law_table, law_a, law_b, law_h)`` that the kernels pass down
-    to ``instances.delay_kernel.edge_delay_s``, from :func:`kernel_arrays`' dict."""
-    return arrays["law_table"], arrays["law_a"], arrays["law_b"], arrays["law_h"]
+def law_args(arrays: dict) -> tuple | None:
+    """The law as the kernels pass it down to ``instances.delay_kernel.edge_delay_s``, from
+    :func:`kernel_arrays`' dict: ``None`` under "ps", the tuple ``(law_a, law_b, law_h)`` under
+    a table. ``None`` is a type of its own to numba, so each kernel is compiled twice and its
+    ``if law is not None`` branches are pruned from the "ps" code (a runtime flag slowed the
+    kernels down 2-4x)."""
+    if not arrays["law_table"]:
+        return None
+    return arrays["law_a"], arrays["law_b"], arrays["law_h"]

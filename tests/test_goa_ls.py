@@ -14,7 +14,7 @@ import goa
 import instances
 from goa import reference_ls
 from goa.solve import LS_DEFAULTS, _local_search, ls_targets
-from instances.arrays import kernel_arrays, law_args
+from instances.arrays import kernel_arrays
 
 from .test_goa_equivalence import random_instance
 
@@ -186,7 +186,7 @@ def test_caches_equal_a_rebuild(model):
             start, inst.forced(tau), targets, is_target, True, q, level, 5, 3, 2, seed, -1.0,
             np.zeros((0, 5), np.int64), np.zeros(0), a["signal_w"], a["prompt_bits"], a["work_flop"],
             a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"],
-            (False, None, None, None), a["full"], on_move=check)
+            None, None, a["full"], on_move=check)
         assert calls
 
 
@@ -369,7 +369,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
         f, w, interf, cost, acc = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(2)
         weak = np.zeros((m, k.WEAK_COLUMNS))
         common = (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], a["bandwidth_hz"], a["flops"],
-                  a["cap_flops"], a["noise_w"], law_args(a))
+                  a["cap_flops"], a["noise_w"], None, None)
         total = k._rebuild(assign, a["full"], np.zeros(n), mem, pos, unit_now, count, f, w,
                            interf, weak, cost, acc, *common)
         lg0 = np.log2(1.0 + a["signal_w"][np.arange(n)[:, None], targets]
@@ -388,7 +388,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
                     cv = int(np.flatnonzero(targets[v] == o)[0])
                     floor = k._swap_floor(u, p, v, cu, cv, assign, a["full"], unit_now, count,
                                           f, w, interf, cost, a["signal_w"], a["prompt_bits"], a["work_flop"],
-                                          a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], law_args(a), lg0)
+                                          a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], None, None, lg0)
                     assert floor <= k._bound(u, p, v, o, credit, *state) + slack
                     checked += 1
             for v in mem[m, :count[m]]:
@@ -398,7 +398,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
                 floor = k._exchange_floor(u, v, cv, credit, assign, a["full"], unit_now, count,
                                           f, w, interf, cost, a["signal_w"], a["prompt_bits"], a["work_flop"],
                                           a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"],
-                                          a["noise_w"], law_args(a), lg0)
+                                          a["noise_w"], None, None, lg0)
                 assert floor <= k._bound(u, -1, v, o, credit, *state) + slack
                 checked += 1
     assert checked > 300

@@ -142,7 +142,7 @@ def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
     tracked total equal to the evaluator's T."""
     from goa import reference_ls
     from goa.solve import ls_targets
-    from instances.arrays import kernel_arrays, law_args
+    from instances.arrays import kernel_arrays
 
     rng = np.random.default_rng(5)
     for k in range(4):
@@ -157,7 +157,7 @@ def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
             fresh = reference_ls.State(state.a, state.full, state.side_q, a["signal_w"],
                                        a["prompt_bits"], a["law_b"], a["local_s"],
                                        a["bandwidth_hz"], a["flops"], a["cap_flops"],
-                                       a["noise_w"], law_args(a))
+                                       a["noise_w"], a["law_a"], a["law_h"])
             npt.assert_allclose(state.local, fresh.local, rtol=1e-9)
             npt.assert_allclose(state.cost, fresh.cost, rtol=1e-9, atol=1e-15)
             npt.assert_allclose(state.total(), instances.evaluate(inst, state.a).delay_s.sum(),
@@ -168,7 +168,7 @@ def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
             start, inst.forced(0.8), targets, is_target, False, np.zeros(10), 0.0, 5, 3, 2, k,
             -1.0, np.zeros((0, 5), np.int64), np.zeros(0), a["signal_w"], a["prompt_bits"],
             a["law_b"], a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"],
-            a["noise_w"], law_args(a), a["full"], on_move=check)
+            a["noise_w"], a["law_a"], a["law_h"], a["full"], on_move=check)
         assert calls
 
 
