@@ -11,8 +11,8 @@ import math
 from numba import njit
 
 from ._ls_cells import (
-    HIGH_LOG, HIGH_SINR, LOW_LOG, LOW_STRONG_LOG, LN2, WEAK_PART, _cell_cost, _local_change,
-    _log_sinr, _new_interference, _unit)
+    HIGH_LOG, HIGH_SINR, LOW_LOG, LOW_STRONG_LOG, LN2, WEAK_PART, _cell_cost, _compute, _fixed,
+    _local_change, _log_sinr, _new_interference, _table, _unit)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -49,7 +49,7 @@ def _shrunk(k, strong, weak_part, i_new, i_old, weak, noise):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _cell_bound(k, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                bandwidth, flops, cap, noise, law_a, law_h):
+                bandwidth, flops, cap, noise):
     """Lower bound of the change of cell k's delay (exact under "none"): the users staying keep
     their u_kj at the current I_k if it does not fall, else fall at most as ``_shrunk`` says;
     the users arriving are evaluated at the new I_k."""
@@ -79,33 +79,33 @@ def _cell_bound(k, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, w
         stay += _unit(v, k, i_new, pg, bits, bandwidth, noise)
         load += work[v]
         count += 1
-    return _cell_cost(count, stay, load, flops[k], cap[k], law_a, law_h, k) - cost[k]
+    return _cell_cost(count, stay, load, flops[k], cap[k]) - cost[k]
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _bound(u, p, v, q, credit, a, full, n, f, w, interf, weak, cost, pg, bits, work, t_local,
-           bandwidth, flops, cap, noise, law_a, law_h):
+           bandwidth, flops, cap, noise):
     """Lower bound of the move's change of T (exact under "none"): the cells whose users change
     (in the order u's old ES, p, v's old ES, q, each once), the local users, and, when u leaves
     an ES for local (drop, exchange), minus ``credit`` (what u's interference costs the other
     cells at most; see ``_credit``). Every other cell hears no less interference than before."""
-    d = _local_change(u, p, v, q, a, t_local, law_a, law_h)
+    d = _local_change(u, p, v, q, a, t_local, cap)
     c1 = a[u]
     c2 = p
     c3 = a[v] if v >= 0 else -1
     c4 = q if v >= 0 else -1
     if c1 >= 0:
         d += _cell_bound(c1, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise, law_a, law_h)
+                         bandwidth, flops, cap, noise)
     if c2 >= 0 and c2 != c1:
         d += _cell_bound(c2, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise, law_a, law_h)
+                         bandwidth, flops, cap, noise)
     if c3 >= 0 and c3 != c1 and c3 != c2:
         d += _cell_bound(c3, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise, law_a, law_h)
+                         bandwidth, flops, cap, noise)
     if c4 >= 0 and c4 != c1 and c4 != c2 and c4 != c3:
         d += _cell_bound(c4, u, p, v, q, a, full, n, f, w, interf, weak, cost, pg, bits, work,
-                         bandwidth, flops, cap, noise, law_a, law_h)
+                         bandwidth, flops, cap, noise)
     if full and c1 >= 0 and p < 0:
         d -= credit
     return d
@@ -141,7 +141,7 @@ def _pair_credit(u, v, a, n, f, interf, weak, pg, noise):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, bits, work,
-                bandwidth, flops, cap, noise, law_a, law_h, lg0):
+                bandwidth, flops, cap, noise, lg0):
     """A lower bound of the swap's change (u: o -> p, v: p -> o) computed without a logarithm,
     never above ``_bound``'s (a filter in front of it: it changes no decision). In each of the
     two cells the staying users fall at most by 1 / r (see ``_shrunk``) and the arriving user's
@@ -166,22 +166,18 @@ def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, b
     if full:
         lg_v = min(lg_v, pg[v, o] / s_o / LN2)
         lg_u = min(lg_u, pg[u, p] / s_p / LN2)
-    if law_a is not None:  # a table law: the loads do not change, nor do h_o(n_o), h_p(n_p)
-        d = n[o] * (stay_o + bits[v] / (bandwidth[o] * lg_v)) \
-            + (w[o] - work[u] + work[v]) * law_h[o, n[o] - 1] - cost[o]
-        d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
-            + (w[p] - work[v] + work[u]) * law_h[p, n[p] - 1] - cost[p]
-        return d + (law_a[u, p] - law_a[u, o] + law_a[v, o] - law_a[v, p])
     d = n[o] * (stay_o + bits[v] / (bandwidth[o] * lg_v)) \
-        + (w[o] - work[u] + work[v]) / min(cap[o], flops[o] / n[o]) - cost[o]
+        + _compute(w[o] - work[u] + work[v], n[o], flops[o], cap[o]) - cost[o]
     d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
-        + (w[p] - work[v] + work[u]) / min(cap[p], flops[p] / n[p]) - cost[p]
+        + _compute(w[p] - work[v] + work[u], n[p], flops[p], cap[p]) - cost[p]
+    if _table(cap):  # the a_ij of u and v change with their ESs
+        d += _fixed(cap, u, p) - _fixed(cap, u, o) + _fixed(cap, v, o) - _fixed(cap, v, p)
     return d
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost, pg, bits,
-                    work, t_local, bandwidth, flops, cap, noise, law_a, law_h, lg0):
+                    work, t_local, bandwidth, flops, cap, noise, lg0):
     """A lower bound of the exchange's change (u: o -> local, v: local -> o) computed without
     a logarithm, never above ``_bound``'s (a filter in front of it): I_o does not change, the
     users staying on o keep their u_io, v's log2(1 + SINR) on o is at most its value without
@@ -195,9 +191,9 @@ def _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost, 
             lg = linear
     d = t_local[u] - t_local[v] - cost[o] + _cell_cost(
         n[o], f[o] - unit_now[u] + bits[v] / (bandwidth[o] * lg), w[o] - work[u] + work[v],
-        flops[o], cap[o], law_a, law_h, o)
-    if law_a is not None:
-        d += law_a[v, o] - law_a[u, o]
+        flops[o], cap[o])
+    if _table(cap):
+        d += _fixed(cap, v, o) - _fixed(cap, u, o)
     return d - credit if full else d
 
 

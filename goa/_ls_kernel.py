@@ -12,8 +12,7 @@ power heard at j (model "full"; 0 under "none"), ``F[j]`` = sum over its users o
 unit communication time ``u_ij = D_i / (B_j log2(1 + P_i g_ij / (sigma_j^2 + I_j)))``,
 ``weak[j, :]`` the extremes of log2(1 + SINR) in the cell that the bounds read (its named
 columns: :mod:`goa._ls_cells`), ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``, the
-cell's total delay. Scalars in ``acc``: ``acc[LOCAL_S]`` the local users' total t^L (plus,
-under a table law, the offloaded users' a_ij),
+cell's total delay. Scalars in ``acc``: ``acc[LOCAL_S]`` the local users' total t^L,
 ``acc[SIDE_SUM]`` the side-constraint sum of q_i over the offloaded users. T(a) =
 acc[LOCAL_S] + sum_j cost[j]. ``unit_now[i]`` = u_ij of an offloaded user i on its ES j at the
 current I_j, and ``lg0[i, c]`` = log2(1 + SINR) of user i on its c-th target ES without
@@ -26,11 +25,7 @@ state, evaluates moves exactly, and drives the search.
 A move changes at most two users: ``u -> p`` and (if ``v >= 0``) ``v -> q``; -1 is local.
 
 Array arguments as in :mod:`goa._kernels`: ``pg`` (N, M), ``bits``, ``work``, ``t_local``,
-``bandwidth``, ``flops``, ``cap``, ``noise``, ``full``; the law: ``law_a`` (N, M) and ``law_h``
-(M, N) of a table law (``work`` then holds its b), both ``None`` under "ps". ``None`` is a type
-of its own to numba: every ``if law_a is not None`` branch is pruned when the kernel is compiled
-for "ps", whose code is then the closed form's alone (a runtime flag made the search 2-4x
-slower).
+``bandwidth``, ``flops``, ``cap``, ``noise``, ``full``.
 """
 
 from __future__ import annotations
@@ -43,7 +38,7 @@ from numba import njit, objmode
 from ._ls_bounds import _bound, _credit, _exchange_floor, _pair_credit, _swap_floor
 from ._ls_cells import (
     HIGH_LOG, HIGH_SINR, LOCAL_S, LOW_LOG, LOW_STRONG_LOG, SIDE_SUM, WEAK_COLUMNS, WEAK_PART,
-    _cell_cost, _heard, _local_change, _log_sinr, _new_interference, _unit)
+    _cell_cost, _fixed, _heard, _local_change, _log_sinr, _new_interference, _table, _unit)
 
 # A move is applied only if it lowers the tracked T by more than this fraction of T: it keeps
 # float noise in the incremental sums from ever making the descent cycle.
@@ -95,7 +90,7 @@ def _now():
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops, cap,
-             noise, law_a, law_h):
+             noise):
     """Recompute cell k's F and weak (model "full": from its users, in list order) and cost."""
     if full:
         total = 0.0
@@ -125,12 +120,12 @@ def _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, band
         weak[k, LOW_STRONG_LOG] = low_strong
         weak[k, HIGH_LOG] = high
         weak[k, HIGH_SINR] = top
-    cost[k] = _cell_cost(n[k], f[k], w[k], flops[k], cap[k], law_a, law_h, k)
+    cost[k] = _cell_cost(n[k], f[k], w[k], flops[k], cap[k])
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work,
-             t_local, bandwidth, flops, cap, noise, law_a, law_h):
+             t_local, bandwidth, flops, cap, noise):
     """Every cache from scratch (users in index order); returns T(a)."""
     nu, m = pg.shape
     n[:] = 0  # the M servers and the local row M
@@ -148,8 +143,8 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
         if j < 0:
             acc[LOCAL_S] += t_local[i]
         else:
-            if law_a is not None:
-                acc[LOCAL_S] += law_a[i, j]
+            if _table(cap):
+                acc[LOCAL_S] += _fixed(cap, i, j)
             w[j] += work[i]
             acc[SIDE_SUM] += side_q[i]
             if full:
@@ -163,7 +158,7 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
                 unit_now[x] = _unit(x, k, 0.0, pg, bits, bandwidth, noise)
                 f[k] += unit_now[x]
         _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
-                 cap, noise, law_a, law_h)
+                 cap, noise)
     return _total(acc, cost)
 
 
@@ -177,7 +172,7 @@ def _total(acc, cost):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
-               t_local, bandwidth, noise, law_a, law_h):
+               t_local, bandwidth, noise, cap):
     """Move user x to p (-1 local): membership, n, W, I, the local total and the side sum;
     under "none" F is updated incrementally (under "full" the caller refreshes F)."""
     o = a[x]
@@ -199,14 +194,14 @@ def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, 
             w[o] = 0.0
             f[o] = 0.0
         acc[SIDE_SUM] -= side_q[x]
-        if law_a is not None:
-            acc[LOCAL_S] -= law_a[x, o]
+        if _table(cap):
+            acc[LOCAL_S] -= _fixed(cap, x, o)
     else:
         acc[LOCAL_S] -= t_local[x]
     if p >= 0:
         w[p] += work[x]
-        if law_a is not None:
-            acc[LOCAL_S] += law_a[x, p]
+        if _table(cap):
+            acc[LOCAL_S] += _fixed(cap, x, p)
         if not full:
             unit_now[x] = _unit(x, p, 0.0, pg, bits, bandwidth, noise)
             f[p] += unit_now[x]
@@ -221,22 +216,22 @@ def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
-           bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h):
+           bits, work, t_local, bandwidth, flops, cap, noise):
     """Apply the move (u -> p, then v -> q if v >= 0) and refresh the cells it changed (every
     cell under "full" when a user enters or leaves local); returns the new tracked T."""
     m = pg.shape[1]
     ou = a[u]
     ov = a[v] if v >= 0 else -1
     _move_user(u, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
-               t_local, bandwidth, noise, law_a, law_h)
+               t_local, bandwidth, noise, cap)
     if v >= 0:
         _move_user(v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
-                   t_local, bandwidth, noise, law_a, law_h)
+                   t_local, bandwidth, noise, cap)
     local_involved = ou < 0 or p < 0 or (v >= 0 and (ov < 0 or q < 0))
     for k in range(m):
         if (full and local_involved) or k == ou or k == p or (v >= 0 and (k == ov or k == q)):
             _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth,
-                     flops, cap, noise, law_a, law_h)
+                     flops, cap, noise)
     return _total(acc, cost)
 
 
@@ -245,10 +240,10 @@ def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, wea
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _exact_full(u, p, v, q, a, mem, n, w, interf, cost, pg, bits, work, t_local, bandwidth,
-                flops, cap, noise, law_a, law_h):
+                flops, cap, noise):
     """Model "full": the exact change of T, every cell whose users or interference change
     recomputed from its users (list order, then the arriving u, then v)."""
-    d = _local_change(u, p, v, q, a, t_local, law_a, law_h)
+    d = _local_change(u, p, v, q, a, t_local, cap)
     ou = a[u]
     ov = a[v] if v >= 0 else -1
     for k in range(pg.shape[1]):
@@ -276,13 +271,13 @@ def _exact_full(u, p, v, q, a, mem, n, w, interf, cost, pg, bits, work, t_local,
             total += _unit(v, k, i_new, pg, bits, bandwidth, noise)
             load += work[v]
             count += 1
-        d += _cell_cost(count, total, load, flops[k], cap[k], law_a, law_h, k) - cost[k]
+        d += _cell_cost(count, total, load, flops[k], cap[k]) - cost[k]
     return d
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, flops, cap,
-                 noise, law_a, law_h):
+                 noise):
     """The exact change of T if every user of ES ``src`` moves to ES ``dst``. No other cell
     changes: a user of src is heard at every k other than src and dst before and after."""
     i_new = interf[dst]
@@ -296,31 +291,31 @@ def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth
         total = f[dst]
     for idx in range(n[src]):
         total += _unit(mem[src, idx], dst, i_new, pg, bits, bandwidth, noise)
-    d = _cell_cost(n[dst] + n[src], total, w[dst] + w[src], flops[dst], cap[dst], law_a, law_h,
-                   dst) - cost[dst] - cost[src]
-    if law_a is not None:  # the users' a_ij: from src's to dst's
+    d = _cell_cost(n[dst] + n[src], total, w[dst] + w[src], flops[dst], cap[dst]) \
+        - cost[dst] - cost[src]
+    if _table(cap):  # the users' a_ij: from src's to dst's
         for idx in range(n[src]):
             x = mem[src, idx]
-            d += law_a[x, dst] - law_a[x, src]
+            d += _fixed(cap, x, dst) - _fixed(cap, x, src)
     return d
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _merge(src, dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
-           bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h):
+           bits, work, t_local, bandwidth, flops, cap, noise):
     """Move every user of src to dst (the last of src's list first); returns the tracked T."""
     while n[src] > 0:
         _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf,
-                   acc, pg, bits, work, t_local, bandwidth, noise, law_a, law_h)
+                   acc, pg, bits, work, t_local, bandwidth, noise, cap)
     for k in (src, dst):
         _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
-                 cap, noise, law_a, law_h)
+                 cap, noise)
     return _total(acc, cost)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, flops, cap,
-                 noise, law_a, law_h, best_move):
+                 noise, best_move):
     """The best improving merge (src, dst), src and dst in index order, src non-empty; the
     same acceptance rule as for user moves. Returns its change (0.0 if none)."""
     m = pg.shape[1]
@@ -333,7 +328,7 @@ def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, f
             if dst == src:
                 continue
             d = _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth,
-                             flops, cap, noise, law_a, law_h)
+                             flops, cap, noise)
             if d < best:
                 best = d
                 best_move[0], best_move[1] = src, dst
@@ -344,7 +339,7 @@ def _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth, f
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, side_min, full, mem,
                pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
-               flops, cap, noise, law_a, law_h, best_move):
+               flops, cap, noise, best_move):
     """Find user u's best improving move, in this order: u local: add to each target ES; u on
     ES o: relocate to each other target ES, drop to local (if not forced), swap with every user
     v of each other target ES that has o among its targets (list order), exchange with every
@@ -382,19 +377,18 @@ def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, s
                 while targets[v, cv] != o:
                     cv += 1
                 if _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost,
-                                   pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a,
-                                   law_h, lg0) \
+                                   pg, bits, work, t_local, bandwidth, flops, cap, noise, lg0) \
                         >= best + FLOOR_SLACK * total:
                     continue
                 d = _bound(u, -1, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
-                           work, t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                           work, t_local, bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _bound(u, -1, v, o, _pair_credit(u, v, a, n, f, interf, weak, pg, noise),
                                a, full, n, f, w, interf, weak, cost, pg, bits, work, t_local,
-                               bandwidth, flops, cap, noise, law_a, law_h)
+                               bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _exact_full(u, -1, v, o, a, mem, n, w, interf, cost, pg, bits, work,
-                                    t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                                    t_local, bandwidth, flops, cap, noise)
                 if d < best:
                     best = d
                     best_move[0], best_move[1], best_move[2], best_move[3] = u, -1, v, o
@@ -409,10 +403,10 @@ def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, s
                 if use_side and p < 0 and acc[SIDE_SUM] - side_q[u] < side_min:
                     continue
                 d = _bound(u, p, -1, -1, credit, a, full, n, f, w, interf, weak, cost, pg,
-                           bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                           bits, work, t_local, bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _exact_full(u, p, -1, -1, a, mem, n, w, interf, cost, pg, bits, work,
-                                    t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                                    t_local, bandwidth, flops, cap, noise)
                 if d < best:
                     best = d
                     best_move[0], best_move[1], best_move[2], best_move[3] = u, p, -1, -1
@@ -429,14 +423,14 @@ def _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q, s
                 while targets[v, cv] != o:
                     cv += 1
                 if _swap_floor(u, p, v, c, cv, a, full, unit_now, n, f, w, interf, cost, pg,
-                               bits, work, bandwidth, flops, cap, noise, law_a, law_h, lg0) \
+                               bits, work, bandwidth, flops, cap, noise, lg0) \
                         >= best + FLOOR_SLACK * total:
                     continue
                 d = _bound(u, p, v, o, credit, a, full, n, f, w, interf, weak, cost, pg, bits,
-                           work, t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                           work, t_local, bandwidth, flops, cap, noise)
                 if d < best and full:
                     d = _exact_full(u, p, v, o, a, mem, n, w, interf, cost, pg, bits, work,
-                                    t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                                    t_local, bandwidth, flops, cap, noise)
                 if d < best:
                     best = d
                     best_move[0], best_move[1], best_move[2], best_move[3] = u, p, v, o
@@ -460,7 +454,7 @@ def _record(trace_int, trace_delta, count, kind, u, p, v, q, delta):
 @njit(cache=True, error_model="numpy")
 def local_search(start, forced, targets, is_target, use_side, side_q, side_min, max_rounds,
                  patience, kick, seed, deadline, trace_int, trace_delta, pg, bits, work,
-                 t_local, bandwidth, flops, cap, noise, law_a, law_h, full):
+                 t_local, bandwidth, flops, cap, noise, full):
     """Iterated local search from ``start``; see the module docstring and docs/local_search.md.
 
     1. Descent: sweep the users in index order; for each, apply its best improving move
@@ -505,7 +499,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
         for c in range(targets.shape[1]):
             lg0[i, c] = _log_sinr(i, targets[i, c], 0.0, pg, noise)
     start_total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc,
-                           pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                           pg, bits, work, t_local, bandwidth, flops, cap, noise)
     best = a.copy()
     best_total = start_total
     rounds = -1  # round -1 is the first descent, from the start
@@ -523,8 +517,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                         + (side_q[x] if p >= 0 else 0.0) < side_min:
                     continue
                 _apply(x, p, -1, -1, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak,
-                       cost, acc, pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a,
-                       law_h)
+                       cost, acc, pg, bits, work, t_local, bandwidth, flops, cap, noise)
                 traced = _record(trace_int, trace_delta, traced, KICK, x, p, -1, -1, 0.0)
         total = _total(acc, cost)
         improved = True
@@ -536,29 +529,28 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                     break
                 d = _scan_user(u, total, a, forced, targets, is_target, lg0, use_side, side_q,
                                side_min, full, mem, pos, unit_now, n, f, w, interf, weak, cost,
-                               acc, pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a,
-                               law_h, move)
+                               acc, pg, bits, work, t_local, bandwidth, flops, cap, noise, move)
                 if d < 0.0:
                     total = _apply(move[0], move[1], move[2], move[3], a, full, side_q, mem,
                                    pos, unit_now, n, f, w, interf, weak, cost, acc, pg, bits, work,
-                                   t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                                   t_local, bandwidth, flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MOVE, move[0], move[1],
                                      move[2], move[3], d)
                     moves += 1
                     improved = True
             if stop == 0:
                 d = _scan_merges(total, full, mem, n, f, w, interf, cost, pg, bits, bandwidth,
-                                 flops, cap, noise, law_a, law_h, move)
+                                 flops, cap, noise, move)
                 if d < 0.0:
                     total = _merge(move[0], move[1], a, full, side_q, mem, pos, unit_now, n, f, w,
                                    interf, weak, cost, acc, pg, bits, work, t_local, bandwidth,
-                                   flops, cap, noise, law_a, law_h)
+                                   flops, cap, noise)
                     traced = _record(trace_int, trace_delta, traced, MERGE, move[0], move[1],
                                      -1, -1, d)
                     moves += 1
                     improved = True
         total = _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
-                         bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                         bits, work, t_local, bandwidth, flops, cap, noise)
         if total < best_total:
             best[:] = a
             best_total = total
@@ -569,7 +561,7 @@ def local_search(start, forced, targets, is_target, use_side, side_q, side_min, 
                 stall += 1
             a[:] = best
             _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, acc, pg,
-                     bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h)
+                     bits, work, t_local, bandwidth, flops, cap, noise)
             traced = _record(trace_int, trace_delta, traced, ROUND, 0, -1, -1, -1, 0.0)
         rounds += 1
         if stop == 0 and timed and _now() >= deadline:

@@ -46,24 +46,28 @@ class State:
     ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its users, ``lstrong[j]`` the smallest
     of those >= 1, ``lmax[j]`` the largest and ``smax[j]`` that user's SINR, ``fweak[j]`` =
     the part of F_j from its users with log2(1 + SINR_ij) < 1 ("full"),
-    ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)`` (under a table law ``law``, W_j sums
-    the users' b_i (passed as ``work``), ``cost[j] = n_j F_j + W_j h_j(n_j)``, and ``local``
-    adds the offloaded users' a_ij).
-    ``local`` is the local users' total
-    t^L, ``side`` the sum of q_i over the offloaded users.
+    ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)`` (under a table law, passed in
+    ``cap`` as the kernel reads it (:func:`goa._ls_cells.law_cap`), W_j sums the users' b_i
+    (passed as ``work``), ``cost[j] = n_j F_j + W_j h_j(n_j)``, and ``local`` adds the
+    offloaded users' a_ij). ``local`` is the local users' total t^L, ``side`` the sum of q_i
+    over the offloaded users.
     T(a) = local + sum_j cost[j].
     """
 
-    def __init__(self, a, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise,
-                 law_a=None, law_h=None):
+    def __init__(self, a, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise):
         self.full = bool(full)
         self.side_q = [float(x) for x in side_q]
         self.pg = np.asarray(pg).tolist()
         self.bits, self.work, self.t_local = list(bits), list(work), list(t_local)
-        self.bandwidth, self.flops, self.cap = list(bandwidth), list(flops), list(cap)
+        self.bandwidth, self.flops = list(bandwidth), list(flops)
         self.noise = list(noise)
-        self.law_h = None if law_h is None else np.asarray(law_h).tolist()
-        self.law_a = None if law_a is None else np.asarray(law_a).tolist()
+        self.law_h = self.law_a = None
+        cap = np.asarray(cap)
+        if cap.ndim == 2:  # a table law, packed as the kernel reads it (goa._ls_cells.law_cap)
+            half = cap.shape[1] // 2
+            self.law_h, self.law_a = cap[:, :half].tolist(), cap[:, half:].T.tolist()
+        else:
+            self.cap = list(cap)
         self.n_users, self.n_servers = len(self.bits), len(self.bandwidth)
         self.a = [int(x) for x in a]
         self.rebuild()
@@ -433,8 +437,8 @@ def scan_user(s: State, u, total, forced, targets, is_target, use_side, side_min
 
 def reference_local_search(start, forced, targets, is_target, use_side, side_q, side_min,
                            max_rounds, patience, kick, seed, deadline, trace_int, trace_delta,
-                           pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a, law_h,
-                           full, on_move=None):
+                           pg, bits, work, t_local, bandwidth, flops, cap, noise, full,
+                           on_move=None):
     """The twin of ``goa._ls_kernel.local_search``: same arguments, same return value.
 
     ``on_move``, if given, is called as ``on_move(state)`` after every applied move and kick
@@ -445,8 +449,7 @@ def reference_local_search(start, forced, targets, is_target, use_side, side_q, 
     is_target = np.asarray(is_target).tolist()
     side_min = float(side_min)
     rng = Random(int(seed))
-    s = State(start, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise, law_a,
-              law_h)
+    s = State(start, full, side_q, pg, bits, work, t_local, bandwidth, flops, cap, noise)
     timed = deadline > 0.0
     stop = moves = traced = 0
 

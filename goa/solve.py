@@ -514,16 +514,18 @@ def _local_search(instance: Instance, tau: float, start, seed: int = 0,
     trace_int = np.zeros((trace_cap, 5), dtype=np.int64)
     trace_delta = np.zeros(trace_cap)
     a = kernel_arrays(instance)
-    law = (None, None)  # "ps": the search's closed form
     if a["law_table"]:
         # the search's cells sum the users' b_i in place of W^E_i: cost n F + (sum b) h(n);
-        # the users' a_ij join the fixed part with the local users' t^L
+        # the users' a_ij join the fixed part with the local users' t^L; the law travels in
+        # ``cap`` (goa._ls_cells.law_cap), so that the "ps" kernel is the closed form's alone
+        from ._ls_cells import law_cap
+
         a["work_flop"] = a["law_b"]
-        law = (a["law_a"], a["law_h"])
+        a["cap_flops"] = law_cap(a["law_a"], a["law_h"])
     args = (start, forced, targets, is_target, use_side, side_q, side_min, params["max_rounds"],
             patience, kick, np.uint64(rng_seed),
             -1.0 if deadline is None else float(deadline), trace_int, trace_delta,
-            *_delay_args(a)[:-1], *law, a["full"])
+            *_delay_args(a)[:-1], a["full"])
     if params["kernel"] == "reference":
         from .reference_ls import reference_local_search as search
     else:

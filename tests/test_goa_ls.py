@@ -185,8 +185,8 @@ def test_caches_equal_a_rebuild(model):
         reference_ls.reference_local_search(
             start, inst.forced(tau), targets, is_target, True, q, level, 5, 3, 2, seed, -1.0,
             np.zeros((0, 5), np.int64), np.zeros(0), a["signal_w"], a["prompt_bits"], a["work_flop"],
-            a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"],
-            None, None, a["full"], on_move=check)
+            a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], a["full"],
+            on_move=check)
         assert calls
 
 
@@ -369,7 +369,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
         f, w, interf, cost, acc = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(2)
         weak = np.zeros((m, k.WEAK_COLUMNS))
         common = (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], a["bandwidth_hz"], a["flops"],
-                  a["cap_flops"], a["noise_w"], None, None)
+                  a["cap_flops"], a["noise_w"])
         total = k._rebuild(assign, a["full"], np.zeros(n), mem, pos, unit_now, count, f, w,
                            interf, weak, cost, acc, *common)
         lg0 = np.log2(1.0 + a["signal_w"][np.arange(n)[:, None], targets]
@@ -388,7 +388,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
                     cv = int(np.flatnonzero(targets[v] == o)[0])
                     floor = k._swap_floor(u, p, v, cu, cv, assign, a["full"], unit_now, count,
                                           f, w, interf, cost, a["signal_w"], a["prompt_bits"], a["work_flop"],
-                                          a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], None, None, lg0)
+                                          a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], lg0)
                     assert floor <= k._bound(u, p, v, o, credit, *state) + slack
                     checked += 1
             for v in mem[m, :count[m]]:
@@ -398,7 +398,7 @@ def test_log_free_floors_never_exceed_the_bounds(model):
                 floor = k._exchange_floor(u, v, cv, credit, assign, a["full"], unit_now, count,
                                           f, w, interf, cost, a["signal_w"], a["prompt_bits"], a["work_flop"],
                                           a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"],
-                                          a["noise_w"], None, None, lg0)
+                                          a["noise_w"], lg0)
                 assert floor <= k._bound(u, -1, v, o, credit, *state) + slack
                 checked += 1
     assert checked > 300

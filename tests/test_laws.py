@@ -141,6 +141,7 @@ def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
     (the fixed part with the a_ij, the cell costs) equal to a rebuild from scratch and its
     tracked total equal to the evaluator's T."""
     from goa import reference_ls
+    from goa._ls_cells import law_cap
     from goa.solve import ls_targets
     from instances.arrays import kernel_arrays
 
@@ -149,6 +150,7 @@ def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
         inst = instances.generate(10, 3, seed=70 + k, interference=("full", "none")[k % 2])
         inst = inst.with_law(random_law(inst, rng, SHAPES[k % 3]))
         a = kernel_arrays(inst)
+        cap = law_cap(a["law_a"], a["law_h"])  # the law as goa_ls's kernel and twin take it
         targets, is_target = ls_targets(inst, 8)
         start = goa.solve(inst, 0.8, "goa").assignment
         calls = []
@@ -156,8 +158,7 @@ def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
         def check(state):
             fresh = reference_ls.State(state.a, state.full, state.side_q, a["signal_w"],
                                        a["prompt_bits"], a["law_b"], a["local_s"],
-                                       a["bandwidth_hz"], a["flops"], a["cap_flops"],
-                                       a["noise_w"], a["law_a"], a["law_h"])
+                                       a["bandwidth_hz"], a["flops"], cap, a["noise_w"])
             npt.assert_allclose(state.local, fresh.local, rtol=1e-9)
             npt.assert_allclose(state.cost, fresh.cost, rtol=1e-9, atol=1e-15)
             npt.assert_allclose(state.total(), instances.evaluate(inst, state.a).delay_s.sum(),
@@ -167,8 +168,8 @@ def test_goa_ls_caches_match_a_rebuild_under_a_table_law():
         reference_ls.reference_local_search(
             start, inst.forced(0.8), targets, is_target, False, np.zeros(10), 0.0, 5, 3, 2, k,
             -1.0, np.zeros((0, 5), np.int64), np.zeros(0), a["signal_w"], a["prompt_bits"],
-            a["law_b"], a["local_s"], a["bandwidth_hz"], a["flops"], a["cap_flops"],
-            a["noise_w"], a["law_a"], a["law_h"], a["full"], on_move=check)
+            a["law_b"], a["local_s"], a["bandwidth_hz"], a["flops"], cap, a["noise_w"], a["full"],
+            on_move=check)
         assert calls
 
 
