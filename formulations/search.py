@@ -30,7 +30,8 @@ _DELAYS = _PROBLEM[1:]
 
 
 def _problem(arrays: dict, names=_PROBLEM) -> list:
-    """The kernels' arguments ``names``, then the law's tuple (they all take it last)."""
+    """The kernels' arguments ``names``, then the law (``instances.arrays.law_args``: None
+    under "ps", else a tuple of arrays), which they all take last."""
     return [arrays[k] for k in names] + [law_args(arrays)]
 
 

@@ -18,8 +18,8 @@ Array arguments, by name (all float64 unless said otherwise):
 - ``pg`` (N, M): received power P_i g_ij; ``bits``: D_i; ``work``: W^E_i; ``t_local``: t^L_i;
   ``weight``: the weight w_i of delta_ij = w_i (e_ij - t^L_i) (alpha_i for GOA, 1 unweighted);
 - ``bandwidth``: B_j; ``flops``: C_j; ``cap``: C^max_j; ``noise``: sigma^2_j = N0 B_j;
-- ``law``: the congestion law, the tuple ``(law_table, law_a, law_b, law_h)`` of
-  ``instances.kernel_arrays`` (:func:`law_args`), read only by ``edge_delay_s``;
+- ``law``: the congestion law of ``instances.arrays.law_args`` (``None`` under "ps", else the
+  tuple ``(law_a, law_b, law_h)``), read only by ``edge_delay_s``;
 - ``full``: whether interference model "full" applies (else "none");
 - state: ``assignment`` (int64, -1 local), ``loads`` (int64, n_j) and ``interf`` (I_j, the power
   received at ES j from the users already offloaded to other ESs).

@@ -552,6 +552,6 @@ def total_delay_ms(instance: Instance, assignment) -> float:
 
 def _delay_args(a: dict) -> tuple:
     """The arrays in the order goa's kernels take them (P_i g_ij, D, W^E, t^L, B, C, C^max,
-    sigma^2, the law's tuple)."""
+    sigma^2, the law of ``instances.arrays.law_args``)."""
     return (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], a["bandwidth_hz"],
             a["flops"], a["cap_flops"], a["noise_w"], law_args(a))

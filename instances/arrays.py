@@ -54,9 +54,9 @@ def kernel_arrays(instance: Instance, tau: float | None = None) -> dict:
 def law_args(arrays: dict) -> tuple | None:
     """The law as the kernels pass it down to ``instances.delay_kernel.edge_delay_s``, from
     :func:`kernel_arrays`' dict: ``None`` under "ps", the tuple ``(law_a, law_b, law_h)`` under
-    a table. ``None`` is a type of its own to numba, so each kernel is compiled twice and its
-    ``if law is not None`` branches are pruned from the "ps" code (a runtime flag slowed the
-    kernels down 2-4x)."""
+    a table. ``None`` is a type of its own to numba: a kernel is compiled once per law kind, and
+    its ``if law is not None`` branches are pruned from the "ps" code, which is then the closed
+    form's alone (a tuple with a runtime flag made goa_ls's search about 4x slower)."""
     if not arrays["law_table"]:
         return None
     return arrays["law_a"], arrays["law_b"], arrays["law_h"]
