@@ -34,6 +34,7 @@ from benchmarks.common import (
     non_negative_int, positive_int, run_cli, staged_output, table, unit_float, warm_up,
     write_csv)
 from benchmarks.style import plot_style
+from instances.law import LAW_HELP, law_option
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.certified"
@@ -80,6 +81,7 @@ def build_parser() -> Parser:
                              "paper's 40 points, N 50, 60, ..., 120 x tau 0.6, 0.7, 0.8, 0.9, "
                              "1.0, seeds 0-2 (--sizes, --tau, --seeds override either)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
+    parser.add_argument("--law", default="ps", metavar="LAW", help=LAW_HELP)
     add_executor_arguments(parser)
     return parser
 
@@ -91,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_tasks(args) -> list[tuple]:
-    """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds, methods) tasks of a
-    run, in a fixed order."""
+    """The (N, M, seed, tau, time cap, max boxes, max nodes, dual rounds, methods, law) tasks of
+    a run, in a fixed order; the law is plain data (:func:`instances.law.law_doc`, None for
+    "ps")."""
     if args.quick:
         sizes, seeds, taus = QUICK_SIZES, QUICK_SEEDS, QUICK_TAUS
     elif args.set == "paper":
@@ -107,8 +110,9 @@ def make_tasks(args) -> list[tuple]:
     # the fixed set, then every method registered in goa/plugins: part of every task, so that
     # a plugin added or removed makes other tasks (and other keys in the task store)
     methods = HEURISTICS + goa.registered_methods()
+    law = law_option(args.law, [(n, args.servers) for n in sizes])
     return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
-             args.dual_rounds, methods)
+             args.dual_rounds, methods, law)
             for n in sizes for tau in taus for seed in seeds]
 
 
@@ -118,9 +122,12 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     import instances
 
-    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods = task
+    from instances.law import law_from_doc
+
+    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods, *law = task
     warm_up(exact=True)
-    inst = instances.generate(n, m, seed=seed, interference="full")
+    inst = instances.generate(n, m, seed=seed, interference="full",
+                              law=law_from_doc(law[0] if law else None, n, m))
     name = f"full_N{n}_M{m}_seed{seed}"
     heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in methods]
     feasible = [r for r in heuristics if r.is_feasible()]
@@ -157,7 +164,8 @@ def _run(args) -> int:
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per bound, safety cap "
-          f"{args.time_limit:g} s, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
+          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law}; {machine_line()}",
+          file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,
                                           desc="certified", task_seconds=args.time_limit)

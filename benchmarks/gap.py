@@ -38,6 +38,7 @@ from benchmarks.common import (
     unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.style import plot_style
+from instances.law import LAW_HELP, law_option
 
 PROG = "python -m benchmarks.gap"
 DEFAULT_SIZES = {"none": (10, 20, 40, 60), "full": (6, 8, 10, 12)}
@@ -96,6 +97,8 @@ def build_parser() -> Parser:
                         help="a small run: default set none N 10 20, full N 6 8; congested "
                              "none N 12, full N 8; tau 0.8; seeds 0 1")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--law", default=None, metavar="LAW",
+                        help=LAW_HELP + "; with --instances, the files' own laws by default")
     add_executor_arguments(parser)
     return parser
 
@@ -109,10 +112,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_tasks(args) -> list[tuple]:
-    """The (source, tau, time limit, max boxes, max nodes, dual rounds, methods) tasks of a
-    run, in a fixed order. ``methods`` are the heuristics of (P) registered here and now (the
+    """The (source, tau, time limit, max boxes, max nodes, dual rounds, methods, law) tasks of
+    a run, in a fixed order. ``methods`` are the heuristics of (P) registered here and now (the
     built-in ones and goa/plugins'): part of every task, so that a plugin added or removed
-    makes other tasks (and other keys in the task store)."""
+    makes other tasks (and other keys in the task store). The law is plain data
+    (:func:`instances.law.law_doc`: None for the instances' own law, "ps" for the generated
+    ones) that a worker on another machine can read."""
     import goa
 
     methods = tuple(m for m in goa.methods() if m not in goa.ACCURACY_METHODS)
@@ -122,9 +127,10 @@ def make_tasks(args) -> list[tuple]:
             raise BenchmarkError("--seeds: applies to the generated set, not to --instances")
         import instances
 
-        sources = []
+        sources, shapes = [], []
         for path in args.instances:
-            instances.load(path)  # fail fast, naming the file and field
+            inst = instances.load(path)  # fail fast, naming the file and field
+            shapes.append((inst.n_users, inst.n_servers))
             # the file's contents, not its path: a worker on another machine runs the task
             sources.append(("file", Path(path).name, Path(path).read_text(encoding="utf-8")))
     else:
@@ -141,23 +147,31 @@ def make_tasks(args) -> list[tuple]:
             sources += [("gen", name, interference, n, servers, seed)
                         for interference in ("none", "full") for n in sizes[interference]
                         for seed in seeds]
+        shapes = sorted({(source[3], source[4]) for source in sources})
+    # None: each instance's own law ("ps" for the generated sets); "ps" or a table: forced
+    law = None if args.law is None else (law_option(args.law, shapes) or "ps")
     return [(source, tau, args.time_limit, args.max_boxes, args.max_nodes, args.dual_rounds,
-             methods) for source in sources for tau in taus]
+             methods, law) for source in sources for tau in taus]
 
 
-def _load(source: tuple):
-    """(instance, name, seed, set name) of a task's source."""
+def _load(source: tuple, law=None):
+    """(instance, name, seed, set name) of a task's source, under ``law`` (plain data of
+    :func:`instances.law.law_doc`; None keeps the instance's own)."""
     import instances
+    from instances.law import law_from_doc
 
     if source[0] == "file":
         from instances.io import from_dict
 
         inst = from_dict(json.loads(source[2]), source=source[1])
+        if law is not None:  # --law given: it replaces the file's own law
+            inst = inst.with_law(law_from_doc(law, inst.n_users, inst.n_servers))
         seed = inst.provenance.get("seed")
         return inst, source[1], int(seed) if isinstance(seed, int) else 0, "file"
     _, name, interference, n, m, seed = source
     overrides = CONGESTED_OVERRIDES if name == "congested" else {}
-    inst = instances.generate(n, m, seed=seed, interference=interference, **overrides)
+    inst = instances.generate(n, m, seed=seed, interference=interference,
+                              law=law_from_doc(law, n, m), **overrides)
     prefix = "" if name == "default" else f"{name}_"
     return inst, f"{prefix}{interference}_N{n}_M{m}_seed{seed}", seed, name
 
@@ -168,9 +182,9 @@ def solve_task(task: tuple) -> list[dict]:
     import goa
     from instances import Status
 
-    source, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods = task
+    source, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods, law = task
     warm_up(exact=True)
-    inst, name, seed, set_name = _load(source)
+    inst, name, seed, set_name = _load(source, law)
     # the task's (P) methods, the registered ones (goa.plugins) included; (P_A): benchmarks.pareto
     heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in methods]
     feasible = [r for r in heuristics if r.is_feasible()]
@@ -212,7 +226,8 @@ def _run(args) -> int:
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per exact solve, safety cap "
-          f"{args.time_limit:g} s, {describe_executor(args)}; {machine_line()}", file=sys.stderr)
+          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law or 'of each instance'}; "
+          f"{machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap",
                                           task_seconds=args.time_limit)

@@ -28,7 +28,7 @@ from instances.delay_kernel import edge_delay_s
 
 
 @njit(cache=True, error_model="numpy")
-def _node_value(users, depth, size, choice, pg, bits, work, noise, bandwidth, cap, flops, full,
+def _node_value(users, depth, size, choice, pg, bits, work, noise, bandwidth, cap, flops, law, full,
                 loads, heard, own):
     """The bound at a node (the exact edge delay of S at a leaf): see the module docstring."""
     m = pg.shape[1]
@@ -38,14 +38,14 @@ def _node_value(users, depth, size, choice, pg, bits, work, noise, bandwidth, ca
         j = choice[k]
         interference = heard[j] - own[j] if full else 0.0
         total += edge_delay_s(bits[u], work[u], pg[u, j], noise[j], interference, bandwidth[j],
-                              cap[j], flops[j], loads[j])
+                              cap[j], flops[j], loads[j], law, u, j)
     for k in range(depth, size):
         u = users[k]
         best = np.inf
         for j in range(m):
             interference = heard[j] - own[j] if full else 0.0
             d = edge_delay_s(bits[u], work[u], pg[u, j], noise[j], interference, bandwidth[j],
-                             cap[j], flops[j], loads[j] + 1.0)
+                             cap[j], flops[j], loads[j] + 1.0, law, u, j)
             if d < best:
                 best = d
         total += best
@@ -53,7 +53,7 @@ def _node_value(users, depth, size, choice, pg, bits, work, noise, bandwidth, ca
 
 
 @njit(cache=True, error_model="numpy")
-def _best_placement(users, size, cutoff, pg, bits, work, noise, bandwidth, cap, flops, full,
+def _best_placement(users, size, cutoff, pg, bits, work, noise, bandwidth, cap, flops, law, full,
                     out):
     """Depth-first B&B over the placements of ``users[:size]``: the least edge delay below
     ``cutoff`` (written to ``out[users]``) or ``inf`` when no placement beats the cutoff.
@@ -88,7 +88,7 @@ def _best_placement(users, size, cutoff, pg, bits, work, noise, bandwidth, cap, 
         for k in range(m):
             heard[k] += pg[u, k]
         value = _node_value(users, depth + 1, size, choice, pg, bits, work, noise, bandwidth,
-                            cap, flops, full, loads, heard, own)
+                            cap, flops, law, full, loads, heard, own)
         if value >= best:
             continue
         if depth + 1 == size:
@@ -103,7 +103,7 @@ def _best_placement(users, size, cutoff, pg, bits, work, noise, bandwidth, cap, 
 
 @njit(cache=True, error_model="numpy")
 def search_sets(masks, lb0, fixed, first, last, cutoff, pg, bits, work, noise, bandwidth, cap,
-                flops, full, improved, values, assignments):
+                flops, law, full, improved, values, assignments):
     """Process the offload sets ``masks[first:last]`` in order with a running cutoff.
 
     For set k: skipped when ``lb0[k] >= cutoff``; else its best placement is searched below
@@ -124,7 +124,7 @@ def search_sets(masks, lb0, fixed, first, last, cutoff, pg, bits, work, noise, b
                 users[size] = i
                 size += 1
         edge = _best_placement(users, size, cutoff - fixed[k], pg, bits, work, noise,
-                               bandwidth, cap, flops, full, plan)
+                               bandwidth, cap, flops, law, full, plan)
         if edge < np.inf and fixed[k] + edge < cutoff:
             cutoff = fixed[k] + edge
             improved[k] = True

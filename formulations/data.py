@@ -4,7 +4,9 @@ Under interference ``"none"`` an offloaded user's delay depends only on its serv
 
     f_ij(n) = D_i n / (B_j log2(1 + P_i g_ij / sigma_j^2)) + W^E_i max(1 / C^max_j, n / C_j),
 
-which is strictly increasing in n. Two facts about every optimal assignment shrink the models
+under the paper's law "ps", or ``D_i n / (B_j log2(1 + SNR_ij)) + a_ij + b_i h_j(n)`` under a
+table law (h_j nondecreasing): in both, strictly increasing in n (the upload term is). Two
+facts about every optimal assignment shrink the models
 (both are proved by an improving move, so no optimum is cut off):
 
 - a user that is not forced (alpha_i <= tau) and sits on ES j has ``f_ij(n_j) <= t^L_i``:
@@ -31,7 +33,8 @@ class InterferenceFreeDelays:
     user on the server, D_i / (B_j log2(1 + SNR_ij)), so that comm = n * comm_s; ``work_flop``
     W^E_i; ``inv_cap`` 1 / C^max_j; ``inv_flops`` 1 / C_j; ``nmax`` (N, M) the largest load at
     which user i may sit on ES j in an optimum (N for forced users, 0: never); ``load_max`` (M,)
-    Nmax_j.
+    Nmax_j. Under a table law: ``law_a`` (N, M), ``law_b`` (N,), ``law_h`` (M, N) (``None``
+    under "ps", whose closed form is kept).
     """
 
     local_s: np.ndarray
@@ -42,6 +45,9 @@ class InterferenceFreeDelays:
     inv_flops: np.ndarray
     nmax: np.ndarray
     load_max: np.ndarray
+    law_a: np.ndarray | None = None
+    law_b: np.ndarray | None = None
+    law_h: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -58,6 +64,10 @@ class InterferenceFreeDelays:
         users = np.asarray(users)
         servers = np.asarray(servers)
         n = np.asarray(loads, dtype=np.float64)
+        if self.law_h is not None:
+            counts = np.asarray(loads).astype(np.int64)
+            return (n * self.comm_s[users, servers] + self.law_a[users, servers]
+                    + self.law_b[users] * self.law_h[servers, counts - 1])
         return (n * self.comm_s[users, servers]
                 + self.work_flop[users] * np.maximum(self.inv_cap[servers],
                                                      n * self.inv_flops[servers]))
@@ -66,6 +76,15 @@ class InterferenceFreeDelays:
         """f[i, j, n] for n = 0..n_max, seconds (the n = 0 column is +inf: no load, no user)."""
         n_max = self.n_users if n_max is None else int(n_max)
         n = np.arange(n_max + 1, dtype=np.float64)[None, None, :]
+        if self.law_h is not None:
+            h = np.zeros((self.n_servers, n_max + 1))
+            width = min(n_max, self.law_h.shape[1])
+            h[:, 1:width + 1] = self.law_h[:, :width]
+            h[:, width + 1:] = np.inf  # more users than the law's table holds: never
+            f = (n * self.comm_s[:, :, None] + self.law_a[:, :, None]
+                 + self.law_b[:, None, None] * h[None, :, :])
+            f[:, :, 0] = np.inf
+            return f
         f = (n * self.comm_s[:, :, None]
              + self.work_flop[:, None, None] * np.maximum(self.inv_cap[None, :, None],
                                                           n * self.inv_flops[None, :, None]))
@@ -116,6 +135,8 @@ def interference_free_delays(instance: Instance, tau: float) -> InterferenceFree
         comm_s=instance.comm_per_load_s,
         work_flop=instance.edge_workload_flop, inv_cap=1.0 / instance.server_cap_flops,
         inv_flops=1.0 / instance.server_flops)
+    if instance.law.is_table:
+        fields.update(law_a=instance.law.a, law_b=instance.law.b, law_h=instance.law.h)
     unreduced = InterferenceFreeDelays(**fields, nmax=np.full((n, instance.n_servers), n),
                                        load_max=np.full(instance.n_servers, n))
     nmax, load_max = cap_loads(user_loads(unreduced.table(n), fields["local_s"],

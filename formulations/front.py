@@ -349,9 +349,10 @@ def _weighted_data(base, table, local_s, forced, home):
     nmax = user_loads(table, local_s, forced)
     keep = ~home & (forced | np.any(nmax > 0, axis=1))
     nmax, load_max = cap_loads(nmax[keep])
+    law = {} if base.law_h is None else {"law_a": base.law_a[keep], "law_b": base.law_b[keep]}
     data = dataclasses.replace(base, local_s=local_s[keep], forced=forced[keep],
                                comm_s=base.comm_s[keep], work_flop=base.work_flop[keep],
-                               nmax=nmax, load_max=load_max)
+                               nmax=nmax, load_max=load_max, **law)
     return data, np.flatnonzero(keep)
 
 

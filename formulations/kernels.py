@@ -36,6 +36,13 @@ from the fixed users alone:
 
 The bound is the fixed part plus the larger of bounds 1 and 2; each adds lower bounds of
 disjoint parts of T.
+
+Under a table law (``law``, the tuple (a, b, h) of ``instances.arrays.law_args``; None under
+"ps": t^comp = a_ij + b_i h_j(n), h_j only nondecreasing) the same bound holds with what
+monotonicity alone gives:
+a fixed user pays at least ``a_kj + b_k h_j(n_j)``, a newcomer at least ``a_uj + b_u h_j(n_j +
+1)``, and the compute part of every increment (``dG_j``, and ``dg`` in bound 2) is taken as 0,
+leaving the communication growth, which is linear in n.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ PRUNE_RTOL = 1e-12
 
 @nb.njit(cache=True)
 def total_delay(a, local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz, cap_flops,
-                flops, full):
+                flops, law, full):
     """T(a) in seconds. ``signal_w[i, j]`` = P_i g_ij; ``full`` selects interference "full"."""
     n_users, n_servers = signal_w.shape
     loads = np.zeros(n_servers)
@@ -77,18 +84,18 @@ def total_delay(a, local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth
         else:
             total += edge_delay_s(prompt_bits[i], work_flop[i], signal_w[i, j], noise_w[j],
                                   interference[j], bandwidth_hz[j], cap_flops[j], flops[j],
-                                  loads[j])
+                                  loads[j], law, i, j)
     return total
 
 
 @nb.njit(cache=True)
 def local_search_sweep(a, forced, local_s, prompt_bits, work_flop, signal_w, noise_w,
-                       bandwidth_hz, cap_flops, flops, full):
+                       bandwidth_hz, cap_flops, flops, law, full):
     """One sweep of single-user moves over users 0..N-1, in place: each user takes its best
     option (forced users never local) if that lowers T. Returns (moved, T after the sweep)."""
     n_users, n_servers = signal_w.shape
     best = total_delay(a, local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz,
-                       cap_flops, flops, full)
+                       cap_flops, flops, law, full)
     moved = False
     for i in range(n_users):
         old = a[i]
@@ -99,7 +106,7 @@ def local_search_sweep(a, forced, local_s, prompt_bits, work_flop, signal_w, noi
                 continue
             a[i] = o
             val = total_delay(a, local_s, prompt_bits, work_flop, signal_w, noise_w,
-                              bandwidth_hz, cap_flops, flops, full)
+                              bandwidth_hz, cap_flops, flops, law, full)
             if val < value:
                 choice, value = o, val
         a[i] = choice
@@ -113,7 +120,8 @@ def local_search_sweep(a, forced, local_s, prompt_bits, work_flop, signal_w, noi
 
 @nb.njit(cache=True, parallel=True)
 def enumerate_chunks(first_chunk, n_chunks, n_prefix, forced, local_s, prompt_bits, work_flop,
-                     signal_w, noise_w, bandwidth_hz, cap_flops, flops, full, out_val, out_code):
+                     signal_w, noise_w, bandwidth_hz, cap_flops, flops, law, full, out_val,
+                     out_code):
     """Evaluate every assignment of chunks ``first_chunk .. first_chunk + n_chunks - 1``.
 
     User i has ``k_i`` options (M if forced, else M + 1 with local first); an assignment is a
@@ -144,7 +152,7 @@ def enumerate_chunks(first_chunk, n_chunks, n_prefix, forced, local_s, prompt_bi
         digits = np.zeros(n_users, np.int64)
         for code in range(suffix_size):
             val = total_delay(a, local_s, prompt_bits, work_flop, signal_w, noise_w,
-                              bandwidth_hz, cap_flops, flops, full)
+                              bandwidth_hz, cap_flops, flops, law, full)
             if val < best:
                 best = val
                 best_code = code
@@ -166,7 +174,7 @@ def enumerate_chunks(first_chunk, n_chunks, n_prefix, forced, local_s, prompt_bi
 
 @nb.njit(cache=True)
 def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_bits, work_flop,
-                signal_w, noise_w, bandwidth_hz, cap_flops, flops, scores, first_user, pair):
+                signal_w, noise_w, bandwidth_hz, cap_flops, flops, law, scores, first_user, pair):
     """Lower bound on T below a node (see the module docstring).
 
     ``loads`` and ``interference`` are the node's n_j and I_j (from the users order[0..d-1]).
@@ -187,10 +195,21 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
         else:
             sinr = signal_w[u, j] / (noise_w[j] + interference[j])
             comm_per_load[j] += prompt_bits[u] / (bandwidth_hz[j] * np.log2(1.0 + sinr))
-            work_sum[j] += work_flop[u]
+            if law is not None:
+                work_sum[j] += law[1][u]
+                fixed_lb += law[0][u, j]
+            else:
+                work_sum[j] += work_flop[u]
     growth = np.zeros(n_servers)  # dG_j
     for j in range(n_servers):
         n = loads[j]
+        if law is not None:
+            # a table's h_j is only nondecreasing: the fixed users' compute is at least its
+            # value at today's load, and a newcomer is charged only the comm growth A_j
+            if n > 0.0:
+                fixed_lb += n * comm_per_load[j] + work_sum[j] * law[2][j, int(n) - 1]
+            growth[j] = comm_per_load[j]
+            continue
         comp_now = max(1.0 / cap_flops[j], n / flops[j])
         comp_next = max(1.0 / cap_flops[j], (n + 1.0) / flops[j])
         fixed_lb += n * comm_per_load[j] + work_sum[j] * comp_now
@@ -217,7 +236,10 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
             sinr = signal_w[u, j] / (noise_w[j] + interference[j])
             per_load = prompt_bits[u] / (bandwidth_hz[j] * np.log2(1.0 + sinr))
             n1 = loads[j] + 1.0
-            own = n1 * per_load + work_flop[u] * max(1.0 / cap_flops[j], n1 / flops[j])
+            if law is not None:
+                own = n1 * per_load + (law[0][u, j] + law[1][u] * law[2][j, int(n1) - 1])
+            else:
+                own = n1 * per_load + work_flop[u] * max(1.0 / cap_flops[j], n1 / flops[j])
             if forced[u] and per_load < c_min[j]:
                 c_min[j] = per_load
             if own < best_own:
@@ -236,8 +258,11 @@ def _node_bound(d, order, assign, loads, interference, forced, local_s, prompt_b
             for j in range(n_servers):
                 k = steps[j]
                 n_old = loads[j] + k
-                dg = max(1.0 / cap_flops[j], (n_old + 1.0) / flops[j]) \
-                    - max(1.0 / cap_flops[j], n_old / flops[j])
+                if law is not None:  # h_j nondecreasing: its increments are known only >= 0
+                    dg = 0.0
+                else:
+                    dg = max(1.0 / cap_flops[j], (n_old + 1.0) / flops[j]) \
+                        - max(1.0 / cap_flops[j], n_old / flops[j])
                 # k newcomers already on j: the one added now raises each of their comm delays
                 # by at least c_min_j, and its own comm exceeds its own_sum estimate (counted at
                 # load n_j + 1) by at least k c_min_j, as its load is at least n_j + 1 + k: so
@@ -285,11 +310,12 @@ def _order_options(d, u, scores, forced, opts, n_opts, ptr):
 
 @nb.njit(cache=True)
 def bnb_root(order, assign, loads, interference, opts, n_opts, ptr, forced, local_s,
-             prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops, pair):
+             prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops, law, pair):
     """Open the root (nothing fixed); returns its bound."""
     scores = np.empty(signal_w.shape[1] + 1)
     lb = _node_bound(0, order, assign, loads[0], interference[0], forced, local_s, prompt_bits,
-                     work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops, scores, 0, pair)
+                     work_flop, signal_w, noise_w, bandwidth_hz, cap_flops, flops, law,
+                     scores, 0, pair)
     _order_options(0, order[0], scores, forced, opts, n_opts, ptr)
     return lb
 
@@ -297,7 +323,7 @@ def bnb_root(order, assign, loads, interference, opts, n_opts, ptr, forced, loca
 @nb.njit(cache=True)
 def bnb_run(state, budget, order, assign, loads, interference, opts, n_opts, ptr, best_val,
             best_assign, forced, local_s, prompt_bits, work_flop, signal_w, noise_w,
-            bandwidth_hz, cap_flops, flops, full, pair):
+            bandwidth_hz, cap_flops, flops, law, full, pair):
     """Run the depth-first search for at most ``budget`` nodes; resumable.
 
     ``state[0]`` is the current depth d (the node whose options are being tried; -1 when the
@@ -322,14 +348,14 @@ def bnb_run(state, budget, order, assign, loads, interference, opts, n_opts, ptr
         steps += 1
         if d + 1 == n_users:
             val = total_delay(assign, local_s, prompt_bits, work_flop, signal_w, noise_w,
-                              bandwidth_hz, cap_flops, flops, full)
+                              bandwidth_hz, cap_flops, flops, law, full)
             if val < best_val[0]:
                 best_val[0] = val
                 best_assign[:] = assign
             continue
         lb = _node_bound(d + 1, order, assign, loads[d + 1], interference[d + 1], forced,
                          local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz,
-                         cap_flops, flops, scores, d + 1, pair)
+                         cap_flops, flops, law, scores, d + 1, pair)
         if lb >= best_val[0] * (1.0 - PRUNE_RTOL):
             continue
         d += 1
@@ -342,7 +368,7 @@ def bnb_run(state, budget, order, assign, loads, interference, opts, n_opts, ptr
 @nb.njit(cache=True)
 def bnb_open_bound(state, order, assign, loads, interference, opts, n_opts, ptr, best_val,
                    forced, local_s, prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz,
-                   cap_flops, flops, full, pair):
+                   cap_flops, flops, law, full, pair):
     """A valid lower bound on the optimum when the search stopped early: the smallest bound of
     the subtrees still open on the stack, or the incumbent if smaller."""
     n_users = order.size
@@ -359,11 +385,11 @@ def bnb_open_bound(state, order, assign, loads, interference, opts, n_opts, ptr,
             _child_state(d, u, o, lds, itf, signal_w, full)
             if d + 1 == n_users:
                 lb = total_delay(a, local_s, prompt_bits, work_flop, signal_w, noise_w,
-                                 bandwidth_hz, cap_flops, flops, full)
+                                 bandwidth_hz, cap_flops, flops, law, full)
             else:
                 lb = _node_bound(d + 1, order, a, lds[d + 1], itf[d + 1], forced, local_s,
                                  prompt_bits, work_flop, signal_w, noise_w, bandwidth_hz,
-                                 cap_flops, flops, scratch, -1, pair)
+                                 cap_flops, flops, law, scratch, -1, pair)
             if lb < bound:
                 bound = lb
         # restore the path's choice at this depth for the deeper levels

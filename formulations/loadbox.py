@@ -26,7 +26,8 @@ I_j = sum over offloaded users k not on j of s_kj (s_kj = P_k g_kj):
    concave function lies above its chord: c_ij(I) >= c_ij(Ilb_j) + rho_ij (I - Ilb_j) on
    [Ilb_j, Iub_j], rho_ij >= 0 the chord's slope.
 3. *Server j's delay.* sum_{i in S_j} [n_j c_ij(I_j) + W_i g_j(n_j)] (g_j(n) = max(1/C^max_j,
-   n/C_j)) is at least, with L_j = max(lo_j, 1):
+   n/C_j); under a table law, a_ij + b_i h_j(n_j): b_i plays W_i's part, h_j g_j's, and a_ij
+   joins the per-user term) is at least, with L_j = max(lo_j, 1):
    - per user: L_j c_ij(Ilb_j) + W_i g_j(L_j) (n_j >= L_j whenever S_j is not empty);
    - per server: E_j(n_j) = (n_j - L_j) Csm_j(n_j) + (g_j(n_j) - g_j(L_j)) Wsm_j(n_j), where
      Csm_j(n) and Wsm_j(n) are the sums of the n smallest c_ij(Ilb_j) and W_i over the users that
@@ -91,7 +92,11 @@ class BoxBoundConstants:
         self.forced = np.asarray(arrays["forced"], dtype=bool)
         self.local_s = arrays["local_s"]
         self.prompt_bits = arrays["prompt_bits"]
-        self.work_flop = arrays["work_flop"]
+        # under a table law t^comp = a_ij + b_i h_j(n): b plays W's part, h_j g_j's, and a_ij
+        # is added to every per-user cost (``law_a``; None under "ps")
+        self.law_h = arrays["law_h"] if arrays["law_table"] else None
+        self.law_a = arrays["law_a"] if arrays["law_table"] else None
+        self.work_flop = arrays["law_b"] if arrays["law_table"] else arrays["work_flop"]
         self.signal_w = arrays["signal_w"]
         self.noise_w = arrays["noise_w"]
         self.bandwidth_hz = arrays["bandwidth_hz"]
@@ -115,7 +120,10 @@ class BoxBoundConstants:
         self.home = np.where(self.forced, math.inf, self.local_s)
 
     def g(self, j: int, n) -> np.ndarray:
-        """Compute time per FLOP of one user at load n on server j: max(1/C^max_j, n/C_j)."""
+        """Compute time per FLOP of one user at load n on server j: max(1/C^max_j, n/C_j);
+        under a table law, h_j(n) (n >= 1)."""
+        if self.law_h is not None:
+            return self.law_h[j, np.asarray(n, dtype=np.int64) - 1]
         return np.maximum(self.inv_cap[j], np.asarray(n, dtype=np.float64) * self.inv_flops[j])
 
     def comm_per_load(self, j: int, interference_w: float) -> np.ndarray:
@@ -233,7 +241,10 @@ def box_cells(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray,
         # allowed[i, t]: user i may sit on j at load lo_j + t (point 4, with the interference
         # at least Ilb_j: a free user slower there than at home is never on j in an optimum)
         loads1 = np.maximum(loads, 1)
-        own = loads1[None, :] * c_low[:, None] + data.work_flop[:, None] * data.g(j, loads1)[None, :]
+        own = loads1[None, :] * c_low[:, None] \
+            + data.work_flop[:, None] * data.g(j, loads1)[None, :]
+        if data.law_a is not None:
+            own += data.law_a[:, j][:, None]
         allowed = (data.nmax[:, j][:, None] >= loads1[None, :]) \
             & (data.forced[:, None] | (own <= data.local_s[:, None]))
         if fix is not None:  # users fixed elsewhere never sit on j; users fixed on j do
@@ -276,7 +287,10 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
         allowed = cells.allowed[j]
         ell = max(int(lo[j]), 1)
         loads = np.arange(int(lo[j]), int(hi[j]) + 1)
-        base[:, j] = np.where(allowed[:, 0], ell * c + data.work_flop * data.g(j, ell), math.inf)
+        alone = ell * c + data.work_flop * data.g(j, ell)
+        if data.law_a is not None:
+            alone = alone + data.law_a[:, j]
+        base[:, j] = np.where(allowed[:, 0], alone, math.inf)
         # E_j(n) for n = lo..hi, increments to the optional slots (point 3)
         energy = np.zeros(loads.size)
         for t, load in enumerate(loads):

@@ -13,7 +13,7 @@ import numpy as np
 from instances.result import Status
 from instances import Instance
 
-from instances.arrays import kernel_arrays
+from instances.arrays import kernel_arrays, law_args
 
 from . import kernels
 from .outcome import Clock, Outcome
@@ -29,17 +29,23 @@ _PROBLEM = ("forced", "local_s", "prompt_bits", "work_flop", "signal_w", "noise_
 _DELAYS = _PROBLEM[1:]
 
 
+def _problem(arrays: dict, names=_PROBLEM) -> list:
+    """The kernels' arguments ``names``, then the law (``instances.arrays.law_args``: None
+    under "ps", else a tuple of arrays), which they all take last."""
+    return [arrays[k] for k in names] + [law_args(arrays)]
+
+
 def total_delay_s(arrays: dict, assignment) -> float:
     """T(a) in seconds by the kernel (agrees with ``instances.evaluate`` to rounding)."""
     a = np.ascontiguousarray(assignment, dtype=np.int64)
-    return float(kernels.total_delay(a, *(arrays[k] for k in _DELAYS), arrays["full"]))
+    return float(kernels.total_delay(a, *_problem(arrays, _DELAYS), arrays["full"]))
 
 
 def improve(arrays: dict, assignment, clock: Clock | None = None) -> tuple[np.ndarray, float]:
     """Sweeps of single-user moves from ``assignment`` until none improves (or the clock runs
     out; it is read between sweeps). Returns (assignment, T in seconds); deterministic."""
     a = np.array(assignment, dtype=np.int64)
-    problem = [arrays[k] for k in _PROBLEM]
+    problem = _problem(arrays)
     while True:
         moved, value = kernels.local_search_sweep(a, *problem, arrays["full"])
         if not moved or (clock is not None and clock.remaining() <= 0.0):
@@ -96,7 +102,7 @@ def solve_enumeration(instance: Instance, tau: float, clock: Clock, incumbent, *
         out_val = np.empty(count)
         out_code = np.empty(count, dtype=np.int64)
         started = clock.elapsed()
-        kernels.enumerate_chunks(done, count, n_prefix, *(arrays[k] for k in _PROBLEM),
+        kernels.enumerate_chunks(done, count, n_prefix, *_problem(arrays),
                                  arrays["full"], out_val, out_code)
         took = clock.elapsed() - started
         for c in range(count):
@@ -152,7 +158,7 @@ def solve_bnb(instance: Instance, tau: float, clock: Clock, incumbent, *,
     """
     arrays = kernel_arrays(instance, tau)
     n, m = instance.n_users, instance.n_servers
-    problem = [arrays[k] for k in _PROBLEM]
+    problem = _problem(arrays)
     start, start_val = improve(arrays, incumbent, clock)
     order = np.arange(n, dtype=np.int64)
     if reverse:

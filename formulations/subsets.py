@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from instances import Instance, evaluate
-from instances.arrays import kernel_arrays
+from instances.arrays import kernel_arrays, law_args
 from instances.calibration import ACCURACY_TOL_PCT
 from instances.result import Status
 
@@ -74,7 +74,7 @@ def search_sets(instance: Instance, sets: OffloadSets, order: np.ndarray, cutoff
     assignments = np.full((size, n), -1, dtype=np.int64)
     a = kernel_arrays(instance)
     arrays = (a["signal_w"], a["prompt_bits"], a["work_flop"], a["noise_w"],
-              a["bandwidth_hz"], a["cap_flops"], a["flops"], a["full"])
+              a["bandwidth_hz"], a["cap_flops"], a["flops"], law_args(a), a["full"])
     done, batch = 0, 64
     while done < size and clock.remaining() > 0.0:
         last = min(size, done + batch)

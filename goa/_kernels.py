@@ -18,6 +18,8 @@ Array arguments, by name (all float64 unless said otherwise):
 - ``pg`` (N, M): received power P_i g_ij; ``bits``: D_i; ``work``: W^E_i; ``t_local``: t^L_i;
   ``weight``: the weight w_i of delta_ij = w_i (e_ij - t^L_i) (alpha_i for GOA, 1 unweighted);
 - ``bandwidth``: B_j; ``flops``: C_j; ``cap``: C^max_j; ``noise``: sigma^2_j = N0 B_j;
+- ``law``: the congestion law of ``instances.arrays.law_args`` (``None`` under "ps", else the
+  tuple ``(law_a, law_b, law_h)``), read only by ``edge_delay_s``;
 - ``full``: whether interference model "full" applies (else "none");
 - state: ``assignment`` (int64, -1 local), ``loads`` (int64, n_j) and ``interf`` (I_j, the power
   received at ES j from the users already offloaded to other ESs).
@@ -34,21 +36,21 @@ from instances.delay_kernel import edge_delay_s
 
 
 @njit(cache=True, error_model="numpy")
-def _delta(i, j, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, loads, interf):
+def _delta(i, j, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, law, loads, interf):
     """delta_ij = w_i (e_ij - t^L_i), e_ij with n_j + 1 users on j (same order as the reference)."""
     e = edge_delay_s(bits[i], work[i], pg[i, j], noise[j], interf[j], bandwidth[j], cap[j],
-                     flops[j], loads[j] + 1)
+                     flops[j], loads[j] + 1, law, i, j)
     return weight[i] * (e - t_local[i])
 
 
 @njit(cache=True, error_model="numpy")
-def _row_min(i, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, loads, interf):
+def _row_min(i, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, law, loads, interf):
     """(min_j delta_ij, the lowest j attaining it)."""
-    best = _delta(i, 0, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, loads,
+    best = _delta(i, 0, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, law, loads,
                   interf)
     best_j = 0
     for j in range(1, pg.shape[1]):
-        d = _delta(i, j, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, loads,
+        d = _delta(i, j, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, law, loads,
                    interf)
         if d < best:
             best = d
@@ -92,7 +94,7 @@ def _sift_down(keys, users, size, pos):
 
 @njit(cache=True, error_model="numpy")
 def _lazy_phase(users, stop_at_nonneg, pg, bits, work, t_local, weight, bandwidth, flops, cap,
-                noise, full, assignment, loads, interf):
+                noise, law, full, assignment, loads, interf):
     """One greedy phase with a lazily re-evaluated heap of per-user row minima.
 
     Every delta_ij only grows as users are placed (loads and interference only grow, w_i >= 0;
@@ -117,14 +119,14 @@ def _lazy_phase(users, stop_at_nonneg, pg, bits, work, t_local, weight, bandwidt
     for k in range(size):
         i = heap_users[k]
         heap_keys[k], row_j[i] = _row_min(i, pg, bits, work, t_local, weight, bandwidth, flops,
-                                          cap, noise, loads, interf)
+                                          cap, noise, law, loads, interf)
     for pos in range(size // 2 - 1, -1, -1):
         _sift_down(heap_keys, heap_users, size, pos)
     while size > 0:
         i = heap_users[0]
         if computed[i] < changed[row_j[i]]:
             heap_keys[0], row_j[i] = _row_min(i, pg, bits, work, t_local, weight, bandwidth,
-                                              flops, cap, noise, loads, interf)
+                                              flops, cap, noise, law, loads, interf)
             computed[i] = version
             _sift_down(heap_keys, heap_users, size, 0)
             continue
@@ -145,7 +147,7 @@ def _lazy_phase(users, stop_at_nonneg, pg, bits, work, t_local, weight, bandwidt
 
 @njit(cache=True, error_model="numpy")
 def _scan_phase(users, stop_at_nonneg, pg, bits, work, t_local, weight, bandwidth, flops, cap,
-                noise, full, assignment, loads, interf):
+                noise, law, full, assignment, loads, interf):
     """One greedy phase by a full scan of every (user, ES) pair per step: O(|users| M) a step."""
     active = users.copy()
     size = active.size
@@ -156,7 +158,7 @@ def _scan_phase(users, stop_at_nonneg, pg, bits, work, t_local, weight, bandwidt
         best_k = -1
         for k in range(size):
             i = active[k]
-            d, j = _row_min(i, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise,
+            d, j = _row_min(i, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise, law,
                             loads, interf)
             if best_k < 0 or _before(d, i, best, best_i):
                 best, best_i, best_j, best_k = d, i, j, k
@@ -168,8 +170,8 @@ def _scan_phase(users, stop_at_nonneg, pg, bits, work, t_local, weight, bandwidt
 
 
 @njit(cache=True, error_model="numpy")
-def greedy(forced, optional, lazy, pg, bits, work, t_local, weight, bandwidth, flops, cap, noise,
-           full):
+def greedy(forced, optional, lazy, pg, bits, work, t_local, weight, bandwidth, flops, cap,
+           noise, law, full):
     """The two-phase greedy of docs/model.md section 5; returns the assignment (int64, -1 local).
 
     Phase 1 places every user of ``forced`` (bool, N) whatever the sign of its delta; phase 2
@@ -186,10 +188,10 @@ def greedy(forced, optional, lazy, pg, bits, work, t_local, weight, bandwidth, f
         stop = phase == 1
         if lazy:
             _lazy_phase(users, stop, pg, bits, work, t_local, weight, bandwidth, flops, cap,
-                        noise, full, assignment, loads, interf)
+                        noise, law, full, assignment, loads, interf)
         else:
             _scan_phase(users, stop, pg, bits, work, t_local, weight, bandwidth, flops, cap,
-                        noise, full, assignment, loads, interf)
+                        noise, law, full, assignment, loads, interf)
     return assignment
 
 
@@ -197,7 +199,7 @@ def greedy(forced, optional, lazy, pg, bits, work, t_local, weight, bandwidth, f
 
 
 @njit(cache=True, error_model="numpy")
-def _total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, full, loads, recv,
+def _total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, law, full, loads, recv,
                    interf):
     """T(a) in seconds, as ``instances.evaluate`` computes it (buffers passed in, reused)."""
     n, m = pg.shape
@@ -224,15 +226,15 @@ def _total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, ful
             total += t_local[i]
         else:
             total += edge_delay_s(bits[i], work[i], pg[i, j], noise[j], interf[j],
-                                  bandwidth[j], cap[j], flops[j], loads[j])
+                                  bandwidth[j], cap[j], flops[j], loads[j], law, i, j)
     return total
 
 
 @njit(cache=True, error_model="numpy")
-def total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, full):
+def total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, law, full):
     """T(a) in seconds for one assignment (the GA's fitness)."""
     m = pg.shape[1]
-    return _total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, full,
+    return _total_delay_s(a, pg, bits, work, t_local, bandwidth, flops, cap, noise, law, full,
                           np.zeros(m, np.int64), np.zeros((m, m)), np.zeros(m))
 
 
@@ -257,7 +259,7 @@ def _tournament(fitness, size):
 
 @njit(cache=True, error_model="numpy")
 def ga(forced, initial, population, generations, mutation, elites, patience, tournament, seed,
-       pg, bits, work, t_local, bandwidth, flops, cap, noise, full):
+       pg, bits, work, t_local, bandwidth, flops, cap, noise, law, full):
     """The GA; returns (best assignment, its T in s, best initial T in s, generations run).
 
     Initial population: the rows of ``initial`` (int64, (k, N), k <= population), then uniform
@@ -285,7 +287,7 @@ def ga(forced, initial, population, generations, mutation, elites, patience, tou
         else:
             for i in range(n):
                 pop[p, i] = _random_gene(forced[i], m)
-        fit[p] = _total_delay_s(pop[p], pg, bits, work, t_local, bandwidth, flops, cap, noise,
+        fit[p] = _total_delay_s(pop[p], pg, bits, work, t_local, bandwidth, flops, cap, noise, law,
                                 full, loads, recv, interf)
     order = np.argsort(fit, kind="mergesort")
     best = pop[order[0]].copy()
@@ -306,7 +308,7 @@ def ga(forced, initial, population, generations, mutation, elites, patience, tou
                     gene = _random_gene(forced[i], m)
                 nxt[c, i] = gene
             nxt_fit[c] = _total_delay_s(nxt[c], pg, bits, work, t_local, bandwidth, flops, cap,
-                                        noise, full, loads, recv, interf)
+                                        noise, law, full, loads, recv, interf)
         pop, nxt = nxt, pop
         fit, nxt_fit = nxt_fit, fit
         order = np.argsort(fit, kind="mergesort")

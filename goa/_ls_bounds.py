@@ -11,8 +11,8 @@ import math
 from numba import njit
 
 from ._ls_cells import (
-    HIGH_LOG, HIGH_SINR, LOW_LOG, LOW_STRONG_LOG, LN2, WEAK_PART, _cell_cost, _local_change,
-    _log_sinr, _new_interference, _unit)
+    HIGH_LOG, HIGH_SINR, LOW_LOG, LOW_STRONG_LOG, LN2, WEAK_PART, _cell_cost, _compute, _fixed,
+    _local_change, _log_sinr, _new_interference, _table, _unit)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -89,7 +89,7 @@ def _bound(u, p, v, q, credit, a, full, n, f, w, interf, weak, cost, pg, bits, w
     (in the order u's old ES, p, v's old ES, q, each once), the local users, and, when u leaves
     an ES for local (drop, exchange), minus ``credit`` (what u's interference costs the other
     cells at most; see ``_credit``). Every other cell hears no less interference than before."""
-    d = _local_change(u, p, v, q, a, t_local)
+    d = _local_change(u, p, v, q, a, t_local, cap)
     c1 = a[u]
     c2 = p
     c3 = a[v] if v >= 0 else -1
@@ -167,9 +167,11 @@ def _swap_floor(u, p, v, cu, cv, a, full, unit_now, n, f, w, interf, cost, pg, b
         lg_v = min(lg_v, pg[v, o] / s_o / LN2)
         lg_u = min(lg_u, pg[u, p] / s_p / LN2)
     d = n[o] * (stay_o + bits[v] / (bandwidth[o] * lg_v)) \
-        + (w[o] - work[u] + work[v]) / min(cap[o], flops[o] / n[o]) - cost[o]
+        + _compute(w[o] - work[u] + work[v], n[o], flops[o], cap[o]) - cost[o]
     d += n[p] * (stay_p + bits[u] / (bandwidth[p] * lg_u)) \
-        + (w[p] - work[v] + work[u]) / min(cap[p], flops[p] / n[p]) - cost[p]
+        + _compute(w[p] - work[v] + work[u], n[p], flops[p], cap[p]) - cost[p]
+    if _table(cap):  # the a_ij of u and v change with their ESs
+        d += _fixed(cap, u, p) - _fixed(cap, u, o) + _fixed(cap, v, o) - _fixed(cap, v, p)
     return d
 
 
@@ -190,6 +192,8 @@ def _exchange_floor(u, v, cv, credit, a, full, unit_now, n, f, w, interf, cost, 
     d = t_local[u] - t_local[v] - cost[o] + _cell_cost(
         n[o], f[o] - unit_now[u] + bits[v] / (bandwidth[o] * lg), w[o] - work[u] + work[v],
         flops[o], cap[o])
+    if _table(cap):
+        d += _fixed(cap, v, o) - _fixed(cap, u, o)
     return d - credit if full else d
 
 

@@ -38,7 +38,7 @@ from numba import njit, objmode
 from ._ls_bounds import _bound, _credit, _exchange_floor, _pair_credit, _swap_floor
 from ._ls_cells import (
     HIGH_LOG, HIGH_SINR, LOCAL_S, LOW_LOG, LOW_STRONG_LOG, SIDE_SUM, WEAK_COLUMNS, WEAK_PART,
-    _cell_cost, _heard, _local_change, _log_sinr, _new_interference, _unit)
+    _cell_cost, _fixed, _heard, _local_change, _log_sinr, _new_interference, _table, _unit)
 
 # A move is applied only if it lowers the tracked T by more than this fraction of T: it keeps
 # float noise in the incremental sums from ever making the descent cycle.
@@ -143,6 +143,8 @@ def _rebuild(a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak, cost, a
         if j < 0:
             acc[LOCAL_S] += t_local[i]
         else:
+            if _table(cap):
+                acc[LOCAL_S] += _fixed(cap, i, j)
             w[j] += work[i]
             acc[SIDE_SUM] += side_q[i]
             if full:
@@ -170,7 +172,7 @@ def _total(acc, cost):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
-               t_local, bandwidth, noise):
+               t_local, bandwidth, noise, cap):
     """Move user x to p (-1 local): membership, n, W, I, the local total and the side sum;
     under "none" F is updated incrementally (under "full" the caller refreshes F)."""
     o = a[x]
@@ -192,10 +194,14 @@ def _move_user(x, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, 
             w[o] = 0.0
             f[o] = 0.0
         acc[SIDE_SUM] -= side_q[x]
+        if _table(cap):
+            acc[LOCAL_S] -= _fixed(cap, x, o)
     else:
         acc[LOCAL_S] -= t_local[x]
     if p >= 0:
         w[p] += work[x]
+        if _table(cap):
+            acc[LOCAL_S] += _fixed(cap, x, p)
         if not full:
             unit_now[x] = _unit(x, p, 0.0, pg, bits, bandwidth, noise)
             f[p] += unit_now[x]
@@ -217,10 +223,10 @@ def _apply(u, p, v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, wea
     ou = a[u]
     ov = a[v] if v >= 0 else -1
     _move_user(u, p, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
-               t_local, bandwidth, noise)
+               t_local, bandwidth, noise, cap)
     if v >= 0:
         _move_user(v, q, a, full, side_q, mem, pos, unit_now, n, f, w, interf, acc, pg, bits, work,
-                   t_local, bandwidth, noise)
+                   t_local, bandwidth, noise, cap)
     local_involved = ou < 0 or p < 0 or (v >= 0 and (ov < 0 or q < 0))
     for k in range(m):
         if (full and local_involved) or k == ou or k == p or (v >= 0 and (k == ov or k == q)):
@@ -237,7 +243,7 @@ def _exact_full(u, p, v, q, a, mem, n, w, interf, cost, pg, bits, work, t_local,
                 flops, cap, noise):
     """Model "full": the exact change of T, every cell whose users or interference change
     recomputed from its users (list order, then the arriving u, then v)."""
-    d = _local_change(u, p, v, q, a, t_local)
+    d = _local_change(u, p, v, q, a, t_local, cap)
     ou = a[u]
     ov = a[v] if v >= 0 else -1
     for k in range(pg.shape[1]):
@@ -285,8 +291,13 @@ def _merge_delta(src, dst, full, mem, n, f, w, interf, cost, pg, bits, bandwidth
         total = f[dst]
     for idx in range(n[src]):
         total += _unit(mem[src, idx], dst, i_new, pg, bits, bandwidth, noise)
-    return _cell_cost(n[dst] + n[src], total, w[dst] + w[src], flops[dst], cap[dst]) \
+    d = _cell_cost(n[dst] + n[src], total, w[dst] + w[src], flops[dst], cap[dst]) \
         - cost[dst] - cost[src]
+    if _table(cap):  # the users' a_ij: from src's to dst's
+        for idx in range(n[src]):
+            x = mem[src, idx]
+            d += _fixed(cap, x, dst) - _fixed(cap, x, src)
+    return d
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -295,7 +306,7 @@ def _merge(src, dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf, weak,
     """Move every user of src to dst (the last of src's list first); returns the tracked T."""
     while n[src] > 0:
         _move_user(mem[src, n[src] - 1], dst, a, full, side_q, mem, pos, unit_now, n, f, w, interf,
-                   acc, pg, bits, work, t_local, bandwidth, noise)
+                   acc, pg, bits, work, t_local, bandwidth, noise, cap)
     for k in (src, dst):
         _refresh(k, full, mem, unit_now, n, f, w, interf, weak, cost, pg, bits, bandwidth, flops,
                  cap, noise)

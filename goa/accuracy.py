@@ -61,8 +61,7 @@ def batch_total_delay_s(instance: Instance, assignments: np.ndarray) -> np.ndarr
     sinr = pg[users, server] / (instance.noise_w[server] + interference)
     n_j = np.maximum(loads[rows, server], 1.0)
     rate = instance.bandwidth_hz[server] / n_j * np.log2(1.0 + sinr)
-    share = np.minimum(instance.server_cap_flops[server], instance.server_flops[server] / n_j)
-    edge = instance.prompt_bits[None, :] / rate + instance.edge_workload_flop[None, :] / share
+    edge = instance.prompt_bits[None, :] / rate + instance.compute_s(users, server, n_j)
     return np.where(off, edge, instance.local_delay_s[None, :]).sum(axis=1)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from instances import Instance
-from instances.arrays import kernel_arrays
+from instances.arrays import kernel_arrays, law_args
 
 from .reference import reference_greedy
 
@@ -28,7 +28,7 @@ def greedy(instance: Instance, weight: np.ndarray, forced: np.ndarray, optional:
     return _kernels.greedy(forced, optional, kernel == "lazy", a["signal_w"], a["prompt_bits"],
                            a["work_flop"], a["local_s"], np.asarray(weight, dtype=np.float64),
                            a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"],
-                           a["full"])
+                           law_args(a), a["full"])
 
 
 def goa_assignment(instance: Instance, tau: float, kernel: str = "lazy") -> np.ndarray:

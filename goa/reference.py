@@ -74,6 +74,9 @@ def reference_greedy(instance: Instance, weight, forced, optional,
     flops = instance.server_flops.tolist()
     cap = instance.server_cap_flops.tolist()
     noise = instance.noise_w.tolist()
+    law = instance.law
+    if law.is_table:
+        law_a, law_b, law_h = law.a.tolist(), law.b.tolist(), law.h.tolist()
 
     assignment = np.full(n, -1, dtype=np.int64)
     loads = [0] * m          # n_j: users on ES j
@@ -85,8 +88,11 @@ def reference_greedy(instance: Instance, weight, forced, optional,
         users_on_j = loads[j] + 1
         sinr = power[i] * gain[i][j] / (noise[j] + interf[j])
         rate = bandwidth[j] / users_on_j * math.log2(1.0 + sinr)
-        compute = min(cap[j], flops[j] / users_on_j)
-        e_ij = bits[i] / rate + work[i] / compute
+        if law.is_table:  # t^comp = a_ij + b_i h_j(n_j)
+            e_ij = bits[i] / rate + (law_a[i][j] + law_b[i] * law_h[j][users_on_j - 1])
+        else:
+            compute = min(cap[j], flops[j] / users_on_j)
+            e_ij = bits[i] / rate + work[i] / compute
         return weight[i] * (e_ij - t_local[i])
 
     def smallest(candidates: list[int]) -> tuple[float, int, int]:

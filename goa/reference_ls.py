@@ -46,8 +46,11 @@ class State:
     ``lmin[j]`` = the smallest log2(1 + SINR_ij) of its users, ``lstrong[j]`` the smallest
     of those >= 1, ``lmax[j]`` the largest and ``smax[j]`` that user's SINR, ``fweak[j]`` =
     the part of F_j from its users with log2(1 + SINR_ij) < 1 ("full"),
-    ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)``. ``local`` is the local users' total
-    t^L, ``side`` the sum of q_i over the offloaded users.
+    ``cost[j] = n_j F_j + W_j / min(C^max_j, C_j / n_j)`` (under a table law, passed in
+    ``cap`` as the kernel reads it (:func:`goa._ls_cells.law_cap`), W_j sums the users' b_i
+    (passed as ``work``), ``cost[j] = n_j F_j + W_j h_j(n_j)``, and ``local`` adds the
+    offloaded users' a_ij). ``local`` is the local users' total t^L, ``side`` the sum of q_i
+    over the offloaded users.
     T(a) = local + sum_j cost[j].
     """
 
@@ -56,8 +59,15 @@ class State:
         self.side_q = [float(x) for x in side_q]
         self.pg = np.asarray(pg).tolist()
         self.bits, self.work, self.t_local = list(bits), list(work), list(t_local)
-        self.bandwidth, self.flops, self.cap = list(bandwidth), list(flops), list(cap)
+        self.bandwidth, self.flops = list(bandwidth), list(flops)
         self.noise = list(noise)
+        self.law_h = self.law_a = None
+        cap = np.asarray(cap)
+        if cap.ndim == 2:  # a table law, packed as the kernel reads it (goa._ls_cells.law_cap)
+            half = cap.shape[1] // 2
+            self.law_h, self.law_a = cap[:, :half].tolist(), cap[:, half:].T.tolist()
+        else:
+            self.cap = list(cap)
         self.n_users, self.n_servers = len(self.bits), len(self.bandwidth)
         self.a = [int(x) for x in a]
         self.rebuild()
@@ -73,6 +83,8 @@ class State:
     def cell_cost(self, n, f, w, j):
         if n == 0:
             return 0.0
+        if self.law_h is not None:
+            return n * f + w * self.law_h[j][n - 1]
         return n * f + w / min(self.cap[j], self.flops[j] / n)
 
     def heard(self, x, old, new, k):
@@ -140,6 +152,8 @@ class State:
             if j < 0:
                 self.local += self.t_local[i]
             else:
+                if self.law_a is not None:
+                    self.local += self.law_a[i][j]
                 self.w[j] += self.work[i]
                 self.side += self.side_q[i]
                 if self.full:
@@ -174,10 +188,14 @@ class State:
             if not members:
                 self.w[o] = self.f[o] = 0.0
             self.side -= self.side_q[x]
+            if self.law_a is not None:
+                self.local -= self.law_a[x][o]
         else:
             self.local -= self.t_local[x]
         if p >= 0:
             self.w[p] += self.work[x]
+            if self.law_a is not None:
+                self.local += self.law_a[x][p]
             if not self.full:
                 self.f[p] += self.unit(x, p, 0.0)
             self.side += self.side_q[x]
@@ -204,16 +222,26 @@ class State:
     # -- move evaluation --------------------------------------------------------------------------
 
     def local_change(self, u, p, v, q):
+        """The change of the fixed part: local t^L and, under a table law, the a_ij."""
+        table = self.law_a is not None
         d = 0.0
         if self.a[u] < 0:
             d -= self.t_local[u]
+        elif table:
+            d -= self.law_a[u][self.a[u]]
         if p < 0:
             d += self.t_local[u]
+        elif table:
+            d += self.law_a[u][p]
         if v >= 0:
             if self.a[v] < 0:
                 d -= self.t_local[v]
+            elif table:
+                d -= self.law_a[v][self.a[v]]
             if q < 0:
                 d += self.t_local[v]
+            elif table:
+                d += self.law_a[v][q]
         return d
 
     def new_interference(self, k, u, p, v, q):
@@ -331,8 +359,12 @@ def merge_delta(s: State, src, dst):
         total = s.f[dst]
     for x in s.mem[src]:
         total += s.unit(x, dst, i_new)
-    return s.cell_cost(len(s.mem[dst]) + len(s.mem[src]), total, s.w[dst] + s.w[src], dst) \
+    d = s.cell_cost(len(s.mem[dst]) + len(s.mem[src]), total, s.w[dst] + s.w[src], dst) \
         - s.cost[dst] - s.cost[src]
+    if s.law_a is not None:  # the users' a_ij: from src's to dst's
+        for x in s.mem[src]:
+            d += s.law_a[x][dst] - s.law_a[x][src]
+    return d
 
 
 def merge(s: State, src, dst):

@@ -11,7 +11,7 @@ import numpy as np
 from instances import Instance, check_tau, evaluate, generate
 from instances.calibration import ACCURACY_TOL_PCT
 
-from instances.arrays import kernel_arrays
+from instances.arrays import kernel_arrays, law_args
 from instances.result import Result, Status
 
 from .registry import BUILT_IN, get_method, registered_methods
@@ -426,8 +426,12 @@ def _one_es(instance: Instance) -> int:
     search's moves cannot reach it from a spread-out start (each step towards it costs)."""
     n = instance.n_users
     comm = instance.comm_per_load_s.sum(0)
-    total = n * comm + instance.edge_workload_flop.sum() / np.minimum(
-        instance.server_cap_flops, instance.server_flops / n)
+    if instance.law.is_table:
+        law = instance.law
+        total = n * comm + law.a.sum(0) + law.b.sum() * law.h[:, n - 1]
+    else:
+        total = n * comm + instance.edge_workload_flop.sum() / np.minimum(
+            instance.server_cap_flops, instance.server_flops / n)
     return int(np.argmin(total))
 
 
@@ -510,10 +514,18 @@ def _local_search(instance: Instance, tau: float, start, seed: int = 0,
     trace_int = np.zeros((trace_cap, 5), dtype=np.int64)
     trace_delta = np.zeros(trace_cap)
     a = kernel_arrays(instance)
+    if a["law_table"]:
+        # the search's cells sum the users' b_i in place of W^E_i: cost n F + (sum b) h(n);
+        # the users' a_ij join the fixed part with the local users' t^L; the law travels in
+        # ``cap`` (goa._ls_cells.law_cap), so that the "ps" kernel is the closed form's alone
+        from ._ls_cells import law_cap
+
+        a["work_flop"] = a["law_b"]
+        a["cap_flops"] = law_cap(a["law_a"], a["law_h"])
     args = (start, forced, targets, is_target, use_side, side_q, side_min, params["max_rounds"],
             patience, kick, np.uint64(rng_seed),
             -1.0 if deadline is None else float(deadline), trace_int, trace_delta,
-            *_delay_args(a), a["full"])
+            *_delay_args(a)[:-1], a["full"])
     if params["kernel"] == "reference":
         from .reference_ls import reference_local_search as search
     else:
@@ -540,6 +552,6 @@ def total_delay_ms(instance: Instance, assignment) -> float:
 
 def _delay_args(a: dict) -> tuple:
     """The arrays in the order goa's kernels take them (P_i g_ij, D, W^E, t^L, B, C, C^max,
-    sigma^2)."""
+    sigma^2, the law of ``instances.arrays.law_args``)."""
     return (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], a["bandwidth_hz"],
-            a["flops"], a["cap_flops"], a["noise_w"])
+            a["flops"], a["cap_flops"], a["noise_w"], law_args(a))

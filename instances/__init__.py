@@ -14,6 +14,7 @@ from .instance import Instance as Instance
 from .instance import InstanceError as InstanceError
 from .instance import check_tau as check_tau
 from .io import load as load
+from .law import Law as Law
 from .io import save as save
 from .profiles import EXAMPLE_TRACE as EXAMPLE_TRACE
 from .profiles import Trace as Trace
@@ -27,7 +28,7 @@ from .result import relative_gap_pct as relative_gap_pct
 
 __all__ = [
     "Evaluation", "evaluate", "PRESETS", "generate", "FORMAT_VERSION", "INTERFERENCE_MODELS",
-    "Instance", "InstanceError", "check_tau", "load", "save", "EXAMPLE_TRACE", "Trace",
+    "Instance", "InstanceError", "Law", "check_tau", "load", "save", "EXAMPLE_TRACE", "Trace",
     "load_trace", "NAMED_TRACES", "auroc", "accuracy_by_alpha",
     "Result", "Status", "relative_gap_pct", "kernel_arrays", "starts", "uncertainty",
 ]

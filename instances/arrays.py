@@ -20,7 +20,10 @@ def kernel_arrays(instance: Instance, tau: float | None = None) -> dict:
     t^L_i; ``bandwidth_hz`` B_j; ``flops`` C_j; ``cap_flops`` C^max_j; ``noise_w`` sigma^2_j;
     ``comm_per_load_s`` (N, M) (:attr:`Instance.comm_per_load_s`); ``alone_s`` (N, M)
     (:attr:`Instance.alone_delay_s`); ``full`` (bool) whether
-    interference is "full"; and, given ``tau``, ``forced`` (bool, N) alpha_i > tau.
+    interference is "full"; the congestion law: ``law_table`` (bool) whether it is a table (else
+    "ps", whose closed form the kernels keep), ``law_a`` (N, M), ``law_b`` (N,), ``law_h``
+    (M, N) (:meth:`Instance.law_tables`: for "ps" its values, which the kernels do not read);
+    and, given ``tau``, ``forced`` (bool, N) alpha_i > tau.
 
     Raises
     ------
@@ -39,7 +42,21 @@ def kernel_arrays(instance: Instance, tau: float | None = None) -> dict:
         "comm_per_load_s": np.array(instance.comm_per_load_s, dtype=np.float64),
         "alone_s": np.array(instance.alone_delay_s, dtype=np.float64),
         "full": instance.interference == "full",
+        "law_table": instance.law.is_table,
     }
+    for name, value in zip(("law_a", "law_b", "law_h"), instance.law_tables()):
+        arrays[name] = np.array(value, dtype=np.float64)
     if tau is not None:
         arrays["forced"] = np.array(instance.alpha > check_tau(tau), dtype=bool)
     return arrays
+
+
+def law_args(arrays: dict) -> tuple | None:
+    """The law as the kernels pass it down to ``instances.delay_kernel.edge_delay_s``, from
+    :func:`kernel_arrays`' dict: ``None`` under "ps", the tuple ``(law_a, law_b, law_h)`` under
+    a table. ``None`` is a type of its own to numba: a kernel is compiled once per law kind, and
+    its ``if law is not None`` branches are pruned from the "ps" code, which is then the closed
+    form's alone (a tuple with a runtime flag made goa_ls's search about 4x slower)."""
+    if not arrays["law_table"]:
+        return None
+    return arrays["law_a"], arrays["law_b"], arrays["law_h"]

@@ -19,6 +19,7 @@ from .evaluate import evaluate
 from .generator import COSTS, PRESETS, generate
 from .instance import INTERFERENCE_MODELS, Instance, InstanceError
 from .io import load, save
+from .law import LAW_HELP
 from .profiles import NAMED_TRACES
 from .uncertainty import DEFAULT_SIGNAL, SIGNALS
 
@@ -77,6 +78,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--uncertainty", default=DEFAULT_SIGNAL, metavar="SIGNAL",
                      help=f"the uncertainty signal that becomes alpha: {', '.join(SIGNALS)} "
                           f"({DEFAULT_SIGNAL})")
+    gen.add_argument("--law", default="ps", metavar="LAW", help=LAW_HELP)
     gen.add_argument("--out", required=True, help="output file (or folder with --count > 1)")
     serving = gen.add_argument_group("realistic costs (docs/model.md, realistic instances)")
     serving.add_argument("--costs", default="paper", choices=COSTS,
@@ -139,6 +141,7 @@ def _generate(args: argparse.Namespace) -> None:
                  if key.startswith("set_") and value is not None}
     options = dict(n_servers=args.servers, preset=args.preset, interference=args.interference,
                    profile=args.profile, uncertainty=args.uncertainty, costs=args.costs,
+                   law=args.law,
                    **{key: getattr(args, key) for key in (
                        "device", "edge", "slm", "llm", "output_tokens")
                       if getattr(args, key) is not None}, **overrides)

@@ -96,7 +96,8 @@ def check_assignment(instance: Instance, assignment) -> np.ndarray:
 
 
 def evaluate(instance: Instance, assignment, tau: float | None = None) -> Evaluation:
-    """Evaluate an assignment under the instance's interference model (docs/model.md section 3).
+    """Evaluate an assignment under the instance's interference model and congestion law
+    (docs/model.md section 3 and "Congestion laws").
 
     Parameters
     ----------
@@ -138,14 +139,13 @@ def evaluate(instance: Instance, assignment, tau: float | None = None) -> Evalua
     sinr = p_own / (instance.noise_w[servers] + interference)
     n_j = loads[servers].astype(np.float64)
     rate = instance.bandwidth_hz[servers] / n_j * np.log2(1.0 + sinr)
-    share = np.minimum(instance.server_cap_flops[servers], instance.server_flops[servers] / n_j)
 
     local_s = np.where(off, 0.0, instance.local_delay_s)
     comm_s = np.zeros(n)
     comp_s = np.zeros(n)
     rate_bps = np.zeros(n)
     comm_s[users] = instance.prompt_bits[users] / rate
-    comp_s[users] = instance.edge_workload_flop[users] / share
+    comp_s[users] = instance.compute_s(users, servers, loads[servers])  # the instance's law
     rate_bps[users] = rate
     delay_s = local_s + comm_s + comp_s
     accuracy = np.where(off, instance.llm_correct, instance.slm_correct)

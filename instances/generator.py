@@ -12,6 +12,7 @@ import inference
 
 from .calibration import synthetic_calibration, trace_probabilities
 from .instance import FORMAT_VERSION, INTERFERENCE_MODELS, Instance, InstanceError
+from .law import Law, resolve_law
 from .profiles import (SYNTHETIC_DEFAULTS, QueryData, Trace, load_trace, resolve_trace,
                        synthetic_queries)
 from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty as uncertainty_signal
@@ -67,7 +68,8 @@ def path_loss(distance_m: np.ndarray, carrier_hz: float) -> np.ndarray:
 def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "paper",
              interference: str = "full", profile: str | Path | Trace = "synthetic",
              uncertainty: str = DEFAULT_SIGNAL, costs: str = "paper", device=None, edge=None,
-             slm=None, llm=None, output_tokens: int = 5, **overrides: float) -> Instance:
+             slm=None, llm=None, output_tokens: int = 5, law: Law | str | None = None,
+             **overrides: float) -> Instance:
     """Generate one random instance (a "drop").
 
     Parameters
@@ -108,6 +110,11 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         ``DEFAULT_EDGE``, ``DEFAULT_SLM``, ``DEFAULT_LLM``.
     output_tokens
         T, the tokens of each answer (``costs="roofline"``; the recipe's 5).
+    law
+        The ESs' congestion law (:func:`instances.law.resolve_law`): ``None`` or ``"ps"`` (the
+        paper's, the default), a :class:`~instances.Law` of these sizes, or ``"table:PATH"`` (a
+        JSON file). It draws no random number: the drop is the same under every law, and the
+        provenance records a law other than "ps".
     **overrides
         Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
 
@@ -146,6 +153,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         for key in sorted(set(overrides) & _ROOFLINE_SETS):
             raise InstanceError(f"{key}: not used with costs='roofline' (the roofline of the "
                                 f"named models and hardware sets the workloads and compute)")
+    law_spec = law
+    law = resolve_law(law, n_users, n_servers)
 
     trace, profile_name = _resolve_profile(profile)
     rng = np.random.default_rng(int(seed))
@@ -177,6 +186,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         provenance["inference"] = _serving_record(serving, tokens, source)
     cap_flops = (server_flops if serving is not None
                  else np.full(n_servers, params["server_cap_flops"]))
+    if law.is_table:
+        provenance["law"] = law_spec if isinstance(law_spec, str) else law.kind
     return Instance(
         user_xy_m=user_xy,
         prompt_bits=queries.prompt_bytes * params["bits_per_byte"],
@@ -200,6 +211,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         provenance=provenance,
         p_slm_correct=queries.p_slm_correct,
         p_llm_correct=queries.p_llm_correct,
+        law=law,
     )
 
 

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 from .errors import InstanceError as InstanceError  # re-exported: raised by every check
+from .law import Law, ps_tables
 from .uncertainty import DEFAULT_SIGNAL, check_signal, uncertainty
 
 # Version 2 adds the calibrated probabilities p_slm_correct / p_llm_correct (optional fields);
-# version-1 files still load, with both set to None.
-FORMAT_VERSION = 2
+# version-1 files still load, with both set to None. Version 3 adds the congestion law (section
+# "law"); files of versions 1 and 2 load with the default law "ps".
+FORMAT_VERSION = 3
 INTERFERENCE_MODELS = ("full", "none")
 
 # Tolerance for alpha == 1 - (p1 - p2): loose enough for a value computed in another tool,
@@ -74,7 +76,9 @@ class Instance:
     neither; ``None`` for an instance read from a format-version-1 file): ``p_slm_correct`` and
     ``p_llm_correct`` (length N, in [0, 1]), the calibrated probabilities that the SLM / the LLM
     answers each query correctly, predicted from alpha alone
-    (:mod:`instances.calibration`; docs/model.md section 8.1).
+    (:mod:`instances.calibration`; docs/model.md section 8.1). ``law``: the congestion law of
+    the ESs (:class:`instances.Law`; ``None`` means the paper's ``Law("ps")``, which is what
+    the attribute then holds); :meth:`with_law` gives a copy under another law.
 
     Raises
     ------
@@ -106,6 +110,7 @@ class Instance:
     provenance: dict[str, Any] = field(default_factory=dict)
     p_slm_correct: np.ndarray | None = None
     p_llm_correct: np.ndarray | None = None
+    law: Law | None = None
 
     def __post_init__(self) -> None:
         for name in ARRAY_FIELDS:
@@ -124,6 +129,11 @@ class Instance:
         self._check_shapes()
         self._check_values()
         self._check_probabilities()
+        law = Law() if self.law is None else self.law
+        if not isinstance(law, Law):
+            raise InstanceError(f"law: must be an instances.Law, got {type(law).__name__}")
+        law.check_sizes(self.n_users, self.n_servers)
+        object.__setattr__(self, "law", law)
 
     def _check_shapes(self) -> None:
         sizes: dict[str, int] = {}
@@ -250,20 +260,56 @@ class Instance:
     @functools.cached_property
     def alone_delay_s(self) -> np.ndarray:
         """(N, M) the delay of user i alone on ES j: n_j = 1 and nobody interferes, so
-        ``comm_per_load_s + W^E_i / min(C^max_j, C_j)`` (the evaluator's formulas at n_j = 1).
+        ``comm_per_load_s + W^E_i / min(C^max_j, C_j)`` under "ps" (the evaluator's formulas
+        at n_j = 1), ``comm_per_load_s + a_ij + b_i h_j(1)`` under a table law.
         The least delay user i can have on j, since delays only grow with load and
         interference: every bound, start and target that needs it reads it here."""
-        out = self.comm_per_load_s + self.edge_workload_flop[:, None] / np.minimum(
-            self.server_cap_flops, self.server_flops)[None, :]
+        if self.law.is_table:
+            law = self.law
+            out = self.comm_per_load_s + (law.a + law.b[:, None] * law.h[:, 0][None, :])
+        else:
+            out = self.comm_per_load_s + self.edge_workload_flop[:, None] / np.minimum(
+                self.server_cap_flops, self.server_flops)[None, :]
         out.setflags(write=False)
         return out
 
+    def compute_s(self, users: np.ndarray, servers: np.ndarray, loads: np.ndarray) -> np.ndarray:
+        """t^comp of each ``users[k]`` on ``servers[k]`` holding ``loads[k]`` users (>= 1), in
+        seconds, under the instance's law: ``W^E_i / min(C^max_j, C_j / n)`` for "ps" (the
+        evaluator's operations), ``a_ij + b_i h_j(n)`` for a table."""
+        users = np.asarray(users)
+        servers = np.asarray(servers)
+        if self.law.is_table:
+            counts = np.asarray(loads).astype(np.int64)
+            return self.law.a[users, servers] + self.law.b[users] * self.law.h[servers, counts - 1]
+        n_j = np.asarray(loads, dtype=np.float64)
+        share = np.minimum(self.server_cap_flops[servers], self.server_flops[servers] / n_j)
+        return self.edge_workload_flop[users] / share
+
+    def law_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The law as arrays (a (N, M), b (N,), h (M, N) with h[j, n - 1] at n users), for
+        every law: a table's own, or "ps"'s values (a = 0, b = W^E, h = max(1/C^max, n/C))."""
+        if self.law.is_table:
+            return self.law.a, self.law.b, self.law.h
+        return ps_tables(self.server_cap_flops, self.server_flops, self.edge_workload_flop,
+                         self.n_users)
+
+    def with_law(self, law: Law) -> "Instance":
+        """A copy of this instance under another congestion law (checked against its sizes).
+
+        Raises
+        ------
+        InstanceError
+            If ``law`` is not an :class:`instances.Law` or its arrays do not fit N and M.
+        """
+        return dataclasses.replace(self, law=law)
+
     @functools.cached_property
     def fingerprint(self) -> str:
-        """A SHA-256 hex digest of the problem data: every array (shape and bytes), scalar and
-        the interference model, not the provenance. Two instances with the same fingerprint
-        pose the same problem; anything computed for one (a front, a bound) is checked
-        against it before it is reused for another."""
+        """A SHA-256 hex digest of the problem data: every array (shape and bytes), scalar,
+        the interference model and the congestion law, not the provenance. Two instances with
+        the same fingerprint pose the same problem; anything computed for one (a front, a
+        bound) is checked against it before it is reused for another."""
         digest = hashlib.sha256(self.interference.encode())
         for name in (*ARRAY_FIELDS, *OPTIONAL_USER_FIELDS):
             value = getattr(self, name)
@@ -273,6 +319,10 @@ class Instance:
                 digest.update(np.ascontiguousarray(value, dtype=np.float64).tobytes())
         for name in SCALAR_FIELDS:
             digest.update(f"{name}={getattr(self, name)!r}".encode())
+        if self.law.is_table:  # "ps" adds nothing: fingerprints from before laws stay valid
+            for name, data in self.law.digest_parts():
+                digest.update(name.encode())
+                digest.update(data)
         return digest.hexdigest()
 
     def forced(self, tau: float) -> np.ndarray:
@@ -285,7 +335,8 @@ class Instance:
 
     def __repr__(self) -> str:
         return (f"Instance(N={self.n_users}, M={self.n_servers}, K={self.top_k}, "
-                f"interference={self.interference!r}, provenance={self.provenance!r})")
+                f"interference={self.interference!r}, law={self.law!r}, "
+                f"provenance={self.provenance!r})")
 
 
 def check_tau(tau: float) -> float:

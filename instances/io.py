@@ -1,16 +1,20 @@
 """Instance files: JSON, versioned, floats round-tripping exactly, written atomically.
 
-Layout (format version 2)::
+Layout (format version 3)::
 
-    {"format": "llm-offloading-instance", "version": 2,
+    {"format": "llm-offloading-instance", "version": 3,
      "interference": "full", "provenance": {...},
      "scalars": {"noise_psd_w_hz": ..., "carrier_hz": ..., "area_m": ...},
      "users":   {"user_xy_m": [[x, y], ...], "prompt_bits": [...], ...,
                  "p_slm_correct": [...], "p_llm_correct": [...]},
      "servers": {"server_xy_m": [[x, y], ...], "bandwidth_hz": [...], ...},
-     "channel": {"gain": [[g_00, g_01, ...], ...]}}
+     "channel": {"gain": [[g_00, g_01, ...], ...]},
+     "law": {"kind": "ps"}}
 
-Version 2 adds the optional ``users.p_slm_correct`` / ``users.p_llm_correct`` (both or neither).
+Version 3 adds the congestion law (``"law"``: ``{"kind": "ps"}``, or ``{"kind": "table", "a":
+[[...]] (N x M), "b": [...] (N), "h": [[...]] (M x N, h[j][n-1] at n users)}``); files of
+versions 1 and 2 load with the law "ps". Version 2 adds the optional ``users.p_slm_correct`` /
+``users.p_llm_correct`` (both or neither).
 Version-1 files (without them) still load; the two fields are then ``None``.
 
 Python writes each float as its shortest repr, which reads back to the same double.
@@ -29,11 +33,12 @@ import numpy as np
 from .instance import (
     CHANNEL_FIELDS, FORMAT_VERSION, OPTIONAL_USER_FIELDS, SCALAR_FIELDS, SERVER_FIELDS,
     USER_FIELDS, Instance, InstanceError)
+from .law import Law
 
 FORMAT_NAME = "llm-offloading-instance"
 _GROUPS = {"users": USER_FIELDS, "servers": SERVER_FIELDS, "channel": CHANNEL_FIELDS}
 #: Format versions this code reads.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def to_dict(instance: Instance) -> dict:
@@ -46,6 +51,7 @@ def to_dict(instance: Instance) -> dict:
     for name in OPTIONAL_USER_FIELDS:
         if getattr(instance, name) is not None:
             doc["users"][name] = getattr(instance, name).tolist()
+    doc["law"] = instance.law.to_dict()
     return doc
 
 
@@ -84,9 +90,26 @@ def from_dict(doc: dict, source: str = "instance") -> Instance:
         if key not in doc:
             raise InstanceError(f"{source}: {key}: missing field")
     try:
-        return Instance(interference=doc["interference"], provenance=doc["provenance"], **kwargs)
+        law = _law(doc, version, source)
+        return Instance(interference=doc["interference"], provenance=doc["provenance"],
+                        law=law, **kwargs)
     except InstanceError as exc:
         raise InstanceError(f"{source}: {exc}") from None
+
+
+def _law(doc: dict, version: int, source: str) -> Law:
+    """The law of a document: its ``"law"`` section (version 3), else "ps"."""
+    if version < 3:
+        return Law()
+    section = doc.get("law")
+    if not isinstance(section, dict):
+        raise InstanceError(f"{source}: law: missing section")
+    unknown = sorted(set(section) - {"kind", "a", "b", "h"})
+    if unknown:
+        raise InstanceError(f"{source}: law.{unknown[0]}: unknown field")
+    arrays = {name: _numbers(section[name], f"law.{name}", source)
+              for name in ("a", "b", "h") if name in section}
+    return Law(section.get("kind"), **arrays)
 
 
 def save(instance: Instance, path: str | Path) -> Path:

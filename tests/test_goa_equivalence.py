@@ -14,7 +14,7 @@ from numpy.testing import assert_array_equal
 import goa
 import instances
 from goa import reference
-from instances.arrays import kernel_arrays
+from instances.arrays import kernel_arrays, law_args
 
 TAUS = (0.0, 0.3, 0.6, 0.8, 0.9, 1.0)
 USER_ARRAYS = ("user_xy_m", "prompt_bits", "tx_power_w", "local_flops", "local_workload_flop",
@@ -69,7 +69,7 @@ def kernel_greedy(inst, weight, forced, optional, lazy):
     a = kernel_arrays(inst)
     return _kernels.greedy(forced, optional, lazy, a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"],
                            np.array(weight, dtype=np.float64), a["bandwidth_hz"], a["flops"],
-                           a["cap_flops"], a["noise_w"], a["full"])
+                           a["cap_flops"], a["noise_w"], law_args(a), a["full"])
 
 
 def test_tied_instances_have_ties():
@@ -141,7 +141,7 @@ def test_delta_never_decreases():
         inst = instances.generate(25, 4, seed=seed, interference=("full", "none")[seed % 2])
         a = kernel_arrays(inst)
         data = (a["signal_w"], a["prompt_bits"], a["work_flop"], a["local_s"], np.array(inst.alpha),
-                a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"])
+                a["bandwidth_hz"], a["flops"], a["cap_flops"], a["noise_w"], law_args(a))
         assignment = np.full(inst.n_users, -1, np.int64)
         loads = np.zeros(inst.n_servers, np.int64)
         interf = np.zeros(inst.n_servers)
