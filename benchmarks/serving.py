@@ -47,7 +47,7 @@ import goa  # noqa: F401  registers goa's methods as planners for online's solve
 import inference
 import online
 from benchmarks.common import (
-    BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
+    BenchmarkError, Parser, group_mean_ci95, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.online import collapsed
@@ -285,23 +285,6 @@ def _tasks(args, cfg, policies) -> list[dict]:
     return tasks + list(runs.values())
 
 
-def group_ci(rows: list[dict], keys: tuple, metrics: tuple, count: str) -> list[dict]:
-    """Mean and 95 % CI half-width (Student t) of each metric over the rows of each key."""
-    groups = defaultdict(list)
-    for row in rows:
-        groups[tuple(row[k] for k in keys)].append(row)
-    out = []
-    for key, members in groups.items():
-        record = dict(zip(keys, key), **{count: len(members)})
-        for metric in metrics:
-            values = [r[metric] for r in members if r.get(metric) is not None
-                      and np.isfinite(r[metric])]
-            record[metric], record[f"{metric}_ci95"] = mean_ci95(values) if values else (
-                None, None)
-        out.append(record)
-    return out
-
-
 def goodput(rows: list[dict], users, bandwidth_hz: float) -> list[dict]:
     """Per policy and rate: per seed, the largest swept N up to which (every swept N at or
     below it) at least 90 % of queries meet the deadline (0 when even the smallest misses),
@@ -431,11 +414,11 @@ def _run(args) -> int:
         drops = [row for task, res in zip(tasks, results) if task["kind"] == "static"
                  for row in res]
         runs = [res for task, res in zip(tasks, results) if task["kind"] == "online"]
-        static = group_ci(drops, ("n_users", "tau", "method"), STATIC_METRICS, "drops")
+        static = group_mean_ci95(drops, ("n_users", "tau", "method"), STATIC_METRICS, "drops")
         first_bw = float(cfg["bandwidths"][0])
         online_rows = [r for r in runs if r["bandwidth_hz"] == first_bw
                        and r["policy"] in policies and "online" in args.experiments]
-        summary = group_ci(online_rows, ("policy", "n_users", "rate_hz", "bandwidth_hz"),
+        summary = group_mean_ci95(online_rows, ("policy", "n_users", "rate_hz", "bandwidth_hz"),
                            RUN_METRICS, "seeds")
         good = goodput(online_rows, cfg["users"], first_bw)
         cells = map_cells(runs) if "map" in args.experiments else []
