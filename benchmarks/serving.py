@@ -57,16 +57,18 @@ from benchmarks.style import plot_style
 PROG = "python -m benchmarks.serving"
 POLICIES = tuple(online.POLICIES)
 SLOT_POLICIES = ("goa", "goa_ls")
+STATIC_POLICIES = ("static_goa", "static_goa_ls")
 MAP_POLICIES = ("threshold", "edge_all")
 GOODPUT_ATTAINMENT = 0.9
 DEFAULTS = {"static_users": tuple(range(50, 121, 10)), "taus": (0.6, 0.7, 0.8, 0.9, 1.0),
-            "drops": 10, "users": (50, 200, 500, 2000, 5000, 20000), "periods": (60.0, 10.0, 2.0),
+            "drops": 20, "users": (50, 200, 500, 2000, 5000, 20000), "periods": (60.0, 10.0, 2.0),
             "bandwidths": (100e6, 1e6, 3e5), "seeds": 3, "queries": 2000,
-            "min_duration": 10.0, "max_duration": 600.0, "max_qps": 3000.0,
-            "plan_max_qps": 400.0}
+            "min_duration": 10.0, "max_duration": 600.0, "max_qps": 1500.0,
+            "plan_max_qps": 400.0, "plan_max_users": 5000}
 QUICK = {"static_users": (50,), "taus": (0.8, 1.0), "drops": 2, "users": (20, 60),
          "periods": (10.0, 2.0), "bandwidths": (100e6, 3e5), "seeds": 2, "queries": 100,
-         "min_duration": 5.0, "max_duration": 60.0, "max_qps": 3000.0, "plan_max_qps": 20.0}
+         "min_duration": 5.0, "max_duration": 60.0, "max_qps": 3000.0, "plan_max_qps": 20.0,
+         "plan_max_users": 50}
 STATIC_METRICS = ("accuracy_pct", "total_delay_ms", "mean_delay_ms", "n_offloaded",
                   "delay_vs_local_pct", "delay_vs_edge_pct", "acc_vs_local_pts",
                   "acc_vs_edge_pts", "runtime_s")
@@ -116,7 +118,7 @@ def build_parser() -> Parser:
                         help="N of the static experiment (50 60 ... 120)")
     parser.add_argument("--taus", nargs="+", type=unit_float, metavar="T",
                         help="taus of the static experiment (0.6 0.7 0.8 0.9 1.0)")
-    parser.add_argument("--drops", type=positive_int, help="drops per N, static (10)")
+    parser.add_argument("--drops", type=positive_int, help="drops per N, static (20)")
     parser.add_argument("--users", nargs="+", type=positive_int, metavar="N",
                         help="N of the online runs and the map (50 200 500 2000 5000 20000)")
     parser.add_argument("--periods", nargs="+", type=positive_float, metavar="S",
@@ -138,11 +140,14 @@ def build_parser() -> Parser:
     parser.add_argument("--max-duration", type=positive_float, help="longest window, s (600)")
     parser.add_argument("--max-qps", type=positive_float,
                         help="skip the (N, rate) points whose N x rate exceeds this, queries/s "
-                             "(3000: ten times the ESs' saturation under edge-all)")
+                             "(1500: about five times the ESs' saturation under edge-all)")
     parser.add_argument("--plan-max-qps", type=positive_float,
                         help="run GOA and goa_ls per slot only up to this N x rate, queries/s "
                              "(400: past it their snapshots hold the ESs' growing backlog and "
                              "a run takes minutes)")
+    parser.add_argument("--plan-max-users", type=positive_int,
+                        help="run the static plans only up to this N (5000: goa_ls takes "
+                             "minutes on 20,000 users)")
     parser.add_argument("--slot", type=positive_float, default=0.02,
                         help="decision slot of GOA and goa_ls per slot, s (0.02)")
     parser.add_argument("--deadline-s", type=positive_float, default=2.0,
@@ -227,7 +232,7 @@ def run_online(task: dict) -> dict:
     whether the run collapsed (``benchmarks.online.collapsed``)."""
     import instances
 
-    if task["policy"] in SLOT_POLICIES or task["policy"].startswith("static"):
+    if task["policy"] in SLOT_POLICIES + STATIC_POLICIES:
         goa.solve(instances.generate(3, 2, seed=0), tau=0.8, method="goa")  # load the kernels
     overrides = {} if task["bandwidth_hz"] is None else {"bandwidth_hz": task["bandwidth_hz"]}
     inst = _generate(task, task["n_users"], task["seed"], **overrides)
@@ -273,7 +278,8 @@ def _tasks(args, cfg, policies) -> list[dict]:
                 combos = []
                 if "online" in args.experiments:
                     combos += [(p, cfg["bandwidths"][0]) for p in policies
-                               if p not in SLOT_POLICIES or qps <= cfg["plan_max_qps"]]
+                               if (p not in SLOT_POLICIES or qps <= cfg["plan_max_qps"])
+                               and (p not in STATIC_POLICIES or n <= cfg["plan_max_users"])]
                 if "map" in args.experiments:
                     combos += [(p, bw) for bw in cfg["bandwidths"] for p in MAP_POLICIES]
                 for policy, bw in combos:
@@ -289,8 +295,8 @@ def goodput(rows: list[dict], users, bandwidth_hz: float) -> list[dict]:
     """Per policy and rate: per seed, the largest swept N up to which (every swept N at or
     below it) at least 90 % of queries meet the deadline (0 when even the smallest misses),
     and its queries/s N x rate; mean and 95 % CI over seeds. ``censored`` counts the seeds
-    whose sweep stopped at an N that was not run (``--max-qps``, ``--plan-max-qps``): there the
-    goodput is a lower bound."""
+    whose sweep stopped at an N that was not run (``--max-qps``, ``--plan-max-qps``,
+    ``--plan-max-users``): there the goodput is a lower bound."""
     per = defaultdict(dict)
     for row in rows:
         if row["bandwidth_hz"] == bandwidth_hz:
@@ -363,7 +369,7 @@ def _config(args) -> dict:
         if value:
             cfg[key] = tuple(value) if key == "bandwidths" else tuple(sorted(set(value)))
     for key in ("drops", "seeds", "queries", "min_duration", "max_duration", "max_qps",
-                "plan_max_qps"):
+                "plan_max_qps", "plan_max_users"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if cfg["min_duration"] > cfg["max_duration"]:

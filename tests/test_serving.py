@@ -60,6 +60,8 @@ def test_serving_quick_run(tmp_path, capsys, phone):
     # the per-slot planners stop at --plan-max-qps (20 queries/s in --quick)
     slot = {(int(r["n_users"]), float(r["rate_hz"])) for r in runs if r["policy"] == "goa"}
     assert slot and all(n * rate <= 20.0 for n, rate in slot)
+    # the static plans stop at --plan-max-users (50 in --quick)
+    assert {int(r["n_users"]) for r in runs if r["policy"] == "static_goa_ls"} == {20}
     for r in read_csv(out / "serving_static_drops.csv"):
         assert 0 <= float(r["n_offloaded"]) <= int(r["n_users"])
         if r["method"] == "edge_all":
