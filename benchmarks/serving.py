@@ -47,7 +47,8 @@ import goa  # noqa: F401  registers goa's methods as planners for online's solve
 import inference
 import online
 from benchmarks.common import (
-    BenchmarkError, Parser, group_mean_ci95, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
+    BenchmarkError, Parser, group_mean_ci95, machine_line, matplotlib_pyplot, mean_ci95,
+    non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.online import collapsed
@@ -182,9 +183,13 @@ def _generate(task: dict, n_users: int, seed: int, **overrides):
                               llm=task["llm"], output_tokens=task["output_tokens"], **overrides)
 
 
-def run_task(task: dict):
-    """One task: a static drop (all taus and methods) or one online run."""
-    return run_static_drop(task) if task["kind"] == "static" else run_online(task)
+def run_task(task: dict) -> dict:
+    """One task: a static drop (all taus and methods) or one online run; its ``result`` and
+    the CPU seconds the task took in its worker (``cpu_s``: building the instance, loading
+    kernels and solving included)."""
+    cpu = time.process_time()
+    result = run_static_drop(task) if task["kind"] == "static" else run_online(task)
+    return {"result": result, "cpu_s": time.process_time() - cpu}
 
 
 def run_static_drop(task: dict) -> list[dict]:
@@ -416,7 +421,9 @@ def _run(args) -> int:
     print(f"{PROG}: {header}; {len(tasks)} tasks; {describe_executor(args)}; {machine_line()}",
           file=sys.stderr)
     with staged_output(out_dir) as stage:
-        results = run_tasks(run_task, tasks, out=out_dir, args=args, desc="tasks")
+        done = run_tasks(run_task, tasks, out=out_dir, args=args, desc="tasks")
+        results = [d["result"] for d in done]
+        task_cpu = sum(d["cpu_s"] for d in done)
         drops = [row for task, res in zip(tasks, results) if task["kind"] == "static"
                  for row in res]
         runs = [res for task, res in zip(tasks, results) if task["kind"] == "online"]
@@ -435,9 +442,10 @@ def _run(args) -> int:
         write_csv(stage / "serving_goodput.csv", good, GOODPUT_COLUMNS)
         write_csv(stage / "serving_map.csv", cells, MAP_COLUMNS)
         report = header + "\n\n" + _report(static, summary, good, cells, cfg, policies, args)
-        report += (f"\n\nwall time {time.perf_counter() - started:.1f} s, CPU time "
-                   f"{_cpu_s() - cpu0:.1f} s (this process and its workers); load average "
-                   f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; "
+        report += (f"\n\nwall time {time.perf_counter() - started:.1f} s; CPU time "
+                   f"{task_cpu:.1f} s in the tasks (summed over workers; of the stored "
+                   f"results with --resume), {_cpu_s() - cpu0:.1f} s in this process; load "
+                   f"average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; "
                    f"{machine_line()}")
         (stage / "summary.txt").write_text(report + "\n", encoding="utf-8")
         if not args.no_plots:
@@ -449,9 +457,9 @@ def _run(args) -> int:
 
 
 def _cpu_s() -> float:
-    """CPU seconds of this process and of its finished children (the local workers)."""
-    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    """CPU seconds of this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _pm(record: dict | None, metric: str, digits: int = 1) -> str:
@@ -549,8 +557,9 @@ def plot(static, summary, cells, cfg, policies, args, folder) -> None:
             ax.grid(True, alpha=0.3)
         axes[0].set_yscale("log")
         axes[1].legend(fontsize=7)
-        fig.suptitle(f"static, roofline costs, tau {tau:g} ({args.slm} on {Path(args.device).stem}, "
-                     f"{args.llm} on {Path(args.edge).stem})", fontsize=9)
+        fig.suptitle(f"static, roofline costs, tau {tau:g} ({args.slm} on "
+                     f"{Path(args.device).stem}, {args.llm} on {Path(args.edge).stem})",
+                     fontsize=9)
         fig.tight_layout()
         fig.savefig(folder / "static.png", dpi=120)
         plt.close(fig)
