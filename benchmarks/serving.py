@@ -572,9 +572,11 @@ def plot(static, summary, cells, cfg, policies, args, folder) -> None:
             for policy in policies:
                 pts = [(n, index[(policy, n, 1.0 / period)]) for n in cfg["users"]
                        if (policy, n, 1.0 / period) in index]
+                style = plot_style(policy)
+                if policy in SLOT_POLICIES:
+                    style["label"] += " per slot"
                 ax.errorbar([n for n, _ in pts], [p["p95_ms"] for _, p in pts],
-                            yerr=[p["p95_ms_ci95"] for _, p in pts], ms=3, capsize=2,
-                            **plot_style(policy))
+                            yerr=[p["p95_ms_ci95"] for _, p in pts], ms=3, capsize=2, **style)
             ax.axhline(args.deadline_s * 1e3, color="0.5", linestyle=":",
                        label=f"D = {args.deadline_s:g} s")
             ax.set_xscale("log")
