@@ -319,6 +319,28 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
+def group_mean_ci95(rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str],
+                    count: str) -> list[dict]:
+    """Per distinct value of ``keys``: the key fields, the row count (named ``count``), and
+    each metric's mean and 95 % CI half-width (``metric_ci95``) over the rows where it is a
+    finite number (None, None when it never is)."""
+    from collections import defaultdict
+
+    groups = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[k] for k in keys)].append(row)
+    out = []
+    for key, members in groups.items():
+        record = dict(zip(keys, key), **{count: len(members)})
+        for metric in metrics:
+            values = [r[metric] for r in members if r.get(metric) is not None
+                      and np.isfinite(r[metric])]
+            record[metric], record[f"{metric}_ci95"] = mean_ci95(values) if values else (
+                None, None)
+        out.append(record)
+    return out
+
+
 def machine_line() -> str:
     """A short description of the machine, for the record."""
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

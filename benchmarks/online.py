@@ -37,7 +37,7 @@ import numpy as np
 import goa  # noqa: F401  registers goa's methods as planners for online's solver policies
 import online
 from benchmarks.common import (
-    BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
+    BenchmarkError, Parser, group_mean_ci95, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.style import plot_style
@@ -190,20 +190,7 @@ def _tasks(args, cfg, policies) -> list[dict]:
 
 def aggregate(rows: list[dict]) -> list[dict]:
     """Mean and 95 % CI half-width over seeds per (experiment, policy, rate, tau)."""
-    groups = defaultdict(list)
-    for row in rows:
-        groups[(row["experiment"], row["policy"], row["rate_hz"], row["tau"])].append(row)
-    out = []
-    for (experiment, policy, rate, tau), members in groups.items():
-        record = {"experiment": experiment, "policy": policy, "rate_hz": rate, "tau": tau,
-                  "seeds": len(members)}
-        for metric in METRICS:
-            values = [r[metric] for r in members if r.get(metric) is not None
-                      and np.isfinite(r[metric])]
-            record[metric], record[f"{metric}_ci95"] = mean_ci95(values) if values else (
-                None, None)
-        out.append(record)
-    return out
+    return group_mean_ci95(rows, ("experiment", "policy", "rate_hz", "tau"), METRICS, "seeds")
 
 
 def goodput(rows: list[dict], rates, n_users: int) -> list[dict]:
