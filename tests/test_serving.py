@@ -1,7 +1,6 @@
 """``python -m benchmarks.serving``: a quick run (columns, conservation of queries, the map
 computed from the runs), resume, the map's and goodput's rules, bad options, ``--calibrate``."""
 
-import sys
 
 import numpy as np
 import pytest
