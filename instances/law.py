@@ -27,6 +27,10 @@ from .errors import InstanceError
 
 #: The laws this code knows.
 KINDS = ("ps", "table", "batched")
+#: The help of a ``--costs`` option of the benchmarks that generate their instances.
+COSTS_HELP = ("how the generated instances price a query: 'paper' (default) or 'roofline' (the "
+              "delays of LLM inference on the default phone and edge GPU, docs/model.md, "
+              "realistic instances; needed by --law batched)")
 #: The help of a ``--law`` option (the instance CLI, ``benchmarks.gap``, ``benchmarks.certified``).
 LAW_HELP = ("the ESs' congestion law: 'ps' (the paper's processor sharing, default), 'batched' "
             "(the batched LLM server of a roofline instance, made with --costs roofline: h_j(n) "
@@ -192,9 +196,13 @@ def law_doc(spec) -> dict | None:
     return read_law_file(spec[len("table:"):])
 
 
-def law_option(spec: str, sizes=()) -> dict | None:
+def law_option(spec: str, sizes=(), costs: str | None = None) -> dict | str | None:
     """:func:`law_doc` for a command line's ``--law``, checked against every (N, M) of
-    ``sizes`` before anything runs: an error names the option."""
+    ``sizes`` before anything runs: an error names the option. ``costs``: the generated
+    instances' costs ("batched" needs "roofline"; None: not checked, e.g. saved files)."""
+    if spec == "batched" and costs not in (None, "roofline"):
+        raise InstanceError("--law: 'batched' needs --costs roofline (the batched server's "
+                            "completion times come from the roofline of its model)")
     try:
         doc = law_doc(spec)
         for n_users, n_servers in sizes:
