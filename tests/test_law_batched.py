@@ -109,3 +109,38 @@ def test_batched_law_file_is_self_contained_and_cli_takes_it(tmp_path):
     assert cli.main(["generate", "--users", "5", "--servers", "2", "--law", "batched",
                      "--out", str(tmp_path / "d.json")]) == 2
     assert not (tmp_path / "d.json").exists()
+
+
+def test_gap_and_certified_generate_roofline_sets_under_the_batched_law(capsys):
+    """``--costs roofline --law batched``: benchmarks.gap's generated tasks carry "roofline"
+    (the default tasks stay as they were: 6-tuples, no costs) and load roofline drops under the
+    batched law; benchmarks.certified's exact row equals brute force under that law; without
+    --costs roofline it is one line naming --law, exit 2, before anything runs."""
+    from benchmarks import certified, gap
+
+    plain = gap.make_tasks(gap.build_parser().parse_args(["--quick"]))
+    assert all(len(task[0]) == 6 for task in plain)
+    args = gap.build_parser().parse_args(["--quick", "--costs", "roofline", "--law", "batched"])
+    tasks = gap.make_tasks(args)
+    assert [task[0][:6] for task in tasks] == [task[0] for task in plain]
+    assert all(task[0][6] == "roofline" for task in tasks)
+    inst, name, _, _ = gap._load(tasks[-1][0], tasks[-1][-1])
+    assert inst.law.kind == "batched" and inst.provenance["costs"] == "roofline"
+    assert "roofline" in name
+    args = certified.build_parser().parse_args(["--costs", "roofline", "--law", "batched",
+                                                "--sizes", "6", "--servers", "2", "--seeds",
+                                                "1", "--tau", "0.8"])
+    (task,) = certified.make_tasks(args)
+    rows = certified.solve_task(task)
+    exact = [r for r in rows if r["method"] == "exact"][0]
+    want = instances.generate(6, 2, seed=1, interference="full", costs="roofline",
+                              law="batched")
+    forced = want.forced(0.8)
+    options = [range(2) if f else range(-1, 2) for f in forced]
+    best = min(instances.evaluate(want, a).total_delay_ms for a in itertools.product(*options))
+    npt.assert_allclose(exact["objective_ms"], best, rtol=1e-9)
+    capsys.readouterr()
+    for main in (gap.main, certified.main):
+        assert main(["--quick", "--law", "batched", "--out", "/nonexistent/x"]) == 2
+        err = capsys.readouterr().err
+        assert "--law: 'batched' needs --costs roofline" in err and "Traceback" not in err
