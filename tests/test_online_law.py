@@ -91,3 +91,24 @@ def test_planning_law_checks_its_argument():
     with pytest.raises(ValueError, match="law: 'batched' plans for a batched server"):
         planning_law(state, 3, "batched")
     assert planning_law(state, 3).kind == "ps"
+
+
+def test_online_law_benchmark_goodput_is_paired_per_seed(tmp_path, capsys):
+    """benchmarks.online_law: the goodput per law is the highest fraction up to which every
+    swept fraction meets the deadline for >= 90 % of the queries, per seed, and the paired
+    difference batched - ps is taken seed by seed; a bad --warmup is one line, exit 2, and no
+    folder."""
+    from benchmarks import online_law
+
+    att = {("batched", 0): [1.0, 0.95, 0.5], ("ps", 0): [1.0, 0.5, 0.95],
+           ("batched", 1): [0.95, 0.95, 0.95], ("ps", 1): [0.95, 0.95, 0.2]}
+    rows = [{"law": law, "seed": seed, "fraction": f, "attainment": a}
+            for (law, seed), values in att.items() for f, a in zip((0.2, 0.5, 0.8), values)]
+    good, diff = online_law.law_goodput(rows)
+    by_law = {g["law"]: g["goodput_hz"] for g in good}
+    assert by_law == {"batched": (0.5 + 0.8) / 2, "ps": (0.2 + 0.5) / 2}
+    assert diff["diff"] == pytest.approx(((0.5 - 0.2) + (0.8 - 0.5)) / 2)
+    assert diff["seeds"] == 2
+    out = tmp_path / "o"
+    assert online_law.main(["--quick", "--warmup", "5", "--out", str(out)]) == 2
+    assert "--warmup" in capsys.readouterr().err and not out.exists()
