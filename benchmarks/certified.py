@@ -169,7 +169,8 @@ def _run(args) -> int:
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per bound, safety cap "
-          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law}, costs {args.costs}; {machine_line()}",
+          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law}, "
+          f"costs {args.costs}; {machine_line()}",
           file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,

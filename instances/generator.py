@@ -114,8 +114,8 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         The ESs' congestion law (:func:`instances.law.resolve_law`): ``None`` or ``"ps"`` (the
         paper's, the default), a :class:`~instances.Law` of these sizes, ``"table:PATH"`` (a
         JSON file) or ``"batched"`` (with ``costs="roofline"``: the batched LLM server,
-        :func:`instances.law.batched_law`). It draws no random number: the drop is the same under every law, and the
-        provenance records a law other than "ps".
+        :func:`instances.law.batched_law`). It draws no random number: the drop is the same
+        under every law, and the provenance records a law other than "ps".
     **overrides
         Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
 
