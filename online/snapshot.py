@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from instances import Instance, Law
-from instances.law import batched_h, mean_prompt_tokens
+from instances.law import batched_h
 from instances.uncertainty import DEFAULT_SIGNAL, uncertainty
 
 PIN_LOCAL_S = 1e6
@@ -63,10 +63,8 @@ def planning_law(state, n_users: int, law: str | None = None) -> Law:
     if server is None:
         raise ValueError("law: 'batched' plans for a batched server: simulate with "
                          "server='batched'")
-    prompt = getattr(state, "_planning_prompt", None)
-    if prompt is None:  # the run's mean prompt: a constant of the workload, computed once
-        prompt = state._planning_prompt = mean_prompt_tokens(state.prompt_tokens)
-    h = batched_h(server.scheduler(), prompt, server.output_tokens, n_users)
+    h = batched_h(server.scheduler(), state.planning_prompt_tokens, server.output_tokens,
+                  n_users)
     return Law("batched", h=np.tile(h, (state.instance.n_servers, 1)))
 
 
