@@ -34,7 +34,7 @@ from benchmarks.common import (
     non_negative_int, positive_int, run_cli, staged_output, table, unit_float, warm_up,
     write_csv)
 from benchmarks.style import plot_style
-from instances.law import LAW_HELP, law_option
+from instances.law import COSTS_HELP, LAW_HELP, law_option
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.certified"
@@ -82,6 +82,8 @@ def build_parser() -> Parser:
                              "1.0, seeds 0-2 (--sizes, --tau, --seeds override either)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
     parser.add_argument("--law", default="ps", metavar="LAW", help=LAW_HELP)
+    parser.add_argument("--costs", default="paper", choices=("paper", "roofline"),
+                        help=COSTS_HELP)
     add_executor_arguments(parser)
     return parser
 
@@ -110,9 +112,11 @@ def make_tasks(args) -> list[tuple]:
     # the fixed set, then every method registered in goa/plugins: part of every task, so that
     # a plugin added or removed makes other tasks (and other keys in the task store)
     methods = HEURISTICS + goa.registered_methods()
-    law = law_option(args.law, [(n, args.servers) for n in sizes])
+    law = law_option(args.law, [(n, args.servers) for n in sizes], args.costs)
+    # costs "paper" adds nothing to a task: the default tasks keep their keys in the store
+    costs = ("roofline",) if args.costs == "roofline" else ()
     return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
-             args.dual_rounds, methods, law)
+             args.dual_rounds, methods, law) + costs
             for n in sizes for tau in taus for seed in seeds]
 
 
@@ -124,11 +128,12 @@ def solve_task(task: tuple) -> list[dict]:
 
     from instances.law import law_from_doc
 
-    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods, *law = task
+    n, m, seed, tau, time_limit, max_boxes, max_nodes, dual_rounds, methods, *rest = task
+    law, costs = (list(rest) + [None, "paper"][len(rest):])[:2]
     warm_up(exact=True)
-    inst = instances.generate(n, m, seed=seed, interference="full",
-                              law=law_from_doc(law[0] if law else None, n, m))
-    name = f"full_N{n}_M{m}_seed{seed}"
+    inst = instances.generate(n, m, seed=seed, interference="full", costs=costs,
+                              law=law_from_doc(law, n, m))
+    name = ("" if costs == "paper" else f"{costs}_") + f"full_N{n}_M{m}_seed{seed}"
     heuristics = [goa.solve(inst, tau=tau, method=method, seed=seed) for method in methods]
     feasible = [r for r in heuristics if r.is_feasible()]
     warm = min(feasible, key=lambda r: r.objective_ms).assignment if feasible else None
@@ -164,7 +169,8 @@ def _run(args) -> int:
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per bound, safety cap "
-          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law}; {machine_line()}",
+          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law}, "
+          f"costs {args.costs}; {machine_line()}",
           file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args,

@@ -38,7 +38,7 @@ from benchmarks.common import (
     unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.style import plot_style
-from instances.law import LAW_HELP, law_option
+from instances.law import COSTS_HELP, LAW_HELP, law_option
 
 PROG = "python -m benchmarks.gap"
 DEFAULT_SIZES = {"none": (10, 20, 40, 60), "full": (6, 8, 10, 12)}
@@ -99,6 +99,8 @@ def build_parser() -> Parser:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--law", default=None, metavar="LAW",
                         help=LAW_HELP + "; with --instances, the files' own laws by default")
+    parser.add_argument("--costs", default="paper", choices=("paper", "roofline"),
+                        help=COSTS_HELP)
     add_executor_arguments(parser)
     return parser
 
@@ -144,12 +146,17 @@ def make_tasks(args) -> list[tuple]:
             else:
                 sizes = QUICK_CONGESTED_SIZES if args.quick else CONGESTED_SIZES
                 servers = CONGESTED_SERVERS
-            sources += [("gen", name, interference, n, servers, seed)
+            # costs "paper" adds nothing to the source: the default tasks keep their keys
+            costs = ("roofline",) if args.costs == "roofline" else ()
+            sources += [("gen", name, interference, n, servers, seed) + costs
                         for interference in ("none", "full") for n in sizes[interference]
                         for seed in seeds]
         shapes = sorted({(source[3], source[4]) for source in sources})
     # None: each instance's own law ("ps" for the generated sets); "ps" or a table: forced
-    law = None if args.law is None else (law_option(args.law, shapes) or "ps")
+    if args.instances and args.costs != "paper":
+        raise BenchmarkError("--costs: applies to the generated sets, not to --instances")
+    law = None if args.law is None else (
+        law_option(args.law, shapes, None if args.instances else args.costs) or "ps")
     return [(source, tau, args.time_limit, args.max_boxes, args.max_nodes, args.dual_rounds,
              methods, law) for source in sources for tau in taus]
 
@@ -168,11 +175,14 @@ def _load(source: tuple, law=None):
             inst = inst.with_law(law_from_doc(law, inst.n_users, inst.n_servers))
         seed = inst.provenance.get("seed")
         return inst, source[1], int(seed) if isinstance(seed, int) else 0, "file"
-    _, name, interference, n, m, seed = source
+    _, name, interference, n, m, seed, *costs = source
     overrides = CONGESTED_OVERRIDES if name == "congested" else {}
-    inst = instances.generate(n, m, seed=seed, interference=interference,
+    costs = costs[0] if costs else "paper"
+    if costs == "roofline":  # the roofline sets the ES compute the congested set overrides
+        overrides = {}
+    inst = instances.generate(n, m, seed=seed, interference=interference, costs=costs,
                               law=law_from_doc(law, n, m), **overrides)
-    prefix = "" if name == "default" else f"{name}_"
+    prefix = ("" if name == "default" else f"{name}_") + ("" if costs == "paper" else f"{costs}_")
     return inst, f"{prefix}{interference}_N{n}_M{m}_seed{seed}", seed, name
 
 
@@ -226,7 +236,8 @@ def _run(args) -> int:
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per exact solve, safety cap "
-          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law or 'of each instance'}; "
+          f"{args.time_limit:g} s, {describe_executor(args)}, law {args.law or 'of each instance'}, "
+          f"costs {args.costs}; "
           f"{machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
         rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap",

@@ -112,9 +112,10 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         T, the tokens of each answer (``costs="roofline"``; the recipe's 5).
     law
         The ESs' congestion law (:func:`instances.law.resolve_law`): ``None`` or ``"ps"`` (the
-        paper's, the default), a :class:`~instances.Law` of these sizes, or ``"table:PATH"`` (a
-        JSON file). It draws no random number: the drop is the same under every law, and the
-        provenance records a law other than "ps".
+        paper's, the default), a :class:`~instances.Law` of these sizes, ``"table:PATH"`` (a
+        JSON file) or ``"batched"`` (with ``costs="roofline"``: the batched LLM server,
+        :func:`instances.law.batched_law`). It draws no random number: the drop is the same
+        under every law, and the provenance records a law other than "ps".
     **overrides
         Any preset value by name, e.g. ``area_m=2000.0`` or ``slm_skill=0.0``.
 
@@ -155,6 +156,9 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
                                 f"named models and hardware sets the workloads and compute)")
     law_spec = law
     law = resolve_law(law, n_users, n_servers)
+    if law.is_request and serving is None:
+        raise InstanceError("law: 'batched' needs costs='roofline' (the batched server's "
+                            "completion times come from the roofline of its model)")
 
     trace, profile_name = _resolve_profile(profile)
     rng = np.random.default_rng(int(seed))
@@ -188,7 +192,7 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
                  else np.full(n_servers, params["server_cap_flops"]))
     if law.is_table:
         provenance["law"] = law_spec if isinstance(law_spec, str) else law.kind
-    return Instance(
+    instance = Instance(
         user_xy_m=user_xy,
         prompt_bits=queries.prompt_bytes * params["bits_per_byte"],
         tx_power_w=np.full(n_users, params["tx_power_w"]),
@@ -211,8 +215,9 @@ def generate(n_users: int, n_servers: int = 4, seed: int = 0, preset: str = "pap
         provenance=provenance,
         p_slm_correct=queries.p_slm_correct,
         p_llm_correct=queries.p_llm_correct,
-        law=law,
+        law=Law() if law.is_request else law,
     )
+    return instance.with_law(law) if law.is_request else instance
 
 
 def draw_profile_queries(n: int, rng: np.random.Generator, params: dict,

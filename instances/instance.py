@@ -300,8 +300,11 @@ class Instance:
         Raises
         ------
         InstanceError
-            If ``law`` is not an :class:`instances.Law` or its arrays do not fit N and M.
+            If ``law`` is not an :class:`instances.Law` or its arrays do not fit N and M, or
+            ``Law("batched")`` on an instance without roofline costs.
         """
+        if isinstance(law, Law):
+            law = law.for_instance(self)  # Law("batched"): computed for this instance
         return dataclasses.replace(self, law=law)
 
     @functools.cached_property

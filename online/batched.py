@@ -10,12 +10,14 @@ served, each in the device's :meth:`inference.Cost.query_s`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 import inference
 from instances import Instance
+from instances.law import mean_prompt_tokens
 
 from .engine import INF, State
 from .queries import QueryStream, _preset_params
@@ -196,6 +198,12 @@ class BatchedState(State):
         if n:
             longest = inference.Job(int(tokens.max()), server.output_tokens)
             self._schedulers[0].check(longest)
+
+    @functools.cached_property
+    def planning_prompt_tokens(self) -> int:
+        """The prompt length of the batched law a planner uses (:func:`online.snapshot.
+        planning_law`): the mean of the run's queries', rounded; a constant of the workload."""
+        return mean_prompt_tokens(self.prompt_tokens)
 
     def local_service_s(self) -> list[float]:
         """Per query: the device's ``query_s`` of its prompt (``W^L / C^L`` without a device)."""

@@ -12,7 +12,7 @@ import numpy as np
 from instances import check_tau
 from instances.starts import planner_methods, registered_planner
 
-from .snapshot import snapshot
+from .snapshot import check_planning_law, planning_law, snapshot
 
 
 class Policy:
@@ -137,17 +137,23 @@ class Solve(Policy):
     solver
         Instead of a registered method: any ``solver(instance, tau, seed, **options)`` returning
         an assignment (int, -1 local) over the snapshot's users.
+    law
+        The congestion law of the snapshot (:func:`online.snapshot.planning_law`): None (the
+        default) the server's, "batched" on a batched run and "ps" otherwise; "ps" forces the
+        paper's law (to compare, on a batched run; the name gets ``_pslaw``).
     **options
         Passed to the solver.
     """
 
-    def __init__(self, method: str = "goa", seed: int = 0, solver=None, **options):
+    def __init__(self, method: str = "goa", seed: int = 0, solver=None, law: str | None = None,
+                 **options):
         self._plan = _planner(method, solver)
         self.method, self.seed, self.options = method, seed, options
-        self.name = method
+        self.law = check_planning_law(law)
+        self.name = method + ("" if law is None else f"_{law}law")
 
     def decide(self, state, arrivals) -> np.ndarray:
-        inst, _ = snapshot(state, arrivals)
+        inst, _ = snapshot(state, arrivals, self.law)
         plan = self._plan(inst, tau=state.tau, seed=self.seed, **self.options)
         return np.asarray(plan[:len(arrivals)], dtype=np.int64)
 
@@ -172,13 +178,19 @@ class StaticPlan(Policy):
     guard
         ``True`` (default): the per-query guard above. ``False``: the plan's place for every
         query whatever its alpha (its summary then counts the ``guard_violations``).
+    law
+        The congestion law of the plan, as in :class:`Solve` (None: the server's).
     """
 
-    def __init__(self, method: str = "goa_ls", seed: int = 0, solver=None, guard: bool = True):
+    def __init__(self, method: str = "goa_ls", seed: int = 0, solver=None, guard: bool = True,
+                 law: str | None = None):
         self._plan = _planner(method, solver)
         self.method, self.seed, self.guard = method, seed, bool(guard)
-        self.name = f"static_{method}" + ("" if self.guard else "_unguarded")
+        self.law = check_planning_law(law)
+        self.name = (f"static_{method}" + ("" if self.guard else "_unguarded")
+                     + ("" if law is None else f"_{law}law"))
         self._plans: dict = {}
+        self._planned: dict = {}  # id(instance) -> (instance, that instance under the plan's law)
 
     def plan(self, instance, tau: float) -> np.ndarray:
         """The static plan of ``instance`` at ``tau`` (solved once, then cached)."""
@@ -188,8 +200,19 @@ class StaticPlan(Policy):
             self._plans[key] = (instance, np.asarray(plan, dtype=np.int64))
         return self._plans[key][1]
 
+    def planning_instance(self, state):
+        """The run's instance under the plan's law (:func:`online.snapshot.planning_law` for its
+        N users; the instance itself under "ps"), built once per instance."""
+        key = id(state.instance)
+        if key not in self._planned:
+            law = planning_law(state, state.instance.n_users, self.law)
+            same = not law.is_table and not state.instance.law.is_table
+            inst = state.instance if same else state.instance.with_law(law)
+            self._planned[key] = (state.instance, inst)
+        return self._planned[key][1]
+
     def decide(self, state, arrivals) -> np.ndarray:
-        places = self.plan(state.instance, state.tau)[arrivals.user]
+        places = self.plan(self.planning_instance(state), state.tau)[arrivals.user]
         if self.guard:
             uncertain = (places < 0) & (arrivals.alpha > state.tau)
             if uncertain.any():

@@ -155,7 +155,7 @@ def run_queries(instance: Instance, policy: Policy | str, queries: QueryStream, 
     predicted = np.full(len(queries), np.nan)
 
     def on_decision(state, arrivals, places):
-        snap, pinned = snapshot(state, arrivals)
+        snap, pinned = snapshot(state, arrivals, getattr(policy, "law", None))
         delays = evaluate(snap, np.concatenate([places, pinned])).delay_s
         predicted[arrivals.query] = delays[:len(arrivals)]
 

@@ -12,26 +12,68 @@ bandwidth split ``B_j / n_j`` (the static model splits band and compute over the
 an upload in progress is pinned with its whole edge work and its remaining upload is ignored;
 a new query's local delay is its device's backlog at the decision plus its own run (queries of
 one device decided together each see the same backlog).
+
+The snapshot's congestion law is the server's (:func:`planning_law`): "ps" on the paper's
+processor-sharing ES, "batched" on the batched ES (docs/online.md, "Planning with the batched
+law"), unless the caller forces "ps".
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from instances import Instance
+from instances import Instance, Law
+from instances.law import batched_h
 from instances.uncertainty import DEFAULT_SIGNAL, uncertainty
 
 PIN_LOCAL_S = 1e6
 PIN_SNR = 1e-10
 PIN_PROMPT_BITS = 1.0
+#: The laws a planner may plan with: None (the server's), "ps" or "batched".
+PLANNING_LAWS = (None, "ps", "batched")
 
 
-def snapshot(state, arrivals) -> tuple[Instance, np.ndarray]:
+def check_planning_law(law) -> str | None:
+    """``law`` if it is one of :data:`PLANNING_LAWS`, else ``ValueError`` naming ``law``."""
+    if law not in PLANNING_LAWS:
+        raise ValueError(f"law: must be None (the server's), 'ps' or 'batched', got {law!r}")
+    return law
+
+
+def planning_law(state, n_users: int, law: str | None = None) -> Law:
+    """The congestion law a planner of ``state`` uses on ``n_users`` users and the instance's ESs.
+
+    ``law`` None: the server's, "batched" on a batched run (``state.server`` set), else "ps".
+    "batched": ``a = 0``, ``b = 1`` and every ``h_j(n)`` =
+    :func:`instances.law.batched_h` of the run's scheduler (its limits included) at the mean
+    prompt tokens of the run's queries and its T, for n = 1..``n_users`` (built for this size:
+    a table of another N is not sliced). "ps": the paper's.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``law``, or "batched" on a run without a batched server.
+    """
+    server = getattr(state, "server", None)
+    law = check_planning_law(law)
+    if law is None:
+        law = "ps" if server is None else "batched"
+    if law == "ps":
+        return Law()
+    if server is None:
+        raise ValueError("law: 'batched' plans for a batched server: simulate with "
+                         "server='batched'")
+    h = batched_h(server.scheduler(), state.planning_prompt_tokens, server.output_tokens,
+                  n_users)
+    return Law("batched", h=np.tile(h, (state.instance.n_servers, 1)))
+
+
+def snapshot(state, arrivals, law: str | None = None) -> tuple[Instance, np.ndarray]:
     """(instance, pinned servers): the live state plus ``arrivals`` as a static instance.
 
     The first ``len(arrivals)`` users are the arrivals; the rest are the pinned in-flight
     queries, whose servers are returned (so a full assignment is the arrivals' places followed
-    by these).
+    by these). The instance's law is :func:`planning_law` of ``law`` (None: the server's).
     """
     inst, queries = state.instance, state.queries
     q = arrivals.query
@@ -70,4 +112,5 @@ def snapshot(state, arrivals) -> tuple[Instance, np.ndarray]:
         fields["p_llm_correct"] = np.concatenate([queries.p_llm_correct[q], np.full(p, 0.5)])
     else:
         fields["p_slm_correct"] = fields["p_llm_correct"] = None
+    fields["law"] = planning_law(state, k + p, law)
     return inst.replace(**fields), f_server
