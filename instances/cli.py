@@ -1,5 +1,6 @@
 """Command line: ``python -m instances generate ...`` and ``python -m instances show FILE``
-(also installed as the console script ``offload-instances``).
+(``--plot OUT.png`` draws the drop and a heuristic's plan: :mod:`instances.plot`), also
+installed as the console script ``offload-instances``.
 
 Bad input prints a one-line error on stderr, prefixed with the command as the user typed it
 (``offload-instances: error: ...`` or ``python -m instances: error: ...``), and exits with code 2,
@@ -17,12 +18,14 @@ import numpy as np
 
 from .evaluate import evaluate
 from .generator import PRESETS, generate
-from .instance import INTERFERENCE_MODELS, Instance, InstanceError
+from .instance import INTERFERENCE_MODELS, Instance, InstanceError, check_tau
 from .io import load, save
 from .profiles import NAMED_TRACES
 from .uncertainty import DEFAULT_SIGNAL, SIGNALS
 
 _TAUS = (0.6, 0.7, 0.8, 0.9)
+PLOT_METHOD = "goa"
+PLOT_TAU = 0.8
 CONSOLE_SCRIPT = "offload-instances"
 MODULE_COMMAND = "python -m instances"
 
@@ -86,6 +89,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a summary of instance files",
                           description="Print a readable summary of instance files.")
     show.add_argument("files", nargs="+", help="instance JSON files")
+    show.add_argument("--plot", metavar="OUT.png", default=None,
+                      help="draw the drop (one FILE) and the plan of --method at --tau into this "
+                           "image: users by alpha and place, the ESs, who offloads where")
+    show.add_argument("--method", default=PLOT_METHOD,
+                      help=f"with --plot: a registered heuristic of (P) ({PLOT_METHOD})")
+    show.add_argument("--tau", type=float, default=PLOT_TAU,
+                      help=f"with --plot: the accuracy guard's threshold ({PLOT_TAU:g})")
     return parser
 
 
@@ -113,10 +123,73 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "generate":
         _generate(args)
         return
-    for number, path in enumerate(args.files):
+    if args.plot is None:
+        if args.method != PLOT_METHOD or args.tau != PLOT_TAU:
+            raise ValueError("--method, --tau: apply to --plot only")
+    else:
+        if len(args.files) != 1:
+            raise ValueError(f"--plot: draws one instance file, got {len(args.files)}")
+        check_output_file(args.plot, "--plot", image=True)
+        check_tau_option(args.tau)
+    instances = [load(path) for path in args.files]
+    if args.plot is not None:
+        _plot(instances[0], args)
+    for number, (path, instance) in enumerate(zip(args.files, instances)):
         if number:
             print()
-        print(summary(load(path), title=str(path)))
+        print(summary(instance, title=str(path)))
+    if args.plot is not None:
+        print(f"wrote {args.plot}")
+
+
+def check_tau_option(tau: float, option: str = "--tau") -> float:
+    """``tau`` if it lies in [0, 1]; else a ValueError naming ``option``."""
+    try:
+        return check_tau(tau)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {str(exc).split(': ', 1)[1]}") from None
+
+
+def _plot(instance: Instance, args: argparse.Namespace) -> None:
+    """Plan ``instance`` with the registered heuristic ``--method`` and draw it."""
+    from .plot import plot_plan
+    from .starts import planner_methods, registered_planner
+
+    plan = registered_planner(args.method)
+    if plan is None:
+        known = planner_methods()
+        if not known:
+            raise ValueError(f"--method {args.method}: no planner of (P) is registered (the "
+                             f"goa package registers its methods when it is loaded)")
+        raise ValueError(f"--method: unknown method {args.method!r}; registered: "
+                         f"{', '.join(known)}")
+    assignment = plan(instance, args.tau, seed=0)
+    plot_plan(instance, assignment, args.plot, tau=args.tau, label=args.method)
+
+
+def check_output_file(path: str | Path, option: str = "--out", image: bool = False) -> Path:
+    """The output file ``path`` of a command line, checked before any work: not a folder, in a
+    folder that exists, and with ``image=True`` an extension matplotlib writes.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``option`` and the problem.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option}: {path} is a folder; give a file name "
+                         f"(e.g. {path / ('drop.png' if image else 'out.json')})")
+    if not path.parent.is_dir():
+        raise ValueError(f"{option}: folder {path.parent} does not exist")
+    if image:
+        from .plot import image_formats
+
+        formats = image_formats()
+        if path.suffix[1:].lower() not in formats:
+            raise ValueError(f"{option}: cannot tell the image format of {path.name} (give an "
+                             f"extension: {', '.join(formats)})")
+    return path
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -149,10 +222,7 @@ def _generate(args: argparse.Namespace) -> None:
                          f"({_one_line(exc)})") from None
     out = Path(args.out)
     if args.count == 1:
-        if out.is_dir():
-            raise ValueError(f"--out: {out} is a folder; give a file name for one instance")
-        if not out.parent.is_dir():
-            raise ValueError(f"--out: folder {out.parent} does not exist")
+        check_output_file(out)
         _save(made[0], out)
         print(f"wrote {out}")
         return
