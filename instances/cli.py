@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import CALIBRATION_SAMPLES
 from .evaluate import evaluate
 from .generator import PRESETS, generate
 from .instance import INTERFERENCE_MODELS, Instance, InstanceError, check_tau
@@ -178,8 +179,7 @@ def check_output_file(path: str | Path, option: str = "--out", image: bool = Fal
     """
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{option}: {path} is a folder; give a file name "
-                         f"(e.g. {path / ('drop.png' if image else 'out.json')})")
+        raise ValueError(f"{option}: {path} is a folder, not a file; give a file name")
     if not path.parent.is_dir():
         raise ValueError(f"{option}: folder {path.parent} does not exist")
     if image:
@@ -201,6 +201,13 @@ def _generate(args: argparse.Namespace) -> None:
                    profile=args.profile, uncertainty=args.uncertainty, **overrides)
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
+    top_k = overrides.get("top_k", PRESETS[args.preset]["top_k"])
+    if args.users >= 1 and args.servers >= 1 and np.isfinite(top_k):  # else checked later
+        check_memory(args.count * instance_bytes(args.users, args.servers, max(top_k, 1.0)),
+                     f"--users {args.users}, --servers {args.servers}"
+                     + (f", --top-k {top_k:g}" if "top_k" in overrides else "")
+                     + (f", --count {args.count}" if args.count > 1 else ""),
+                     "an instance" if args.count == 1 else f"{args.count} instances")
     if args.trace_cost != "auto" and args.profile != "synthetic":
         from .profiles import load_trace
 
@@ -236,6 +243,61 @@ def _generate(args: argparse.Namespace) -> None:
         seed = instance.provenance["seed"]
         _save(instance, out / f"{args.interference}_N{args.users}_M{args.servers}_seed{seed}.json")
     print(f"wrote {args.count} instances to {out}/")
+
+
+# Bytes that generating an instance takes: per (user, ES) pair, per user, and per top-k entry
+# of every query drawn, the calibration sample's (CALIBRATION_SAMPLES queries) included. The
+# peak of instances.generate (tracemalloc) measured 15 MB at N = 20000, M = 4, k = 10; 39 MB at
+# M = 40; 50 MB at N = 1000, M = 4, k = 60 (a new calibration); these constants overestimate
+# each by 1.6-3 x, so that an estimate errs on the safe side.
+_BYTES_PER_PAIR = 8 * 8
+_BYTES_PER_USER = 8 * 64
+_BYTES_PER_TOPK = 8 * 8
+
+
+def instance_bytes(n_users: int, n_servers: int, top_k: int = 10) -> float:
+    """About how much memory generating an instance of this size takes, in bytes."""
+    return (float(n_users) * (n_servers * _BYTES_PER_PAIR + _BYTES_PER_USER)
+            + (float(n_users) + CALIBRATION_SAMPLES) * top_k * _BYTES_PER_TOPK
+            + 1e4 * n_servers)
+
+
+def available_memory_bytes() -> int | None:
+    """The memory a new allocation can take on this machine (Linux's ``MemAvailable``, else
+    the free physical pages), or None where neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(need_bytes: float, arguments: str, what: str = "a run") -> None:
+    """Refuse, before allocating, ``what`` (``"an instance"``, ``"a run"``) whose ``arguments``
+    (as the user gave them, e.g. ``"--users 1000000000"``) would need more memory than this
+    machine has available.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``arguments``, the estimate and the memory available.
+    """
+    available = available_memory_bytes()
+    if available is not None and need_bytes > available:
+        raise ValueError(f"{arguments}: {what} too large for this machine (about "
+                         f"{_gigabytes(need_bytes)} of memory, {_gigabytes(available)} "
+                         f"available)")
+
+
+def _gigabytes(n_bytes: float) -> str:
+    gb = n_bytes / 1e9
+    return f"{gb:.3g} GB" if gb < 1000 else (f"{gb:,.0f} GB" if gb < 1e9 else f"{gb:.1e} GB")
 
 
 def _save(instance: Instance, path: Path) -> None:
