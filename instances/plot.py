@@ -9,14 +9,14 @@ here, when a picture is drawn, on its non-interactive Agg backend.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
 
 from .evaluate import evaluate
 from .instance import Instance, check_tau
+from .io import atomic_write_bytes
 
 #: alpha bins of the users' markers: (upper edge, marker, label); a user in the last bin
 #: above tau is forced to the edge (drawn with a black edge as well)
@@ -117,21 +117,12 @@ def plot_plan(instance: Instance, assignment, path: str | Path, *, tau: float | 
 
 
 def save_figure(fig, path: str | Path) -> Path:
-    """``fig.savefig`` through a temporary file in the same folder, renamed at the end."""
+    """``fig.savefig`` in the format of ``path``'s extension, written atomically (a temporary
+    file renamed: :func:`instances.io.atomic_write_bytes`)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix,
-                               dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=120)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
