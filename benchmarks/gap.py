@@ -39,7 +39,7 @@ from benchmarks.common import (
     matplotlib_pyplot, non_negative_int, positive_int, run_cli, staged_output, table,
     unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
-from benchmarks.style import plot_style
+from benchmarks.style import legend_below, plot_style
 
 PROG = "python -m benchmarks.gap"
 DEFAULT_SIZES = {"none": (10, 20, 40, 60), "full": (6, 8, 10, 12)}
@@ -381,14 +381,7 @@ def plot(rows: list[dict], folder: Path) -> None:
                 ax.set_yscale("symlog", linthresh=0.01)
                 ax.set_ylim(bottom=0.0, top=max(1.0, ax.get_ylim()[1]))
             ax.grid(True, alpha=0.3)
-        # one legend below the panels, so that it never covers a line
-        labels = {}
-        for ax in axes.flat[:len(panels)]:
-            for handle, text in zip(*ax.get_legend_handles_labels()):
-                labels.setdefault(text, handle)
-        fig.tight_layout(rect=(0, 0.1 / rows_n, 1, 1))
-        fig.legend(list(labels.values()), list(labels), loc="lower center", ncol=5, fontsize=7,
-                   frameon=False)
+        legend_below(fig, axes.flat[:len(panels)])
         fig.savefig(folder / name, dpi=120)
         plt.close(fig)
 

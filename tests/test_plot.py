@@ -144,3 +144,111 @@ def test_gap_on_instance_files_does_not_replace_the_main_job(tmp_path, monkeypat
     assert gap.main(["--instances", str(data), "--tau", "1.0", "--no-plots"]) == 0
     assert (main_job / "gap.csv").read_text() == "the main job's\n"
     assert read_csv(tmp_path / "results" / "gap-instances" / "gap.csv")
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """What every matplotlib figure saved during the test shows, as (file name, panels,
+    legends): each visible panel's (y label, has its own legend, extent) and the extents of
+    the figure-level legends, measured once the figure is drawn."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+
+    def record(fig, fname, *args, **kwargs):
+        original(fig, fname, *args, **kwargs)  # draws it: the extents below are final
+        renderer = fig.canvas.get_renderer()
+        panels = [(ax.get_ylabel(), ax.get_legend() is not None, ax.get_window_extent(renderer))
+                  for ax in fig.axes if ax.get_visible()]
+        legends = [legend.get_window_extent(renderer) for legend in fig.legends]
+        saved.append((Path(str(fname)).name, panels, legends))
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return saved
+
+
+def _check_panels(name, panels, legends):
+    """Every visible panel has a y-axis label, with a unit in brackets where the quantity has
+    one, and no figure legend lies over a panel."""
+    for label, _, _ in panels:
+        assert label, name
+        if any(word in label for word in ("delay", "runtime", "gap", "accuracy")):
+            assert "[" in label and "]" in label, (name, label)
+    for extent in legends:
+        assert not any(extent.overlaps(box) for _, _, box in panels), name
+
+
+def test_gap_pictures_label_every_panel_and_keep_legends_off_the_data(tmp_path, saved_figures):
+    """gap.png and runtime.png: a y label with its unit on every panel, and the legend below
+    the panels (it used to sit inside a panel, over runtime.png's lines)."""
+    assert gap.main(["--quick", "--seeds", "0", "--sets", "default", "--out",
+                     str(tmp_path / "g")]) == 0
+    assert [name for name, _, _ in saved_figures] == ["gap.png", "runtime.png"]
+    for name, panels, legends in saved_figures:
+        assert not any(own for _, own, _ in panels) and len(legends) == 1
+        _check_panels(name, panels, legends)
+
+
+def test_paper_pictures_label_every_panel(tmp_path, saved_figures):
+    """The paper's pictures: every panel of the N and tau sweeps has its own y label with its
+    unit (the shared axis used to be labelled on the first panel only); legends below."""
+    from benchmarks import paper
+
+    assert paper.main(["--users", "20", "30", "--tau", "0.8", "1.0", "--drops", "2",
+                       "--out", str(tmp_path / "p")]) == 0
+    assert {n for n, _, _ in saved_figures} >= {"accuracy_vs_n.png", "delay_vs_n.png",
+                                                "accuracy_vs_tau.png"}
+    for name, panels, legends in saved_figures:
+        _check_panels(name, panels, legends)
+
+
+def _pareto_rows():
+    """One "none" scenario by hand: a three-step front, GOA's sweep over 5 taus with two
+    distinct plans (the first the same as edge-all's), and local-all far off the front."""
+    base = {"interference": "none", "n_users": 10, "seed": 0, "status": "optimal",
+            "bound_ms": None, "tau": None, "min_accuracy": None}
+    rows = [dict(base, method="front_corner", min_accuracy=a, expected_accuracy_pct=a,
+                 realized_accuracy_pct=a + 1, objective_ms=t)
+            for a, t in ((52.0, 180.0), (52.5, 190.0), (53.0, 210.0))]
+    for tau in (0.0, 0.25, 0.5, 0.75, 1.0):
+        plan = (52.0, 180.0) if tau < 0.6 else (52.2, 186.0)
+        rows.append(dict(base, method="goa", tau=tau, expected_accuracy_pct=plan[0],
+                         realized_accuracy_pct=plan[0] + 1, objective_ms=plan[1]))
+    rows.append(dict(base, method="edge_all", expected_accuracy_pct=52.0,
+                     realized_accuracy_pct=53.0, objective_ms=180.0))
+    rows.append(dict(base, method="local_all", expected_accuracy_pct=41.0,
+                     realized_accuracy_pct=40.0, objective_ms=520.0))
+    return rows
+
+
+def test_pareto_picture_shows_goas_tau_sweep(tmp_path, monkeypatch, saved_figures):
+    """pareto.png: GOA's tau sweep is drawn above what it coincides with (edge-all), hollow,
+    inside axes that span the front and the heuristics (local-all, far off, is named in the
+    title instead of squeezing them), each distinct plan labelled with its taus; every panel
+    has its y label with a unit and the legend lies below the panels."""
+    import matplotlib.pyplot as plt
+
+    from benchmarks.pareto_report import plot
+
+    calibration = [{"sample": s, "model": m, "mean_predicted": 0.5, "observed": 0.5,
+                    "count": 1} for s in ("fresh_20000", "instances") for m in ("slm", "llm")]
+    ece = {(c["sample"], c["model"]): 0.0 for c in calibration}
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    plot(_pareto_rows(), calibration, ece, tmp_path)
+    name, panels, legends = saved_figures[0]
+    assert name == "pareto.png"
+    _check_panels(name, panels, legends)
+    fig = figures[0]
+    for ax in fig.axes:
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        goa = lines.pop("GOA, tau-sweep")
+        assert goa.get_zorder() > max(line.get_zorder() for line in lines.values())
+        assert goa.get_markerfacecolor() == "none"
+        x_lo, x_hi = ax.get_xlim()
+        assert all(x_lo <= x <= x_hi for x in goa.get_xdata())
+        assert x_lo > 45  # local-all's 41 % / 40 % does not stretch the axes
+        assert "off the axes: local-all" in ax.get_title()
+        labels = sorted(t.get_text() for t in ax.texts)
+        assert labels == ["tau 0-0.5", "tau 0.75-1"]
