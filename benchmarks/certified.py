@@ -33,6 +33,7 @@ from benchmarks.common import (
     Parser, add_budget_arguments, budget_options, cap_note, machine_line, matplotlib_pyplot,
     non_negative_int, positive_int, run_cli, staged_output, table, unit_float, warm_up,
     write_csv)
+from benchmarks.common import check_instance_memory
 from benchmarks.style import plot_style
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
@@ -102,6 +103,8 @@ def make_tasks(args) -> list[tuple]:
     sizes = tuple(args.sizes) if args.sizes else sizes
     seeds = tuple(args.seeds) if args.seeds else seeds
     taus = tuple(args.tau) if args.tau else taus
+    check_instance_memory(max(sizes), args.servers, f"--sizes {max(sizes)}, --servers "
+                          f"{args.servers}", getattr(args, "jobs", 1))
     return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
              args.dual_rounds)
             for n in sizes for tau in taus for seed in seeds]

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from instances.cli import OneLineParser, check_memory
+from instances.cli import OneLineParser, check_memory, instance_bytes
 
 try:
     import fcntl
@@ -95,6 +95,23 @@ def check_simulation_memory(users: int, rates: dict[str, float], duration_s: flo
                      f"{option} {rate:g} (about {queries:.3g} queries per run with --users "
                      f"{users}, --duration {duration_s:g} s"
                      + (f", {jobs} runs at a time" if jobs > 1 else "") + ")")
+    except ValueError as exc:
+        raise BenchmarkError(str(exc)) from None
+
+
+def check_instance_memory(users: int, servers: int, arguments: str, jobs: int = 1) -> None:
+    """Refuse, before any run, instance sizes (``jobs`` instances held at once) that would need
+    more memory than this machine has: ``arguments`` names the options that set them, as the
+    user gave them (``"--users 1000000000, --servers 4"``).
+
+    Raises
+    ------
+    BenchmarkError
+        One line naming ``arguments``, the estimate and the memory available.
+    """
+    try:
+        check_memory(instance_bytes(users, servers) * max(jobs, 1), arguments,
+                     "an instance" if jobs <= 1 else f"{jobs} instances at a time")
     except ValueError as exc:
         raise BenchmarkError(str(exc)) from None
 

@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    BenchmarkError, Parser, add_budget_arguments, budget_options, cap_note, machine_line,
+    BenchmarkError, Parser, add_budget_arguments, budget_options, cap_note, check_instance_memory,
+    machine_line,
     matplotlib_pyplot, non_negative_int, positive_int, run_cli, staged_output, table,
     unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
@@ -137,6 +138,9 @@ def make_tasks(args) -> list[tuple]:
             sources.append(("file", Path(path).name, Path(path).read_text(encoding="utf-8")))
     else:
         seeds = tuple(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
+        if "default" in args.sets:
+            check_instance_memory(max(DEFAULT_SIZES["none"]), args.servers,
+                                  f"--servers {args.servers}", args.jobs)
         sources = []
         for name in SETS:
             if name not in args.sets:

@@ -32,6 +32,7 @@ import numpy as np
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.common import check_instance_memory
 from benchmarks.style import legend_below, plot_style
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
@@ -173,6 +174,8 @@ def _run(args) -> int:
     out_dir = Path(args.out or ("results/paper_as_published" if args.as_published
                                 else "results/paper"))
     users = tuple(args.users) if args.users else DEFAULT_USERS
+    check_instance_memory(max(users), args.servers, f"--users {max(users)}, --servers "
+                          f"{args.servers}", getattr(args, "jobs", 1))
     taus = tuple(args.tau) if args.tau else DEFAULT_TAUS
     methods = METHODS + (("ga",) if args.ga else ())
     tasks = [(n, args.servers, args.seed + d, d, taus, methods, args.interference,

@@ -96,3 +96,29 @@ def test_online_benchmark_memory_check_counts_parallel_runs(monkeypatch, capsys,
                         lambda: int(1.5 * queries * BYTES_PER_QUERY))
     assert online_bench.main(["--quick", "--jobs", "2", "--out", str(tmp_path / "o")]) == 2
     assert "2 runs at a time" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("module, argv, named", [
+    ("gap", ["--servers", "100000"], "--servers 100000"),
+    ("paper", ["--users", "100000"], "--users 100000, --servers 4"),
+    ("scale", ["--users", "100000"], "--users 100000, --servers 4"),
+    ("certified", ["--sizes", "100000"], "--sizes 100000, --servers 4"),
+    ("proofs", ["--sizes", "100000"], "--sizes 100000, --servers 4"),
+    ("compare", ["--sizes", "100000"], "--sizes 100000"),
+    ("online_engines", ["--users", "100000"], "--users 100000, --servers 4"),
+    ("online_engines", ["--rate", "1e9"], "--rate 1e+09 (about 2e+12 queries per run"),
+])
+def test_every_benchmark_refuses_sizes_beyond_the_memory(tmp_path, monkeypatch, capsys, module,
+                                                         argv, named):
+    """Each benchmark CLI whose options size the instances (or the queries of a simulation)
+    estimates the memory first: beyond what the machine has (here 50 MB) it stops at once with
+    one line naming the options, exit 2, and writes nothing."""
+    import importlib
+
+    monkeypatch.setattr(instances.cli, "available_memory_bytes", lambda: 50_000_000)
+    monkeypatch.chdir(tmp_path)
+    cli = importlib.import_module(f"benchmarks.{module}")
+    assert cli.main(argv) == 2
+    err = _one_line_error(capsys)
+    assert named in err and "too large for this machine (about" in err, err
+    assert list(tmp_path.iterdir()) == []
