@@ -93,9 +93,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     show.add_argument("--plot", metavar="OUT.png", default=None,
                       help="draw the drop (one FILE) and the plan of --method at --tau into this "
                            "image: users by alpha and place, the ESs, who offloads where")
-    show.add_argument("--method", default=PLOT_METHOD,
+    show.add_argument("--method", default=None,
                       help=f"with --plot: a registered heuristic of (P) ({PLOT_METHOD})")
-    show.add_argument("--tau", type=float, default=PLOT_TAU,
+    show.add_argument("--tau", type=float, default=None,
                       help=f"with --plot: the accuracy guard's threshold ({PLOT_TAU:g})")
     return parser
 
@@ -125,9 +125,11 @@ def _run(args: argparse.Namespace) -> None:
         _generate(args)
         return
     if args.plot is None:
-        if args.method != PLOT_METHOD or args.tau != PLOT_TAU:
+        if args.method is not None or args.tau is not None:
             raise ValueError("--method, --tau: apply to --plot only")
     else:
+        args.method = PLOT_METHOD if args.method is None else args.method
+        args.tau = PLOT_TAU if args.tau is None else args.tau
         if len(args.files) != 1:
             raise ValueError(f"--plot: draws one instance file, got {len(args.files)}")
         check_output_file(args.plot, "--plot", image=True)
