@@ -103,8 +103,6 @@ def make_tasks(args) -> list[tuple]:
     sizes = tuple(args.sizes) if args.sizes else sizes
     seeds = tuple(args.seeds) if args.seeds else seeds
     taus = tuple(args.tau) if args.tau else taus
-    check_instance_memory(max(sizes), args.servers, f"--sizes {max(sizes)}, --servers "
-                          f"{args.servers}", getattr(args, "jobs", 1))
     return [(n, args.servers, seed, tau, args.time_limit, args.max_boxes, args.max_nodes,
              args.dual_rounds)
             for n in sizes for tau in taus for seed in seeds]
@@ -154,6 +152,9 @@ def _run(args) -> int:
     if args.out is None:
         args.out = "results/certified-quick" if args.quick else "results/certified"
     tasks = make_tasks(args)
+    largest = max(task[0] for task in tasks)
+    check_instance_memory(largest, args.servers, f"--sizes {largest}, --servers {args.servers}",
+                          args.jobs)
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per bound, safety cap "

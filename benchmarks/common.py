@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from instances.cli import OneLineParser, check_memory, instance_bytes
+from instances.cli import OneLineParser
 
 try:
     import fcntl
@@ -88,6 +88,8 @@ def check_simulation_memory(users: int, rates: dict[str, float], duration_s: flo
     BenchmarkError
         One line naming the rate option, with the users and duration that make it too much.
     """
+    from instances.cli import check_memory
+
     option, rate = max(rates.items(), key=lambda item: item[1])
     queries = users * rate * duration_s
     try:
@@ -109,6 +111,8 @@ def check_instance_memory(users: int, servers: int, arguments: str, jobs: int = 
     BenchmarkError
         One line naming ``arguments``, the estimate and the memory available.
     """
+    from instances.cli import check_memory, instance_bytes
+
     try:
         check_memory(instance_bytes(users, servers) * max(jobs, 1), arguments,
                      "an instance" if jobs <= 1 else f"{jobs} instances at a time")

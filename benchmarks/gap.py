@@ -35,10 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    BenchmarkError, Parser, add_budget_arguments, budget_options, cap_note, check_instance_memory,
-    machine_line,
-    matplotlib_pyplot, non_negative_int, positive_int, run_cli, staged_output, table,
-    unit_float, warm_up, write_csv)
+    BenchmarkError, Parser, add_budget_arguments, budget_options, cap_note,
+    check_instance_memory, machine_line, matplotlib_pyplot, non_negative_int, positive_int,
+    run_cli, staged_output, table, unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.style import legend_below, plot_style
 
@@ -241,21 +240,22 @@ def _run(args) -> int:
         (stage / "summary.txt").write_text(report + "\n", encoding="utf-8")
         if not args.no_plots:
             plot(rows, stage)
-        if args.plot_plans:
-            plot_plans(tasks, results, stage / "plans")
+        drawn = plot_plans(tasks, results, stage / "plans") if args.plot_plans else 0
     print(report)
     print(f"\nwrote {Path(args.out) / 'gap.csv'}, summary.txt"
           + ("" if args.no_plots else ", gap.png, runtime.png")
-          + (f", plans/ ({len(tasks)} pictures)" if args.plot_plans else ""))
+          + (f", plans/ ({drawn} pictures)" if args.plot_plans else ""))
     return 0
 
 
-def plot_plans(tasks: list[tuple], results: list[list[dict]], folder: Path) -> None:
+def plot_plans(tasks: list[tuple], results: list[list[dict]], folder: Path) -> int:
     """One picture per (instance, tau) task: the exact method's plan on the drop
-    (:func:`instances.plot.plot_plan`), named ``INSTANCE_tauT.png``."""
+    (:func:`instances.plot.plot_plan`), named ``INSTANCE_tauT.png``; returns how many (a task
+    whose exact method returned no plan has none)."""
     from instances.plot import plot_plan
 
     folder.mkdir()
+    drawn = 0
     for task, rows in zip(tasks, results):
         exact = rows[-1]
         if exact.get("plan") is None:
@@ -265,6 +265,8 @@ def plot_plans(tasks: list[tuple], results: list[list[dict]], folder: Path) -> N
         label = f"{name}: exact ({exact['exact_status']})"
         plot_plan(inst, exact["plan"], folder / f"{stem}_tau{task[1]:g}.png", tau=task[1],
                   label=label)
+        drawn += 1
+    return drawn
 
 
 def _stats(rows: list[dict]) -> list:
