@@ -252,3 +252,19 @@ def test_pareto_picture_shows_goas_tau_sweep(tmp_path, monkeypatch, saved_figure
         assert "off the axes: local-all" in ax.get_title()
         labels = sorted(t.get_text() for t in ax.texts)
         assert labels == ["tau 0-0.5", "tau 0.75-1"]
+
+
+def test_a_failed_picture_leaves_no_file(tmp_path, monkeypatch):
+    """A picture whose writing fails (here the final rename) leaves neither the picture nor a
+    temporary file in the folder."""
+    import os
+
+    inst = instances.generate(6, 2, seed=0)
+
+    def failing_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        plot_module.plot_plan(inst, np.full(6, 0), tmp_path / "p.png", tau=1.0)
+    assert list(tmp_path.iterdir()) == []
