@@ -94,6 +94,7 @@ def test_online_benchmark_memory_check_counts_parallel_runs(monkeypatch, capsys,
     queries = 12 * 40.0 * 1.0  # --quick: N 12, 1 s, its highest rate 40 Hz
     monkeypatch.setattr(instances.cli, "available_memory_bytes",
                         lambda: int(1.5 * queries * BYTES_PER_QUERY))
+    monkeypatch.setattr(online_bench, "check_instance_memory", lambda *args: None)  # queries only
     assert online_bench.main(["--quick", "--jobs", "2", "--out", str(tmp_path / "o")]) == 2
     assert "2 runs at a time" in _one_line_error(capsys)
 
@@ -106,6 +107,7 @@ def test_online_benchmark_memory_check_counts_parallel_runs(monkeypatch, capsys,
     ("proofs", ["--sizes", "100000"], "--sizes 100000, --servers 4"),
     ("compare", ["--sizes", "100000"], "--sizes 100000"),
     ("online_engines", ["--users", "100000"], "--users 100000, --servers 4"),
+    ("online", ["--users", "100000", "--rates", "1e-6"], "--users 100000, --servers 4"),
     ("online_engines", ["--rate", "1e9"], "--rate 1e+09 (about 2e+12 queries per run"),
 ])
 def test_every_benchmark_refuses_sizes_beyond_the_memory(tmp_path, monkeypatch, capsys, module,
