@@ -88,7 +88,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                            default=None, metavar="X", help=f"(paper: {value:g})")
 
     show = sub.add_parser("show", help="print a summary of instance files",
-                          description="Print a readable summary of instance files.")
+                          description="Print a readable summary of instance files; with --plot, "
+                                      "draw one drop and a heuristic's plan.")
     show.add_argument("files", nargs="+", help="instance JSON files")
     show.add_argument("--plot", metavar="OUT.png", default=None,
                       help="draw the drop (one FILE) and the plan of --method at --tau into this "
