@@ -33,6 +33,7 @@ from benchmarks.common import (
     Parser, add_budget_arguments, budget_options, cap_note, machine_line, matplotlib_pyplot,
     non_negative_int, positive_int, run_cli, staged_output, table, unit_float, warm_up,
     write_csv)
+from benchmarks.common import check_instance_memory
 from benchmarks.style import plot_style
 from instances.law import COSTS_HELP, LAW_HELP, law_option
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
@@ -166,6 +167,9 @@ def _run(args) -> int:
     if args.out is None:
         args.out = "results/certified-quick" if args.quick else "results/certified"
     tasks = make_tasks(args)
+    largest = max(task[0] for task in tasks)
+    check_instance_memory(largest, args.servers, f"--sizes {largest}, --servers {args.servers}",
+                          args.jobs)
     started = time.perf_counter()
     print(f"{PROG}: {len(tasks)} (instance, tau) tasks, budget {args.max_boxes} boxes "
           f"(loadbox{', dual ' + str(args.dual_rounds) + ' rounds' if args.dual_rounds else ''}) / {args.max_nodes} nodes (bnb) per bound, safety cap "

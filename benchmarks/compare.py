@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.common import (
     Parser, machine_line, non_negative_int, positive_int, run_cli, staged_output, table,
     unit_float, warm_up, write_csv)
+from benchmarks.common import check_instance_memory
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.compare"
@@ -110,6 +111,8 @@ def report(rows: list[dict]) -> str:
 
 
 def _run(args) -> int:
+    check_instance_memory(max(args.sizes), SERVERS, f"--sizes {max(args.sizes)}",
+                          getattr(args, "jobs", 1))
     tasks = [(n, seed, float(tau), args.patience) for n in args.sizes for seed in args.seeds
              for tau in args.tau]
     started = time.perf_counter()

@@ -16,10 +16,12 @@ Two generated sets: ``default`` (the paper's preset, M = 4: interference "none" 
 scarce, so that the optimum keeps a real share of the users local (17-45 %; the
 tables report the mean number offloaded by the optimum and by each method).
 
-Outputs in ``--out`` (default ``results/gap``, ``results/gap-quick`` with ``--quick``):
-``gap.csv`` (one row per instance and method), ``gap.png`` (mean gap per method and N),
-``runtime.png`` (mean runtime per method and N, log scale) and ``summary.txt`` (the tables
-printed to the terminal, with the legend of their columns).
+Outputs in ``--out`` (default ``results/gap``, ``results/gap-quick`` with ``--quick``,
+``results/gap-instances`` with ``--instances``, so that a run on your files never replaces the
+main job's): ``gap.csv`` (one row per instance and method), ``gap.png`` (mean gap per method and
+N), ``runtime.png`` (mean runtime per method and N, log scale) and ``summary.txt`` (the tables
+printed to the terminal, with the legend of their columns); with ``--plot-plans``, ``plans/``:
+one picture per (instance, tau) of the exact method's plan (``instances.plot``).
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    BenchmarkError, Parser, add_budget_arguments, budget_options, cap_note, machine_line,
-    matplotlib_pyplot, non_negative_int, positive_int, run_cli, staged_output, table,
-    unit_float, warm_up, write_csv)
+    BenchmarkError, Parser, add_budget_arguments, budget_options, cap_note,
+    check_instance_memory, machine_line, matplotlib_pyplot, non_negative_int, positive_int,
+    run_cli, staged_output, table, unit_float, warm_up, write_csv)
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
-from benchmarks.style import plot_style
+from benchmarks.style import legend_below, plot_style
 from instances.law import COSTS_HELP, LAW_HELP, law_option
 
 PROG = "python -m benchmarks.gap"
@@ -92,7 +94,8 @@ def build_parser() -> Parser:
                              f"has {CONGESTED_SERVERS})")
     add_budget_arguments(parser)
     parser.add_argument("--out", default=None,
-                        help="output folder (results/gap; with --quick results/gap-quick)")
+                        help="output folder (results/gap; with --quick results/gap-quick; with "
+                             "--instances results/gap-instances)")
     parser.add_argument("--quick", action="store_true",
                         help="a small run: default set none N 10 20, full N 6 8; congested "
                              "none N 12, full N 8; tau 0.8; seeds 0 1")
@@ -101,6 +104,9 @@ def build_parser() -> Parser:
                         help=LAW_HELP + "; with --instances, the files' own laws by default")
     parser.add_argument("--costs", default="paper", choices=("paper", "roofline"),
                         help=COSTS_HELP)
+    parser.add_argument("--plot-plans", action="store_true",
+                        help="also draw the exact method's plan of every (instance, tau) into "
+                             "OUT/plans/ (users, ESs, who offloads where)")
     add_executor_arguments(parser)
     return parser
 
@@ -109,8 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
     if args.out is None:
-        args.out = "results/gap-quick" if args.quick else "results/gap"
+        args.out = default_out(args)
     return run_cli(PROG, lambda: _run(args))
+
+
+def default_out(args) -> str:
+    """The output folder when ``--out`` is not given: one per kind of run, so that a run on
+    saved files or a quick run never replaces the main job's results."""
+    if args.instances:
+        return "results/gap-instances"
+    return "results/gap-quick" if args.quick else "results/gap"
 
 
 def make_tasks(args) -> list[tuple]:
@@ -137,6 +151,9 @@ def make_tasks(args) -> list[tuple]:
             sources.append(("file", Path(path).name, Path(path).read_text(encoding="utf-8")))
     else:
         seeds = tuple(args.seeds) if args.seeds else (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
+        if "default" in args.sets:
+            check_instance_memory(max(DEFAULT_SIZES["none"]), args.servers,
+                                  f"--servers {args.servers}", args.jobs)
         sources = []
         for name in SETS:
             if name not in args.sets:
@@ -228,6 +245,8 @@ def solve_task(task: tuple) -> list[dict]:
             "exact_status": str(exact.status), "exact_backend": exact.backend,
             "exact_bound_ms": exact.bound_ms, "optimum_offloaded": optimum_offloaded,
         })
+    # not a CSV column: the exact method's plan, for --plot-plans
+    rows[-1]["plan"] = None if exact.assignment is None else [int(a) for a in exact.assignment]
     return rows
 
 
@@ -240,9 +259,9 @@ def _run(args) -> int:
           f"costs {args.costs}; "
           f"{machine_line()}", file=sys.stderr)
     with staged_output(args.out) as stage:
-        rows = [row for rows in run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap",
-                                          task_seconds=args.time_limit)
-                for row in rows]
+        results = run_tasks(solve_task, tasks, out=args.out, args=args, desc="gap",
+                            task_seconds=args.time_limit)
+        rows = [row for rows in results for row in rows]
         report = summarise(rows)
         note = cap_note(r["exact_status"] for r in rows if r["method"] == "exact")
         if note:
@@ -252,10 +271,33 @@ def _run(args) -> int:
         (stage / "summary.txt").write_text(report + "\n", encoding="utf-8")
         if not args.no_plots:
             plot(rows, stage)
+        drawn = plot_plans(tasks, results, stage / "plans") if args.plot_plans else 0
     print(report)
     print(f"\nwrote {Path(args.out) / 'gap.csv'}, summary.txt"
-          + ("" if args.no_plots else ", gap.png, runtime.png"))
+          + ("" if args.no_plots else ", gap.png, runtime.png")
+          + (f", plans/ ({drawn} pictures)" if args.plot_plans else ""))
     return 0
+
+
+def plot_plans(tasks: list[tuple], results: list[list[dict]], folder: Path) -> int:
+    """One picture per (instance, tau) task: the exact method's plan on the drop
+    (:func:`instances.plot.plot_plan`), named ``INSTANCE_tauT.png``; returns how many (a task
+    whose exact method returned no plan has none)."""
+    from instances.plot import plot_plan
+
+    folder.mkdir()
+    drawn = 0
+    for task, rows in zip(tasks, results):
+        exact = rows[-1]
+        if exact.get("plan") is None:
+            continue
+        inst, name, _, _ = _load(task[0])
+        stem = Path(name).stem if name.endswith(".json") else name
+        label = f"{name}: exact ({exact['exact_status']})"
+        plot_plan(inst, exact["plan"], folder / f"{stem}_tau{task[1]:g}.png", tau=task[1],
+                  label=label)
+        drawn += 1
+    return drawn
 
 
 def _stats(rows: list[dict]) -> list:
@@ -376,8 +418,7 @@ def plot(rows: list[dict], folder: Path) -> None:
                 ax.set_yscale("symlog", linthresh=0.01)
                 ax.set_ylim(bottom=0.0, top=max(1.0, ax.get_ylim()[1]))
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
+        legend_below(fig, axes.flat[:len(panels)])
         fig.savefig(folder / name, dpi=120)
         plt.close(fig)
 

@@ -39,6 +39,7 @@ import online
 from benchmarks.common import (
     BenchmarkError, Parser, group_mean_ci95, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, write_csv)
+from benchmarks.common import check_instance_memory, check_simulation_memory
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 from benchmarks.style import plot_style
 
@@ -257,6 +258,11 @@ def _run(args) -> int:
             cfg[key] = value
     if not (math.isfinite(cfg["warmup"]) and 0 <= cfg["warmup"] < cfg["duration"]):
         raise BenchmarkError(f"--warmup: must lie in [0, --duration), got {cfg['warmup']:g}")
+    check_instance_memory(cfg["users"], cfg["servers"], f"--users {cfg['users']}, --servers "
+                          f"{cfg['servers']}", getattr(args, "jobs", 1))
+    check_simulation_memory(cfg["users"], {"--rates": max(cfg["rates"]),
+                                           "--tau-rate": cfg["tau_rate"]}, cfg["duration"],
+                            getattr(args, "jobs", 1))
     policies = tuple(args.policies) if args.policies else POLICIES
     out_dir = Path(args.out or ("results/online-quick" if args.quick else "results/online"))
     tasks = _tasks(args, cfg, policies)

@@ -21,6 +21,7 @@ import numpy as np
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, non_negative_int, positive_float, positive_int,
     run_cli, table, unit_float)
+from benchmarks.common import check_instance_memory, check_simulation_memory
 
 PROG = "python -m benchmarks.online_engines"
 
@@ -196,6 +197,9 @@ def _speed(args) -> int:
 def _run(args) -> int:
     if args.speed:
         return _speed(args)
+    check_instance_memory(args.users, args.servers, f"--users {args.users}, --servers "
+                          f"{args.servers}")
+    check_simulation_memory(args.users, {"--rate": args.rate}, args.duration)
     try:
         import simpy  # noqa: F401
     except ImportError:

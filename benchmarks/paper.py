@@ -33,7 +33,8 @@ import numpy as np
 from benchmarks.common import (
     BenchmarkError, Parser, machine_line, matplotlib_pyplot, mean_ci95, non_negative_int,
     positive_float, positive_int, run_cli, staged_output, table, unit_float, warm_up, write_csv)
-from benchmarks.style import plot_style
+from benchmarks.common import check_instance_memory
+from benchmarks.style import legend_below, plot_style
 from benchmarks.executor import add_executor_arguments, describe_executor, run_tasks
 
 PROG = "python -m benchmarks.paper"
@@ -174,6 +175,8 @@ def _run(args) -> int:
     out_dir = Path(args.out or ("results/paper_as_published" if args.as_published
                                 else "results/paper"))
     users = tuple(args.users) if args.users else DEFAULT_USERS
+    check_instance_memory(max(users), args.servers, f"--users {max(users)}, --servers "
+                          f"{args.servers}", getattr(args, "jobs", 1))
     taus = tuple(args.tau) if args.tau else DEFAULT_TAUS
     methods = METHODS + (("ga",) if args.ga else ())
     tasks = [(n, args.servers, args.seed + d, d, taus, methods, args.interference,
@@ -324,10 +327,9 @@ def plot(summary, users, taus, methods, folder, edges, acc, counts, auc, calibra
                 ax.errorbar(users, mean, yerr=half, ms=3, capsize=2, **plot_style(method))
             ax.set_title(f"tau = {tau:g}")
             ax.set_xlabel("users N")
+            ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)
-        axes[0][0].set_ylabel(ylabel)
-        axes[0][-1].legend(fontsize=7)
-        fig.tight_layout()
+        legend_below(fig, axes[0], ncol=4)
         fig.savefig(folder / name, dpi=120)
         plt.close(fig)
 
@@ -340,10 +342,9 @@ def plot(summary, users, taus, methods, folder, edges, acc, counts, auc, calibra
                         ms=3, capsize=2, **plot_style(method))
         ax.set_title(f"N = {n}")
         ax.set_xlabel("tau")
+        ax.set_ylabel("accuracy [%]")
         ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel("accuracy [%]")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+    legend_below(fig, axes[0], ncol=4)
     fig.savefig(folder / "accuracy_vs_tau.png", dpi=120)
     plt.close(fig)
 

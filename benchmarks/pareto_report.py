@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks.common import matplotlib_pyplot, mean_ci95, table
 from benchmarks.pareto_tasks import SERVERS
-from benchmarks.style import plot_style
+from benchmarks.style import legend_below, plot_style
 
 # The methods drawn, with the project's one style per method (benchmarks.style); the labels say
 # how each is used here.
@@ -214,18 +214,27 @@ def _means(rs: list[dict]) -> list:
     return out
 
 
+# Methods whose points set a panel's axes; the others (local-all, the oracle) lie far off the
+# front: drawn only when inside, and named in the panel's title when not.
+FOCUS = ("front", "goa", "acc_greedy", "edge_all", "dmin", "random")
+
+
 def plot(rows: list[dict], calibration: list[dict], ece: dict, folder: Path) -> None:
     """pareto.png (front vs points for the first seed of each scenario, expected and realized
-    accuracy) and reliability.png."""
+    accuracy; GOA's tau sweep drawn last, each of its distinct plans labelled with its taus;
+    the axes span the front and the heuristics, points far off them named in the title; one
+    legend below the panels) and reliability.png."""
     plt = matplotlib_pyplot()
     scenarios = sorted({(r["interference"], r["n_users"]) for r in rows})
-    fig, axes = plt.subplots(2, len(scenarios), figsize=(6.5 * len(scenarios), 9), squeeze=False)
+    fig, axes = plt.subplots(2, len(scenarios), figsize=(6.5 * len(scenarios), 10),
+                             squeeze=False)
     for col, (interference, n) in enumerate(scenarios):
         mine = [r for r in rows if (r["interference"], r["n_users"]) == (interference, n)]
         seed = min(r["seed"] for r in mine)
         mine = [r for r in mine if r["seed"] == seed]
         for row_index, key in enumerate(("expected_accuracy_pct", "realized_accuracy_pct")):
             ax = axes[row_index][col]
+            drawn = {}  # method -> [(x, y)], for the axes' limits
             for method, style in METHOD_STYLE.items():
                 rs = [r for r in mine if r["method"] == method]
                 if method == "front":
@@ -247,26 +256,34 @@ def plot(rows: list[dict], calibration: list[dict], ece: dict, folder: Path) -> 
                                       [r["objective_ms"] for r in brackets], color="gray",
                                       linewidth=2, label="front bracketed (bound to plan)")
                     else:
-                        ax.plot([r[key] for r in corner_rows],
-                                [r["objective_ms"] for r in corner_rows], "k.",
-                                label="front plans (realized)")
+                        xs = [r[key] for r in corner_rows]
+                        ys = [r["objective_ms"] for r in corner_rows]
+                        ax.plot(xs, ys, "k.", label="front plans (realized)")
+                    drawn[method] = list(zip(xs, ys))
                     continue
                 if not rs:
                     continue
                 rs = sorted(rs, key=lambda r: (r["tau"] or 0, r["min_accuracy"] or 0))
+                points = [(r[key], r["objective_ms"]) for r in rs]
+                drawn[method] = points
                 # realized accuracy is not monotone along a sweep: markers only there
                 line = style["linestyle"] if key == "expected_accuracy_pct" else ""
-                ax.plot([r[key] for r in rs], [r["objective_ms"] for r in rs],
-                        color=style["color"], marker=style["marker"],
-                        linestyle=line or "none", markersize=5, alpha=0.85,
-                        label=style["label"])
+                # GOA's sweep on top of what it coincides with, hollow so that those show
+                on_top = method == "goa"
+                ax.plot(*zip(*points), color=style["color"], marker=style["marker"],
+                        linestyle=line or "none", markersize=9 if on_top else 5,
+                        alpha=1.0 if on_top else 0.85, zorder=6 if on_top else 2,
+                        markerfacecolor="none" if on_top else style["color"],
+                        markeredgewidth=1.6 if on_top else 1.0, label=style["label"])
+            off = _focus_axes(ax, drawn)
             ax.set_yscale("log")
+            _label_taus(ax, [r for r in mine if r["method"] == "goa"], key)
             ax.set_xlabel(("expected" if row_index == 0 else "realized") + " accuracy [%]")
             ax.set_ylabel("total delay [ms] (log)")
-            ax.set_title(f'"{interference}", N = {n}, M = {SERVERS}, seed {seed}')
+            ax.set_title(f'"{interference}", N = {n}, M = {SERVERS}, seed {seed}'
+                         + (f"\noff the axes: {off}" if off else ""), fontsize=9)
             ax.grid(True, alpha=0.3, which="both")
-            ax.legend(fontsize=7)
-    fig.tight_layout()
+    legend_below(fig, axes.flat, ncol=3)
     fig.savefig(folder / "pareto.png", dpi=120)
     plt.close(fig)
 
@@ -289,4 +306,60 @@ def plot(rows: list[dict], calibration: list[dict], ece: dict, folder: Path) -> 
     fig.tight_layout()
     fig.savefig(folder / "reliability.png", dpi=120)
     plt.close(fig)
+
+
+def _label_taus(ax, goa_rows: list[dict], key: str) -> None:
+    """Write beside GOA's plans the taus of the sweep that give them; plans less than 12 pixels
+    apart share one label (call once the axes' limits and scales are set)."""
+    plans: dict[tuple, list[float]] = {}
+    for r in goa_rows:
+        plans.setdefault((r[key], r["objective_ms"]), []).append(r["tau"])
+    all_taus = sorted({r["tau"] for r in goa_rows})
+    groups: list[tuple[np.ndarray, tuple, list[float]]] = []
+    for point, taus in sorted(plans.items(), key=lambda item: min(item[1])):
+        pixel = ax.transData.transform(point)
+        for near, _, members in groups:
+            if np.hypot(*(pixel - near)) < 12:
+                members.extend(taus)
+                break
+        else:
+            groups.append((pixel, point, list(taus)))
+    right = ax.get_window_extent().x1
+    for pixel, point, taus in groups:
+        left = pixel[0] > right - 70  # near the right edge: write to the left of the point
+        ax.annotate("tau " + _runs(sorted(taus), all_taus), point, textcoords="offset points",
+                    xytext=(-7 if left else 7, -11), ha="right" if left else "left",
+                    fontsize=7, color=METHOD_STYLE["goa"]["color"], zorder=7)
+
+
+def _runs(taus: list[float], grid: list[float]) -> str:
+    """``taus`` (a subset of the sorted ``grid``) as runs of consecutive grid values:
+    "0-0.6, 1"."""
+    index = [grid.index(t) for t in taus]
+    runs, start = [], 0
+    for k in range(1, len(index) + 1):
+        if k == len(index) or index[k] != index[k - 1] + 1:
+            lo, hi = taus[start], taus[k - 1]
+            runs.append(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}")
+            start = k
+    return ", ".join(runs)
+
+
+def _focus_axes(ax, drawn: dict[str, list[tuple]]) -> str:
+    """Set the limits to the points of the :data:`FOCUS` methods (with a margin); return the
+    other methods' points that fall outside, as text ("" when none)."""
+    inside = [(x, y) for method, points in drawn.items() if method in FOCUS
+              for x, y in points if np.isfinite(x) and np.isfinite(y) and y > 0]
+    if not inside:
+        return ""
+    xs, ys = np.array(inside).T
+    width = max(xs.max() - xs.min(), 0.5)
+    x_lo, x_hi = xs.min() - 0.08 * width, xs.max() + 0.08 * width
+    y_lo, y_hi = ys.min() / 1.06, ys.max() * 1.06
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    off = [f"{METHOD_STYLE[m]['label'].split(' (')[0]} ({x:.1f} %, {y:.0f} ms)"
+           for m, points in drawn.items() if m not in FOCUS for x, y in points
+           if not (x_lo <= x <= x_hi and y_lo <= y <= y_hi)]
+    return ", ".join(off)
 

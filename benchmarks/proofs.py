@@ -23,6 +23,7 @@ from pathlib import Path
 from benchmarks.common import (
     Parser, machine_line, non_negative_int, positive_float, positive_int, run_cli,
     staged_output, table, unit_float, warm_up, write_csv)
+from benchmarks.common import check_instance_memory
 
 PROG = "python -m benchmarks.proofs"
 COLUMNS = ["n_users", "n_servers", "seed", "tau", "batch", "workers", "status", "objective_ms",
@@ -62,6 +63,8 @@ def _run(args) -> int:
     import instances
     from tqdm import tqdm
 
+    check_instance_memory(max(args.sizes), args.servers, f"--sizes {max(args.sizes)}, "
+                          f"--servers {args.servers}")
     warm_up(exact=True)
     pairs = [(n, seed) for n in args.sizes for seed in args.seeds]
     print(f"{PROG}: {len(pairs)} drops, tau {args.tau:g}, M = {args.servers}, batch "

@@ -24,6 +24,7 @@ from benchmarks.style import plot_style
 from benchmarks.common import (
     Parser, machine_line, matplotlib_pyplot, non_negative_int, positive_float, positive_int,
     run_cli, staged_output, table, unit_float, write_csv)
+from benchmarks.common import check_instance_memory
 
 PROG = "python -m benchmarks.scale"
 METHODS = ("goa", "goa_reference", "goa_ls", "dmin", "ga", "exact_none", "exact_full")
@@ -135,6 +136,8 @@ def _run(args) -> int:
     from tqdm import tqdm
 
     plan = {m: (tuple(args.users) if args.users else DEFAULT_SIZES[m]) for m in args.methods}
+    largest = max(n for sizes in plan.values() for n in sizes)
+    check_instance_memory(largest, args.servers, f"--users {largest}, --servers {args.servers}")
     print(f"{PROG}: methods {list(plan)}, M = {args.servers}, tau = {args.tau:g}; "
           f"{machine_line()}", file=sys.stderr)
     started = time.perf_counter()

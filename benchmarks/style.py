@@ -46,3 +46,18 @@ def plot_style(method: str, **overrides: Any) -> dict[str, Any]:
     style = dict(METHOD_STYLE.get(method, {**_FALLBACK, "label": method}))
     style.update(overrides)
     return style
+
+
+def legend_below(fig, axes, ncol: int = 5, fontsize: float = 7) -> None:
+    """One legend for all ``axes`` (each label once), below them, so that it never covers a
+    line; lays the figure out to leave it room (call instead of ``fig.tight_layout()``)."""
+    labels: dict = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(text, handle)
+    rows = -(-len(labels) // ncol)
+    height = fig.get_size_inches()[1]
+    room = min(0.4, (0.2 + 0.16 * rows) / height)  # inches of legend over the figure's height
+    fig.tight_layout(rect=(0, room, 1, 1))
+    fig.legend(list(labels.values()), list(labels), loc="lower center", ncol=ncol,
+               fontsize=fontsize, frameon=False)

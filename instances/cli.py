@@ -1,5 +1,6 @@
 """Command line: ``python -m instances generate ...`` and ``python -m instances show FILE``
-(also installed as the console script ``offload-instances``).
+(``--plot OUT.png`` draws the drop and a heuristic's plan: :mod:`instances.plot`), also
+installed as the console script ``offload-instances``.
 
 Bad input prints a one-line error on stderr, prefixed with the command as the user typed it
 (``offload-instances: error: ...`` or ``python -m instances: error: ...``), and exits with code 2,
@@ -15,15 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import CALIBRATION_SAMPLES
 from .evaluate import evaluate
 from .generator import COSTS, PRESETS, generate
-from .instance import INTERFERENCE_MODELS, Instance, InstanceError
+from .instance import INTERFERENCE_MODELS, Instance, InstanceError, check_tau
 from .io import load, save
 from .law import LAW_HELP
 from .profiles import NAMED_TRACES
 from .uncertainty import DEFAULT_SIGNAL, SIGNALS
 
 _TAUS = (0.6, 0.7, 0.8, 0.9)
+PLOT_METHOD = "goa"
+PLOT_TAU = 0.8
 CONSOLE_SCRIPT = "offload-instances"
 MODULE_COMMAND = "python -m instances"
 
@@ -99,8 +103,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                            default=None, metavar="X", help=f"(paper: {value:g})")
 
     show = sub.add_parser("show", help="print a summary of instance files",
-                          description="Print a readable summary of instance files.")
+                          description="Print a readable summary of instance files; with --plot, "
+                                      "draw one drop and a heuristic's plan.")
     show.add_argument("files", nargs="+", help="instance JSON files")
+    show.add_argument("--plot", metavar="OUT.png", default=None,
+                      help="draw the drop (one FILE) and the plan of --method at --tau into this "
+                           "image: users by alpha and place, the ESs, who offloads where")
+    show.add_argument("--method", default=None,
+                      help=f"with --plot: a registered heuristic of (P) ({PLOT_METHOD})")
+    show.add_argument("--tau", type=float, default=None,
+                      help=f"with --plot: the accuracy guard's threshold ({PLOT_TAU:g})")
     return parser
 
 
@@ -128,10 +140,74 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "generate":
         _generate(args)
         return
-    for number, path in enumerate(args.files):
+    if args.plot is None:
+        if args.method is not None or args.tau is not None:
+            raise ValueError("--method, --tau: apply to --plot only")
+    else:
+        args.method = PLOT_METHOD if args.method is None else args.method
+        args.tau = PLOT_TAU if args.tau is None else args.tau
+        if len(args.files) != 1:
+            raise ValueError(f"--plot: draws one instance file, got {len(args.files)}")
+        check_output_file(args.plot, "--plot", image=True)
+        check_tau_option(args.tau)
+    instances = [load(path) for path in args.files]
+    if args.plot is not None:
+        _plot(instances[0], args)
+    for number, (path, instance) in enumerate(zip(args.files, instances)):
         if number:
             print()
-        print(summary(load(path), title=str(path)))
+        print(summary(instance, title=str(path)))
+    if args.plot is not None:
+        print(f"wrote {args.plot}")
+
+
+def check_tau_option(tau: float, option: str = "--tau") -> float:
+    """``tau`` if it lies in [0, 1]; else a ValueError naming ``option``."""
+    try:
+        return check_tau(tau)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {str(exc).split(': ', 1)[1]}") from None
+
+
+def _plot(instance: Instance, args: argparse.Namespace) -> None:
+    """Plan ``instance`` with the registered heuristic ``--method`` and draw it."""
+    from .plot import plot_plan
+    from .starts import planner_methods, registered_planner
+
+    plan = registered_planner(args.method)
+    if plan is None:
+        known = planner_methods()
+        if not known:
+            raise ValueError(f"--method {args.method}: no planner of (P) is registered (the "
+                             f"goa package registers its methods when it is loaded)")
+        raise ValueError(f"--method: unknown method {args.method!r}; registered: "
+                         f"{', '.join(known)}")
+    assignment = plan(instance, args.tau, seed=0)
+    plot_plan(instance, assignment, args.plot, tau=args.tau, label=args.method)
+
+
+def check_output_file(path: str | Path, option: str = "--out", image: bool = False) -> Path:
+    """The output file ``path`` of a command line, checked before any work: not a folder, in a
+    folder that exists, and with ``image=True`` an extension matplotlib writes.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``option`` and the problem.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option}: {path} is a folder, not a file; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"{option}: folder {path.parent} does not exist")
+    if image:
+        from .plot import image_formats
+
+        formats = image_formats()
+        if path.suffix[1:].lower() not in formats:
+            raise ValueError(f"{option}: cannot tell the image format of {path.name} (give an "
+                             f"extension: {', '.join(formats)})")
+    return path
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -147,6 +223,13 @@ def _generate(args: argparse.Namespace) -> None:
                       if getattr(args, key) is not None}, **overrides)
     if args.seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {args.seed}")
+    top_k = overrides.get("top_k", PRESETS[args.preset]["top_k"])
+    if args.users >= 1 and args.servers >= 1 and np.isfinite(top_k):  # else checked later
+        check_memory(args.count * instance_bytes(args.users, args.servers, max(top_k, 1.0)),
+                     f"--users {args.users}, --servers {args.servers}"
+                     + (f", --top-k {top_k:g}" if "top_k" in overrides else "")
+                     + (f", --count {args.count}" if args.count > 1 else ""),
+                     "an instance" if args.count == 1 else f"{args.count} instances")
     if args.trace_cost != "auto" and args.profile != "synthetic":
         from .profiles import load_trace
 
@@ -168,10 +251,7 @@ def _generate(args: argparse.Namespace) -> None:
                          f"({_one_line(exc)})") from None
     out = Path(args.out)
     if args.count == 1:
-        if out.is_dir():
-            raise ValueError(f"--out: {out} is a folder; give a file name for one instance")
-        if not out.parent.is_dir():
-            raise ValueError(f"--out: folder {out.parent} does not exist")
+        check_output_file(out)
         _save(made[0], out)
         print(f"wrote {out}")
         return
@@ -185,6 +265,61 @@ def _generate(args: argparse.Namespace) -> None:
         seed = instance.provenance["seed"]
         _save(instance, out / f"{args.interference}_N{args.users}_M{args.servers}_seed{seed}.json")
     print(f"wrote {args.count} instances to {out}/")
+
+
+# Bytes that generating an instance takes: per (user, ES) pair, per user, and per top-k entry
+# of every query drawn, the calibration sample's (CALIBRATION_SAMPLES queries) included. The
+# peak of instances.generate (tracemalloc) measured 15 MB at N = 20000, M = 4, k = 10; 39 MB at
+# M = 40; 50 MB at N = 1000, M = 4, k = 60 (a new calibration); these constants overestimate
+# each by 1.6-3 x, so that an estimate errs on the safe side.
+_BYTES_PER_PAIR = 8 * 8
+_BYTES_PER_USER = 8 * 64
+_BYTES_PER_TOPK = 8 * 8
+
+
+def instance_bytes(n_users: int, n_servers: int, top_k: int = 10) -> float:
+    """About how much memory generating an instance of this size takes, in bytes."""
+    return (float(n_users) * (n_servers * _BYTES_PER_PAIR + _BYTES_PER_USER)
+            + (float(n_users) + CALIBRATION_SAMPLES) * top_k * _BYTES_PER_TOPK
+            + 1e4 * n_servers)
+
+
+def available_memory_bytes() -> int | None:
+    """The memory a new allocation can take on this machine (Linux's ``MemAvailable``, else
+    the free physical pages), or None where neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(need_bytes: float, arguments: str, what: str = "a run") -> None:
+    """Refuse, before allocating, ``what`` (``"an instance"``, ``"a run"``) whose ``arguments``
+    (as the user gave them, e.g. ``"--users 1000000000"``) would need more memory than this
+    machine has available.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``arguments``, the estimate and the memory available.
+    """
+    available = available_memory_bytes()
+    if available is not None and need_bytes > available:
+        raise ValueError(f"{arguments}: {what} too large for this machine (about "
+                         f"{_gigabytes(need_bytes)} of memory, {_gigabytes(available)} "
+                         f"available)")
+
+
+def _gigabytes(n_bytes: float) -> str:
+    gb = n_bytes / 1e9
+    return f"{gb:.3g} GB" if gb < 1000 else (f"{gb:,.0f} GB" if gb < 1e9 else f"{gb:.1e} GB")
 
 
 def _save(instance: Instance, path: Path) -> None:

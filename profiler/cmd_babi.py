@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from instances.cli import check_output_file
+
 from . import babi
 
 HELP = "write bAbI questions (generated, or from the original files) as JSONL"
@@ -32,6 +34,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Generate or load, then write the questions file and print a count per task."""
+    check_output_file(args.out)
     if args.source is not None:
         try:
             questions = babi.load_babi(args.source, tasks=args.tasks,

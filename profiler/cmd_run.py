@@ -78,10 +78,13 @@ def _runner(args, which: str):
 
 def run(args) -> int:
     """Load the questions and both models, run, check the trace with instances' loader."""
+    from instances.cli import check_output_file
+
     from .run import run_trace
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit: must be at least 1, got {args.limit}")
+    check_output_file(args.out)  # before the models load: a folder is no trace
     try:
         questions = read_questions(args.questions)
     except ValueError as exc:
