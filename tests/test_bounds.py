@@ -507,3 +507,53 @@ def test_proofs_benchmark_tiny_run(tmp_path, capsys):
     assert stop.value.code == 2
     assert "--workers" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+# --- users fixed before the loads are single vectors (user_width, flat_rtol) ---------------------
+
+def early_search(inst, tau, max_boxes=None, **options):
+    """solve_loadbox with the early user branching options, from the all-offloaded-or-home
+    local-search start the backend uses."""
+    arrays = search.kernel_arrays(inst, tau)
+    data = boxes(inst, tau)
+    clock = Clock(120)
+    start = formulations.solve(inst, tau=tau, backend="loadbox", max_boxes=1).assignment
+    return loadbox.solve_loadbox(data, clock, start, lambda a: search.total_delay_s(arrays, a),
+                                 lambda a: search.improve(arrays, a, clock),
+                                 max_boxes=max_boxes, **options)
+
+
+EARLY = [{"user_width": 2}, {"user_width": 50}, {"flat_rtol": 1e-3}]
+
+
+@pytest.mark.parametrize("case", CASES[1::4], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_early_user_branching_bounds_and_proves_the_optimum(case):
+    """Branching on users in boxes of several load vectors (a total load width at most
+    user_width, or a box whose bound its last split did not raise by flat_rtol): stopped after
+    1, 3 or 30 boxes the bound is at most the brute-force optimum, and run to its end the
+    search proves it."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    optimum = optimum_ms(family, n, m, seed, tau)
+    for options in EARLY:
+        for k in (1, 3, 30):
+            stopped = early_search(inst, tau, max_boxes=k, **options)
+            assert stopped.bound_ms <= optimum * (1 + SLACK), options
+            assert stopped.objective_ms >= optimum * (1 - SLACK)
+        proof = early_search(inst, tau, **options)
+        assert proof.status == Status.OPTIMAL, options
+        assert_allclose(proof.objective_ms, optimum, rtol=1e-9)
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_early_user_branching_proves_the_golden_optimum(path):
+    """The search that fixes users in boxes of several load vectors proves the stored optimum
+    of every golden drop, and it is not the default search (another box count)."""
+    doc = json.loads(path.read_text())
+    inst = from_dict(doc["instance"])
+    default = early_search(inst, doc["tau"])
+    for options in ({"user_width": 4}, {"flat_rtol": 1e-3}):
+        result = early_search(inst, doc["tau"], **options)
+        assert result.status == Status.OPTIMAL, options
+        assert_allclose(result.objective_ms, doc["optimum_ms"], rtol=1e-9)
+        assert result.info["boxes"] != default.info["boxes"], options
