@@ -379,8 +379,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
 
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                   evaluate_s, improve, *, max_boxes: int | None = None,
-                  dual=None, batch: int = 1, workers: int = 1,
-                  user_width: int = 0, flat_rtol: float | None = None) -> Outcome:
+                  dual=None, batch: int = 1, workers: int = 1) -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
@@ -409,47 +408,45 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
         (P) has a finite bound there: anything else is a bug), or a box's assignment problem
         has a NaN cost or a non-finite value.
     """
-    early = (int(user_width), flat_rtol)
-    with _children_bounder(data, workers, early) as bound_children:
+    with _children_bounder(data, workers) as bound_children:
         return _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-                       bound_children, early)
+                       bound_children)
 
 
-def _bound_child(data: BoxBoundConstants, child: tuple, early=(0, None)):
+def _bound_child(data: BoxBoundConstants, child: tuple):
     """(bound, assignment, the user it will branch on) of one child box."""
     details: dict = {}
     bound, a = box_bound(data, *child, details)
-    return bound, a, (None if a is None else _branch_user(data, *child, a, details, early))
+    return bound, a, (None if a is None else _branch_user(data, *child, a, details))
 
 
 _WORKER_DATA: BoxBoundConstants | None = None
-_WORKER_EARLY = (0, None)
 
 
-def _worker_init(data: BoxBoundConstants, early=(0, None)) -> None:
-    global _WORKER_DATA, _WORKER_EARLY
-    _WORKER_DATA, _WORKER_EARLY = data, early
+def _worker_init(data: BoxBoundConstants) -> None:
+    global _WORKER_DATA
+    _WORKER_DATA = data
 
 
 def _worker_bound(children: list) -> list:
-    return [_bound_child(_WORKER_DATA, child, _WORKER_EARLY) for child in children]
+    return [_bound_child(_WORKER_DATA, child) for child in children]
 
 
 @contextlib.contextmanager
-def _children_bounder(data: BoxBoundConstants, workers: int, early=(0, None)):
+def _children_bounder(data: BoxBoundConstants, workers: int):
     """A function bounding a list of child boxes, in order: in this process, or split into
     ``workers`` contiguous parts bounded by that many worker processes (the same results)."""
     if workers <= 1:
-        yield lambda children: [_bound_child(data, child, early) for child in children]
+        yield lambda children: [_bound_child(data, child) for child in children]
         return
     context = multiprocessing.get_context(
         "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
                                                 initializer=_worker_init,
-                                                initargs=(data, early)) as pool:
+                                                initargs=(data,)) as pool:
         def bound_children(children):
             if len(children) < 2 * workers:
-                return [_bound_child(data, child, early) for child in children]
+                return [_bound_child(data, child) for child in children]
             parts = np.array_split(np.arange(len(children)), workers)
             futures = [pool.submit(_worker_bound, [children[i] for i in part])
                        for part in parts]
@@ -459,7 +456,7 @@ def _children_bounder(data: BoxBoundConstants, workers: int, early=(0, None)):
 
 
 def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-            bound_children, early=(0, None)) -> Outcome:
+            bound_children) -> Outcome:
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)
     lo, hi = data.root()
@@ -469,10 +466,7 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
     if not math.isfinite(bound) or a is None:
         raise FloatingPointError(f"loadbox: the root box's bound is {bound!r}; the root holds "
                                  f"every assignment, so its bound must be finite")
-    # heap entries: (bound, counter, lo, hi, fix, a, user, tightened by the dual, flat: the
-    # box's own bound no more than flat_rtol above its parent's, when that option is on)
-    heap = [(bound, 0, lo, hi, free, a, _branch_user(data, lo, hi, free, a, details, early),
-             False, False)]
+    heap = [(bound, 0, lo, hi, free, a, _branch_user(data, lo, hi, free, a, details), False)]
     counter, boxes = 1, 1
     tried = set()
 
@@ -493,7 +487,7 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
     offer(a)
     status = Status.TIME_LIMIT
     while heap:
-        bound, _, lo, hi, fix, a, user, tightened, flat = heap[0]
+        bound, _, lo, hi, fix, a, user, tightened = heap[0]
         if bound >= best * (1.0 - PRUNE_RTOL):
             status = Status.OPTIMAL
             break
@@ -508,22 +502,19 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
                          max_problems=None if max_boxes is None else max_boxes - boxes)
             boxes += tight.problems
             offer(tight.assignment)
-            heapq.heappush(heap, (max(bound, tight.bound), counter, lo, hi, fix, a, user, True,
-                                  flat))
+            heapq.heappush(heap, (max(bound, tight.bound), counter, lo, hi, fix, a, user, True))
             counter += 1
             continue
         # the box taken and, with batch > 1, the next best ones still worth splitting (the
         # same boxes whatever the number of workers)
-        taken = [(bound, lo, hi, fix, a, user, flat)]
+        taken = [(bound, lo, hi, fix, a, user)]
         while len(taken) < batch and heap and heap[0][0] < best * (1.0 - PRUNE_RTOL) \
                 and (dual is None or heap[0][7] or not np.array_equal(heap[0][2], heap[0][3])):
             top = heapq.heappop(heap)
-            taken.append((top[0], *top[2:7], top[8]))
+            taken.append((top[0], *top[2:7]))
         jobs, parents = [], []
-        for parent, lo, hi, fix, a, user, flat in taken:
-            # a box of several load vectors branches on a user when the early rule says so
-            by_user = early[1] is None or flat
-            children = _split(data, lo, hi, fix, a, user, by_user)
+        for parent, lo, hi, fix, a, user in taken:
+            children = _split(data, lo, hi, fix, a, user)
             if not children:  # every user fixed: the bound is T of that one assignment
                 offer(fix.copy())
             jobs += children
@@ -535,10 +526,8 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
                 continue
             offer(child_a)
             if child_bound < best * (1.0 - PRUNE_RTOL):
-                child_flat = early[1] is not None \
-                    and child_bound <= parent * (1.0 + early[1])
                 heapq.heappush(heap, (max(child_bound, parent), counter, *child, child_a,
-                                      child_user, False, child_flat))
+                                      child_user, False))
                 counter += 1
     if not heap and status == Status.TIME_LIMIT:
         status = Status.OPTIMAL
@@ -556,7 +545,7 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
     return Outcome(best_a, status, objective_ms=best * 1e3, bound_ms=lower * 1e3, info=info)
 
 
-def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details, early=(0, None)) -> int | None:
+def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None:
     """The user a box with a single load vector branches on (``None`` while some load range is
     open, or when every user is fixed), computed when the box is bounded from its own
     assignment problem's solution ``a`` and chord slopes: among the unfixed users ``a`` puts on
@@ -571,7 +560,7 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details, early=(0, Non
     (``hi_j rho_ij``) and 2.5 % (seed 1000) with the user nearest the cell edge (the smallest
     ratio of its own signal to its strongest other one).
     """
-    if not np.array_equal(lo, hi) and not _early_user(lo, hi, early):
+    if not np.array_equal(lo, hi):
         return None
     unfixed = np.flatnonzero(fix == -2)
     if unfixed.size == 0:
@@ -590,20 +579,12 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details, early=(0, Non
     return int(on[np.argmax(weight)])
 
 
-def _early_user(lo, hi, early) -> bool:
-    """Whether a box of several load vectors may branch on a user (``early``: (user_width,
-    flat_rtol) of :func:`solve_loadbox`): its total load width is at most user_width, or the
-    flat rule is on (the search then branches on the user only when the box is flat)."""
-    width, flat_rtol = early
-    return flat_rtol is not None or (width > 0 and int((hi - lo).sum()) <= width)
-
-
-def _split(data: BoxBoundConstants, lo, hi, fix, a, user, by_user: bool = False):
+def _split(data: BoxBoundConstants, lo, hi, fix, a, user):
     """The children of a box: while some load range is open, its widest range in two (next to
     the assignment problem's own load when the range is short); then ``user`` (chosen by
     :func:`_branch_user` when the box was bounded) fixed to each of its options (home if free,
     each server). No children when every user is fixed."""
-    if not np.array_equal(lo, hi) and not (by_user and user is not None):
+    if not np.array_equal(lo, hi):
         j = int(np.argmax(hi - lo))
         if a is not None and hi[j] - lo[j] <= 8:
             mid = min(max(int(np.count_nonzero(a == j)), int(lo[j])), int(hi[j]) - 1)
