@@ -483,16 +483,18 @@ def _rejects(convert: Callable, text: str) -> bool:
 
 #: What a benchmark CLI needs besides the one bad option (its required options, valid).
 REQUIRED_ARGS = {"uncertainty": ["--trace", "example"]}
+#: The subcommand a CLI with subcommands is fuzzed through (its --out a folder).
+SUBCOMMANDS = {"library": ["build"]}
 
 
 def with_required(name: str, argv: list[str]) -> list[str]:
-    """``argv`` for ``benchmarks.name`` with its :data:`REQUIRED_ARGS` in front (those that
-    ``argv`` does not set itself)."""
+    """``argv`` for ``benchmarks.name`` with its :data:`SUBCOMMANDS` and :data:`REQUIRED_ARGS`
+    in front (those that ``argv`` does not set itself)."""
     required = REQUIRED_ARGS.get(name, [])
     given = {a.split("=")[0] for a in argv if a.startswith("--")}
     extra = [v for i in range(0, len(required), 2) if required[i] not in given
              for v in required[i:i + 2]]
-    return extra + list(argv)
+    return SUBCOMMANDS.get(name, []) + extra + list(argv)
 
 
 def benchmark_cli_cases(count: int, rng: random.Random, folder: Path) -> Iterator[Case]:

@@ -363,6 +363,10 @@ def _run_method(args) -> int:
     if args.method not in methods:
         raise BenchmarkError(f"--method: {args.method!r} is not a method of (P); known: "
                              f"{', '.join(methods)}")
+    out = Path(args.out or f"results/library-{args.method}.csv")
+    if out.is_dir():
+        raise BenchmarkError(f"--out: {out} is a folder, not a file; give a file name")
+    _check_folder("--out", out.parent)
     entries = _select(load_library(args.library), args.sets, args.max_users)
     if not entries:
         raise BenchmarkError("--sets, --max-users: no library instance selected")
@@ -372,7 +376,6 @@ def _run_method(args) -> int:
         rows.append({"id": entry.id, "assignment": format_plan(result.assignment),
                      "objective_ms": result.objective_ms, "runtime_s": result.runtime_s,
                      "method": args.method})
-    out = Path(args.out or f"results/library-{args.method}.csv")
     with staged_output(out.parent) as stage:
         write_csv(stage / out.name, rows, SOLUTION_COLUMNS)
     print(f"{args.method}: {len(rows)} plans written to {out}; check them with "
@@ -514,9 +517,20 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def _check_folder(option: str, folder: Path) -> None:
+    """Before any work: ``folder`` (to be created if missing) is not a file, nor under one."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise BenchmarkError(f"{option}: {path} exists and is not a folder")
+            return
+
+
 def _build(args) -> int:
     import instances
 
+    _check_folder("--out", Path(args.out))
+    _check_folder("--work", Path(args.work))
     sets = tuple(args.sets or SETS)
     sources = make_sources(sets, args.sizes)
     if not sources:

@@ -27,11 +27,12 @@ def inst40():
 
 
 def test_public_api():
-    """goa exports solve, METHODS, ACCURACY_METHODS, Result, Status, reference_goa and the
-    registry's methods, register_method and registered_methods, and METHODS is a tuple."""
+    """goa exports solve, METHODS, ACCURACY_METHODS, Result, Status, reference_goa, the
+    registry's methods, register_method and registered_methods, and the entry points'
+    providers provide_starts and provide_planners; METHODS is a tuple."""
     assert set(goa.__all__) == {"solve", "METHODS", "ACCURACY_METHODS", "Result", "Status",
                                 "methods", "register_method", "registered_methods",
-                                "reference_goa"}
+                                "reference_goa", "provide_starts", "provide_planners"}
     assert goa.METHODS == ("goa", "local_all", "edge_all", "random", "dmin", "ga", "goa_ls",
                            "acc_greedy")
     assert goa.ACCURACY_METHODS == ("acc_greedy",)
