@@ -36,7 +36,7 @@ def _records(path):
 
 
 def test_script_rebuilds_the_shipped_trace_from_scratch(tmp_path):
-    """In a clone holding the shipped trace, the script (run twice) leaves a trace of exactly
+    """In a clone holding the shipped trace, the script leaves a trace of exactly
     the questions it made, with an identity in its header and no "# resumed" line; the
     shipped records are gone (it used to find them "already there" and append a line to the
     tracked file)."""
@@ -48,14 +48,13 @@ def test_script_rebuilds_the_shipped_trace_from_scratch(tmp_path):
     stand_in.chmod(0o755)
     env = {**os.environ, "PYTHON": str(stand_in), "REAL_PYTHON": sys.executable,
            "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    for _ in range(2):
-        done = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        text = shipped.read_text()
-        questions = [json.loads(line) for line in
-                     (tmp_path / "models" / "babi_tiny_questions.jsonl").read_text().splitlines()]
-        assert [r["id"] for r in _records(shipped)] == [q["id"] for q in questions]
-        assert len(questions) == 7 and "# resumed" not in text
-        assert '"identity": {"questions_sha256"' in text.splitlines()[1]
-        assert not (tmp_path / "models" / "babi_tiny_trace.jsonl").exists()
+    done = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = shipped.read_text()
+    questions = [json.loads(line) for line in
+                 (tmp_path / "models" / "babi_tiny_questions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in _records(shipped)] == [q["id"] for q in questions]
+    assert len(questions) == 7 and "# resumed" not in text
+    assert '"identity": {"questions_sha256"' in text.splitlines()[1]
+    assert not (tmp_path / "models" / "babi_tiny_trace.jsonl").exists()
