@@ -25,8 +25,9 @@ path: an edge b -> T of cost 0 for every sink with spare capacity. If T cannot b
 row i is inserted, rows 0..i have no assignment that avoids every +inf cell, so neither have all
 rows.
 
-Ties are broken by the lowest index everywhere (the sink finalised first, the user that gives
-``w``), so the same input gives the same assignment. The value is ``cost[i, sink[i]]`` summed in
+Ties are broken the same way every time: the search stops as soon as T is as close as any
+sink left, sinks at equal distance are finalised lowest index first, and ``w`` keeps the
+lowest-indexed user among equal moves; so the same input gives the same assignment. The value is ``cost[i, sink[i]]`` summed in
 row order.
 
 Cost: O(N S^2) for the searches plus the rescans of sinks that lost a user, at most O(N^2 S)
@@ -115,9 +116,10 @@ def transport_kernel(cost, capacity):
         pred[top] = -1
         done[top] = False
         while True:
-            u = -1
-            best = np.inf
-            for v in range(s + 1):
+            # T first on a tie (a path ends as soon as it can), then the lowest sink
+            u = top if dist[top] < np.inf else -1
+            best = dist[top]
+            for v in range(s):
                 if not done[v] and dist[v] < best:
                     best = dist[v]
                     u = v
@@ -203,9 +205,9 @@ def solve_transport(cost: np.ndarray, capacity: np.ndarray) -> tuple[float, np.n
     if not (np.issubdtype(cost.dtype, np.floating) or np.issubdtype(cost.dtype, np.integer)):
         raise ValueError(f"cost: must be real numbers, got dtype {cost.dtype}")
     cost = np.ascontiguousarray(cost, dtype=np.float64)
-    if np.isnan(cost).any():
-        raise ValueError("cost: contains NaN")
-    if np.isneginf(cost).any():
+    if not (cost > -math.inf).all():  # one pass catches both NaN and -inf
+        if np.isnan(cost).any():
+            raise ValueError("cost: contains NaN")
         raise ValueError("cost: contains -inf (only +inf, a forbidden cell, is allowed)")
     capacity = np.asarray(capacity)
     if capacity.ndim != 1:
