@@ -20,15 +20,18 @@ The move costs can be negative; instead of Bellman-Ford, each shortest path is f
 Dijkstra on reduced costs ``w[b, b'] + pi[b] - pi[b']``, nonnegative under the node potentials
 ``pi`` that the previous searches leave (Johnson's technique, the usual refinement of successive
 shortest paths): O(S^2) per row, and the tree of predecessors is a tree even when rounding leaves
-a reduced cost at -1e-17, so the path read back is simple. A super-sink T (node S) ends every
+a reduced cost at -1e-17, so the path read back is simple (Bellman-Ford's could close a cycle
+there). After a search, ``pi[v]`` grows by v's distance capped at T's, so a potential stays near
+the last insertion's cost and a huge cell the optimum avoids does not swamp small costs in
+rounding. A super-sink T (node S) ends every
 path: an edge b -> T of cost 0 for every sink with spare capacity. If T cannot be reached when
 row i is inserted, rows 0..i have no assignment that avoids every +inf cell, so neither have all
 rows.
 
 Ties are broken the same way every time: the search stops as soon as T is as close as any
 sink left, sinks at equal distance are finalised lowest index first, and ``w`` keeps the
-lowest-indexed user among equal moves; so the same input gives the same assignment. The value is ``cost[i, sink[i]]`` summed in
-row order.
+lowest-indexed user among equal moves; so the same input gives the same assignment. The value
+is ``cost[i, sink[i]]`` summed in row order.
 
 Cost: O(N S^2) for the searches plus the rescans of sinks that lost a user, at most O(N^2 S)
 in all and far less when most rows go straight to a sink with room.

@@ -18,7 +18,8 @@ RTOL = 1e-12
 
 def _costs(rng, n, s, kind):
     """An (n, s) cost matrix of one family: uniform, small integers (many ties), all equal,
-    heavy-tailed, negative and positive, or huge values with tiny differences."""
+    heavy-tailed, negative and positive, alike rows, small values beside huge ones, or huge
+    values with tiny differences."""
     if kind == "uniform":
         return rng.random((n, s))
     if kind == "ties":
@@ -31,10 +32,15 @@ def _costs(rng, n, s, kind):
         return rng.lognormal(0.0, 2.0, size=(n, s))
     if kind == "columns":  # rows alike but for a column offset: many equal move costs
         return rng.integers(0, 4, size=(1, s)) + rng.integers(0, 2, size=(n, 1)) * 0.5
+    if kind == "bigm":  # small costs with a few huge cells (1e6..1e12) the optimum avoids
+        cost = rng.random((n, s))
+        big = rng.random((n, s)) < 0.2
+        cost[big] = 10.0 ** rng.integers(6, 13, size=big.sum()) * (1 + rng.random(big.sum()))
+        return cost
     return 1e6 + rng.random((n, s)) * 1e-3  # "offset"
 
 
-KINDS = ["uniform", "ties", "integer", "equal", "lognormal", "columns", "offset"]
+KINDS = ["uniform", "ties", "integer", "equal", "lognormal", "columns", "bigm", "offset"]
 
 
 def _instance(rng, kind):
