@@ -66,6 +66,7 @@ import heapq
 import math
 import multiprocessing
 
+import numba
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -73,11 +74,27 @@ from instances.result import Status
 
 from .data import InterferenceFreeDelays
 from .outcome import Clock, Outcome
+from .transport import solve_transport
 
 # Relative safety margin on every bound (rounding in the chord and the assignment sums).
 BOUND_SAFETY = 1e-9
 # A box whose bound is within this relative margin of the incumbent is closed.
 PRUNE_RTOL = 1e-9
+# ``fix[i]``: FREE (-2) a free user, -1 home, j >= 0 server j; below FREE, a free user banned
+# from some options: bit j of ``FREE - fix[i]`` bans server j, bit M (the number of servers)
+# bans home (binary branching on a user, :func:`_split`).
+FREE = -2
+
+
+def is_free(fix: np.ndarray) -> np.ndarray:
+    """Users not fixed by a branch (possibly banned from some options)."""
+    return fix <= FREE
+
+
+def banned(fix: np.ndarray, option: int, n_servers: int) -> np.ndarray:
+    """Users a branch banned from ``option`` (a server, or -1 for home)."""
+    bit = n_servers if option < 0 else option
+    return (fix < FREE) & (((FREE - fix) >> bit) & 1).astype(bool)
 
 
 class BoxBoundConstants:
@@ -118,6 +135,9 @@ class BoxBoundConstants:
         # a forced user never sits at home: an infinite cost, a cell the assignment problem
         # cannot take (scipy's linear_sum_assignment treats inf as forbidden)
         self.home = np.where(self.forced, math.inf, self.local_s)
+        # single load vectors solved as transportation problems (False: the N x N assignment
+        # problem of every box, the reference the tests compare with)
+        self.use_transport = True
 
     def g(self, j: int, n) -> np.ndarray:
         """Compute time per FLOP of one user at load n on server j: max(1/C^max_j, n/C_j);
@@ -158,20 +178,25 @@ class BoxBoundConstants:
         home, else the server): users fixed on another server always interfere at j, users
         fixed on j or at home never do; ``forced_max_on_j`` bounds the unfixed forced users on
         j. ``(inf, inf)`` if no assignment fits."""
-        if fix is None or not np.any(fix >= -1):
+        if fix is None or np.all(fix == FREE):
             forced_others = max(0, self.n_forced - forced_max_on_j)
             low = self.interference_low(j, max(others_lo, forced_others), forced_others)
             return low, max(self.interference_high(j, others_hi), low)
         s = self.signal_w[:, j]
-        fixed_other = (fix >= 0) & (fix != j)
-        unfixed = fix == -2
+        # a free user banned from home is offloaded (as if forced); banned from j too, it
+        # always interferes at j, as a user fixed on another server does
+        must = self.forced | banned(fix, -1, self.n_servers)
+        unfixed = is_free(fix)
+        elsewhere = unfixed & must & banned(fix, j, self.n_servers)
+        fixed_other = ((fix >= 0) & (fix != j)) | elsewhere
+        unfixed &= ~elsewhere
         known = float(s[fixed_other].sum())
         n_other = int(fixed_other.sum())
         need = max(others_lo - n_other, 0)
-        forced_need = max(0, int((unfixed & self.forced).sum()) - forced_max_on_j)
+        forced_need = max(0, int((unfixed & must).sum()) - forced_max_on_j)
         need = max(need, forced_need)
-        small_forced = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & self.forced]))])
-        small_free = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & ~self.forced]))])
+        small_forced = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & must]))])
+        small_free = np.concatenate([[0.0], np.cumsum(np.sort(s[unfixed & ~must]))])
         t = np.arange(forced_need, min(small_forced.size - 1, need) + 1)
         t = t[need - t <= small_free.size - 1]
         if t.size == 0:
@@ -188,6 +213,67 @@ class BoxBoundConstants:
         """Users at home: N - K with K in [sum lo, sum hi], K >= |F| (forced never home)."""
         return (max(0, self.n_users - int(hi.sum())),
                 min(self.n_free, self.n_users - int(lo.sum())))
+
+
+@numba.njit(cache=True)
+def _fixed_ranges(signal_w, forced, fix, lo, hi, fixed_on):
+    """(Ilb_j, Iub_j) of every server j in a box with users fixed or banned by a branch: the
+    compiled twin of :meth:`BoxBoundConstants.interference_range` (same rules; sums taken in
+    row order, so equal to it to rounding: ``tests/test_bounds.py`` compares them)."""
+    n, m = signal_w.shape
+    lows = np.empty(m)
+    highs = np.empty(m)
+    sum_lo, sum_hi = lo.sum(), hi.sum()
+    must_s = np.empty(n)
+    free_s = np.empty(n)
+    for j in range(m):
+        known = 0.0
+        n_other = 0
+        n_must = 0
+        n_free = 0
+        for i in range(n):
+            f = fix[i]
+            if f >= 0:
+                if f != j:
+                    known += signal_w[i, j]
+                    n_other += 1
+                continue
+            if f == -1:
+                continue
+            mask = FREE - f  # a free user; bit j bans server j, bit m bans home
+            must = forced[i] or ((mask >> m) & 1) == 1
+            if must and ((mask >> j) & 1) == 1:  # offloaded, and not on j: interferes
+                known += signal_w[i, j]
+                n_other += 1
+            elif must:
+                must_s[n_must] = signal_w[i, j]
+                n_must += 1
+            else:
+                free_s[n_free] = signal_w[i, j]
+                n_free += 1
+        forced_need = max(0, n_must - (hi[j] - fixed_on[j]))
+        need = max(max(sum_lo - lo[j] - n_other, 0), forced_need)
+        small_must = np.zeros(n_must + 1)
+        small_must[1:] = np.cumsum(np.sort(must_s[:n_must]))
+        small_free = np.zeros(n_free + 1)
+        small_free[1:] = np.cumsum(np.sort(free_s[:n_free]))
+        low = math.inf
+        for t in range(forced_need, min(n_must, need) + 1):
+            if need - t <= n_free:
+                low = min(low, small_must[t] + small_free[need - t])
+        if low == math.inf:
+            lows[j] = math.inf
+            highs[j] = math.inf
+            continue
+        low += known
+        both = np.sort(np.concatenate((must_s[:n_must], free_s[:n_free])))[::-1]
+        take = min(max(sum_hi - hi[j] - n_other, 0), both.size)
+        top = 0.0
+        for k in range(take):
+            top += both[k]
+        lows[j] = low
+        highs[j] = max(known + top, low)
+    return lows, highs
 
 
 class BoxCells:
@@ -221,14 +307,17 @@ def box_cells(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray,
         if np.any(fixed_on > hi) or int(np.count_nonzero(fix == -1)) > h_hi:
             return None
     cells = BoxCells(lo, hi, fix, h_lo, h_hi, n, m)
+    branched = fix is not None and not np.all(fix == FREE)
+    if branched:  # every server's range in one compiled pass (interference_range's twin)
+        lows, highs = _fixed_ranges(data.signal_w, data.forced, fix, lo.astype(np.int64),
+                                    hi.astype(np.int64), fixed_on.astype(np.int64))
     for j in range(m):
         others_lo = int(lo.sum() - lo[j])
         others_hi = int(hi.sum() - hi[j])
-        if fix is None:
-            low, high = data.interference_range(j, others_lo, others_hi, int(hi[j]), None)
+        if branched:
+            low, high = float(lows[j]), float(highs[j])
         else:
-            unfixed_forced_max = int(hi[j]) - int(fixed_on[j])
-            low, high = data.interference_range(j, others_lo, others_hi, unfixed_forced_max, fix)
+            low, high = data.interference_range(j, others_lo, others_hi, int(hi[j]), None)
         if not math.isfinite(low):
             return None
         c_low = data.comm_per_load(j, low)
@@ -247,8 +336,8 @@ def box_cells(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray,
             own += data.law_a[:, j][:, None]
         allowed = (data.nmax[:, j][:, None] >= loads1[None, :]) \
             & (data.forced[:, None] | (own <= data.local_s[:, None]))
-        if fix is not None:  # users fixed elsewhere never sit on j; users fixed on j do
-            allowed &= ((fix == -2) | (fix == j))[:, None]
+        if fix is not None:  # users fixed or banned elsewhere never sit on j; fixed on j do
+            allowed &= ((is_free(fix) & ~banned(fix, j, m)) | (fix == j))[:, None]
             allowed[fix == j, :] = True
         cells.rho[:, j] = rho
         cells.c_low[:, j] = c_low
@@ -309,6 +398,8 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     # pollution: a user on p pays sum_{j != p} mu_j s_kj
     pollution = data.signal_w @ mu
     cost_on = base + pollution[:, None] - data.signal_w * mu[None, :]
+    if data.use_transport and np.array_equal(lo, hi):
+        return _vector_problem(data, cells, cost_on)
 
     # columns: per server lo_j mandatory + (hi_j - lo_j) optional slots, then home slots
     columns, mandatory, slot_extra = [], [], []
@@ -345,6 +436,8 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     if fix is not None:  # a fixed user takes only its own columns
         for i in np.flatnonzero(fix >= -1):
             cost[i, columns != fix[i]] = math.inf
+        # a user banned from home (servers: its cells are not allowed above)
+        cost[np.ix_(np.flatnonzero(banned(fix, -1, m)), np.flatnonzero(columns < 0))] = math.inf
     cost[n:] = np.where(mandatory, math.inf, 0.0)[None, :]
     if np.isnan(cost).any():
         raise FloatingPointError("box_bound: NaN in the assignment problem's costs")
@@ -361,6 +454,38 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     users = rows < n
     assignment[rows[users]] = columns[cols[users]]
     return value, assignment
+
+
+def _vector_problem(data: BoxBoundConstants, cells: BoxCells, cost_on: np.ndarray):
+    """:func:`box_problem` at a single load vector: every slot of server j is mandatory and
+    costs the same (no load growth), so the assignment problem is a balanced transportation
+    problem with M + 1 sinks (the servers with capacity n_j, home with N - K), solved by
+    :func:`formulations.transport.solve_transport` instead of an N x N assignment problem:
+    the same optimal value."""
+    n, m = data.n_users, data.n_servers
+    lo, fix = cells.lo, cells.fix
+    cost = np.empty((n, m + 1))
+    for j in range(m):
+        cost[:, j] = np.where(cells.allowed[j][:, 0], cost_on[:, j], math.inf)
+    cost[:, m] = data.home
+    capacity = np.append(lo, cells.h_lo).astype(np.int64)
+    if cells.h_lo != cells.h_hi or int(capacity.sum()) != n:
+        return math.inf, None
+    if fix is not None:
+        fixed = np.flatnonzero(fix >= -1)
+        own = np.where(fix[fixed] < 0, m, fix[fixed])
+        keep = cost[fixed, own]
+        cost[fixed, :] = math.inf
+        cost[fixed, own] = keep
+        cost[banned(fix, -1, m), m] = math.inf
+    if np.isnan(cost).any():
+        raise FloatingPointError("box_bound: NaN in the assignment problem's costs")
+    value, sink = solve_transport(cost, capacity)
+    if sink is None:
+        return math.inf, None
+    if not math.isfinite(value):
+        raise FloatingPointError(f"box_bound: assignment problem value {value!r}")
+    return value, np.where(sink == m, -1, sink).astype(np.int64)
 
 
 def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
@@ -393,7 +518,8 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
 
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                   evaluate_s, improve, *, max_boxes: int | None = None,
-                  dual=None, batch: int = 1, workers: int = 1) -> Outcome:
+                  dual=None, batch: int = 1, workers: int = 1,
+                  user_branch: str = "binary") -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
@@ -424,7 +550,7 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     """
     with _children_bounder(data, workers) as bound_children:
         return _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-                       bound_children)
+                       bound_children, user_branch)
 
 
 def _bound_child(data: BoxBoundConstants, child: tuple):
@@ -470,7 +596,7 @@ def _children_bounder(data: BoxBoundConstants, workers: int):
 
 
 def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-            bound_children) -> Outcome:
+            bound_children, user_branch="binary") -> Outcome:
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)
     lo, hi = data.root()
@@ -528,7 +654,7 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
             taken.append((top[0], *top[2:7]))
         jobs, parents = [], []
         for parent, lo, hi, fix, a, user in taken:
-            children = _split(data, lo, hi, fix, a, user)
+            children = _split(data, lo, hi, fix, a, user, user_branch)
             if not children:  # every user fixed: the bound is T of that one assignment
                 offer(fix.copy())
             jobs += children
@@ -576,7 +702,7 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
     """
     if not np.array_equal(lo, hi):
         return None
-    unfixed = np.flatnonzero(fix == -2)
+    unfixed = np.flatnonzero(is_free(fix))
     if unfixed.size == 0:
         return None
     rho = details.get("rho")
@@ -593,7 +719,7 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
     return int(on[np.argmax(weight)])
 
 
-def _split(data: BoxBoundConstants, lo, hi, fix, a, user):
+def _split(data: BoxBoundConstants, lo, hi, fix, a, user, user_branch: str = "binary"):
     """The children of a box: while some load range is open, its widest range in two (next to
     the assignment problem's own load when the range is short); then ``user`` (chosen by
     :func:`_branch_user` when the box was bounded) fixed to each of its options (home if free,
@@ -612,10 +738,20 @@ def _split(data: BoxBoundConstants, lo, hi, fix, a, user):
         return children
     if user is None:
         return []
-    options = range(0 if data.forced[user] else -1, data.n_servers)
+    m = data.n_servers
+    options = [o for o in range(0 if data.forced[user] else -1, m)
+               if not banned(fix[user:user + 1], o, m)[0]]
+    own = int(a[user]) if a is not None else options[0]
+    if user_branch == "all" or len(options) <= 2 or own not in options:
+        chosen = options
+    else:  # binary: the user on the option the box's own assignment gives it, or banned there
+        chosen = [own, None]
     children = []
-    for option in options:
+    for option in chosen:
         child = fix.copy()
-        child[user] = option
+        if option is None:
+            child[user] = FREE - ((FREE - fix[user]) | (1 << (m if own < 0 else own)))
+        else:
+            child[user] = option
         children.append((lo, hi, child))
     return children

@@ -148,6 +148,144 @@ def test_bounds_with_fixed_users_are_below_the_best_consistent_assignment(case):
         assert exact == pytest.approx(value, rel=1e-9)
 
 
+def _consistent(fix, b, m):
+    """Whether assignment b agrees with a branch's ``fix`` (fixed users, and bans)."""
+    fixed = fix >= -1
+    if np.any(b[fixed] != fix[fixed]):
+        return False
+    free = loadbox.is_free(fix)
+    return not any(np.any(free & loadbox.banned(fix, o, m) & (b == o)) for o in range(-1, m))
+
+
+@pytest.mark.parametrize("case", CASES[2::3], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_bounds_with_banned_options_are_below_the_best_consistent_assignment(case):
+    """Binary branching bans a free user from some options (home or servers): with random
+    fixings and random bans, at a single load vector and on a box around it, the bound is at
+    most T of every consistent assignment where no free user is slower on its server than at
+    home; a box whose bans leave no consistent assignment may have any bound, but a box with
+    one is never called empty."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    data = boxes(inst, tau)
+    rng = np.random.default_rng(100 + seed)
+    pool = candidates(inst, tau)
+    hi_root = data.root()[1]
+    checked = 0
+    for _ in range(16):
+        value, a = pool[int(rng.integers(len(pool)))]
+        loads = np.bincount(a[a >= 0], minlength=m)
+        if np.any(loads > hi_root):
+            continue
+        fix = np.where(rng.random(n) < 0.3, a, loadbox.FREE)
+        for i in np.flatnonzero(fix == loadbox.FREE):
+            options = [o for o in range(-1, m) if o != a[i] and rng.random() < 0.5]
+            mask = sum(1 << (m if o < 0 else o) for o in options)
+            fix[i] = loadbox.FREE - mask
+        assert _consistent(fix, a, m)
+        for lo, hi in ((loads, loads), (np.maximum(loads - 1, 0), np.minimum(loads + 1, hi_root))):
+            bound, _ = loadbox.box_bound(data, lo, hi, fix)
+            inside = [v for v, b in pool if _consistent(fix, b, m) and np.all(
+                np.bincount(b[b >= 0], minlength=m) >= lo) and np.all(
+                np.bincount(b[b >= 0], minlength=m) <= hi)]
+            assert math.isfinite(bound)
+            assert bound <= min(inside) * (1 + SLACK)
+        checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("case", CASES[1::4], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_single_vectors_as_transportation_problems_equal_the_assignment_problem(case):
+    """At a single load vector the box's assignment problem is solved as a transportation
+    problem (M + 1 sinks); with random fixings and bans it has the value of the N x N
+    assignment problem (the reference path, ``use_transport = False``) to 1e-12, and its
+    assignment has the vector's loads."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    data = boxes(inst, tau)
+    reference = boxes(inst, tau)
+    reference.use_transport = False
+    rng = np.random.default_rng(200 + seed)
+    checked = 0
+    pool = candidates(inst, tau)
+    for pick in rng.permutation(len(pool))[:40]:
+        a = pool[pick][1]
+        loads = np.bincount(a[a >= 0], minlength=m)
+        if np.any(loads > data.root()[1]):
+            continue
+        fix = np.where(rng.random(n) < 0.3, a, loadbox.FREE)
+        for i in np.flatnonzero(fix == loadbox.FREE):
+            if rng.random() < 0.3:
+                fix[i] = loadbox.FREE - (1 << int(rng.integers(m + 1)))
+        for f in (None, fix):
+            fast, fast_a = loadbox.box_bound(data, loads, loads, f)
+            slow, slow_a = loadbox.box_bound(reference, loads, loads, f)
+            assert (fast_a is None) == (slow_a is None)
+            if slow_a is None:
+                continue
+            assert fast == pytest.approx(slow, rel=1e-12, abs=1e-15)
+            assert np.array_equal(np.bincount(fast_a[fast_a >= 0], minlength=m), loads)
+            checked += 1
+    assert checked >= 2
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_compiled_interference_ranges_equal_the_reference(family):
+    """The compiled ranges of a branched box (``_fixed_ranges``) equal the readable
+    ``interference_range`` of every server to 1e-12, with random fixings, bans (home and
+    servers, some users banned from both) and random load boxes, on 30-user drops of every
+    family at three taus; infeasible ranges are infinite in both."""
+    n, m = 30, 4
+    rng = np.random.default_rng(7)
+    checked = 0
+    for seed, tau in ((0, 0.0), (1, 0.6), (2, 1.0)):
+        data = boxes(instances.generate(n, m, seed=seed, interference="full",
+                                        **FAMILIES[family]), tau)
+        for _ in range(20):
+            lo = rng.integers(0, 8, m)
+            hi = lo + rng.integers(0, 4, m)
+            fix = rng.integers(-1, m, n)
+            free = rng.random(n) < 0.6
+            fix[free] = loadbox.FREE - rng.integers(0, 1 << (m + 1), int(free.sum())) \
+                * (rng.random(int(free.sum())) < 0.5)
+            fix[data.forced & (fix == -1)] = loadbox.FREE
+            fixed_on = np.bincount(fix[fix >= 0], minlength=m)
+            lows, highs = loadbox._fixed_ranges(data.signal_w, data.forced, fix, lo, hi,
+                                                fixed_on)
+            for j in range(m):
+                low, high = data.interference_range(
+                    j, int(lo.sum() - lo[j]), int(hi.sum() - hi[j]),
+                    int(hi[j] - fixed_on[j]), fix)
+                if math.isinf(low):
+                    assert math.isinf(lows[j])
+                    continue
+                assert lows[j] == pytest.approx(low, rel=1e-12, abs=1e-30)
+                assert highs[j] == pytest.approx(high, rel=1e-12, abs=1e-30)
+                checked += 1
+    assert checked >= 100
+
+
+@pytest.mark.parametrize("case", CASES[::7], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_binary_and_all_option_branching_prove_the_same_optimum(case):
+    """The search's two user branchings (binary: on the option the box's own assignment
+    gives the user, or banned there; all: one child per option) both reach the brute-force
+    optimum and prove it."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    arrays = search.kernel_arrays(inst, tau)
+    data = loadbox.BoxBoundConstants(arrays, interference_free_delays(inst, tau))
+    optimum = optimum_ms(family, n, m, seed, tau)
+    start = np.where(arrays["forced"], 0, -1)
+    for rule in ("binary", "all"):
+        clock = Clock(60)
+        out = loadbox.solve_loadbox(data, clock, start,
+                                    lambda b: search.total_delay_s(arrays, b),
+                                    lambda b: search.improve(arrays, b, clock),
+                                    user_branch=rule)
+        assert out.status == Status.OPTIMAL, rule
+        assert out.objective_ms == pytest.approx(optimum, rel=1e-9), rule
+        assert out.bound_ms <= optimum * (1 + SLACK), rule
+
+
 @pytest.mark.parametrize("case", CASES[::3], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
 def test_stopped_searches_bound_the_optimum(case):
     """loadbox stopped after 1, 3 or 30 boxes or run to its end (a proof: it reaches the
