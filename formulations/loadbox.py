@@ -138,6 +138,8 @@ class BoxBoundConstants:
         # single load vectors solved as transportation problems (False: the N x N assignment
         # problem of every box, the reference the tests compare with)
         self.use_transport = True
+        # ... and boxes whose load ranges are at most this wide in all (measured fastest)
+        self.transport_max_width = 16
 
     def g(self, j: int, n) -> np.ndarray:
         """Compute time per FLOP of one user at load n on server j: max(1/C^max_j, n/C_j);
@@ -398,9 +400,9 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     # pollution: a user on p pays sum_{j != p} mu_j s_kj
     pollution = data.signal_w @ mu
     cost_on = base + pollution[:, None] - data.signal_w * mu[None, :]
-    if data.use_transport and np.array_equal(lo, hi):
-        return _vector_problem(data, cells, cost_on)
 
+    if data.use_transport and int((hi - lo).sum()) <= data.transport_max_width:
+        return _transport_problem(data, cells, cost_on, extras)
     # columns: per server lo_j mandatory + (hi_j - lo_j) optional slots, then home slots
     columns, mandatory, slot_extra = [], [], []
     for j in range(m):
@@ -456,36 +458,52 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     return value, assignment
 
 
-def _vector_problem(data: BoxBoundConstants, cells: BoxCells, cost_on: np.ndarray):
-    """:func:`box_problem` at a single load vector: every slot of server j is mandatory and
-    costs the same (no load growth), so the assignment problem is a balanced transportation
-    problem with M + 1 sinks (the servers with capacity n_j, home with N - K), solved by
-    :func:`formulations.transport.solve_transport` instead of an N x N assignment problem:
-    the same optimal value."""
+def _transport_problem(data: BoxBoundConstants, cells: BoxCells, cost_on: np.ndarray,
+                       extras: list):
+    """:func:`box_problem` as a balanced transportation problem: the lo_j mandatory slots of a
+    server cost alike (one sink of capacity lo_j), each optional slot is a sink of capacity 1
+    (its load's growth added, forbidden to users not allowed at its load), home's mandatory
+    and optional slots are two sinks, and the dummy rows take optional slots at no cost. The
+    same problem as the N' x N' assignment problem, with far fewer columns when the box is
+    narrow (a single load vector: M + 1 sinks), solved by
+    :func:`formulations.transport.solve_transport`: the same optimal value."""
     n, m = data.n_users, data.n_servers
-    lo, fix = cells.lo, cells.fix
-    cost = np.empty((n, m + 1))
-    for j in range(m):
-        cost[:, j] = np.where(cells.allowed[j][:, 0], cost_on[:, j], math.inf)
-    cost[:, m] = data.home
-    capacity = np.append(lo, cells.h_lo).astype(np.int64)
-    if cells.h_lo != cells.h_hi or int(capacity.sum()) != n:
+    lo, hi, fix = cells.lo, cells.hi, cells.fix
+    n_slots = int(hi.sum()) + cells.h_hi
+    n_dummies = n_slots - n
+    n_optional = int((hi - lo).sum()) + cells.h_hi - cells.h_lo
+    if n_dummies < 0 or n_dummies > n_optional:
         return math.inf, None
-    if fix is not None:
-        fixed = np.flatnonzero(fix >= -1)
-        own = np.where(fix[fixed] < 0, m, fix[fixed])
-        keep = cost[fixed, own]
-        cost[fixed, :] = math.inf
-        cost[fixed, own] = keep
-        cost[banned(fix, -1, m), m] = math.inf
+    columns, capacity, optional = [], [], []
+    blocks = []
+    for j in range(m):
+        on_j = np.where(cells.allowed[j][:, 0], cost_on[:, j], math.inf)
+        columns.append(j), capacity.append(int(lo[j])), optional.append(False)
+        blocks.append(on_j)
+        for t in range(1, int(hi[j] - lo[j]) + 1):
+            columns.append(j), capacity.append(1), optional.append(True)
+            blocks.append(np.where(cells.allowed[j][:, t], cost_on[:, j] + extras[j][t - 1],
+                                   math.inf))
+    for cap, is_optional in ((cells.h_lo, False), (cells.h_hi - cells.h_lo, True)):
+        columns.append(-1), capacity.append(cap), optional.append(is_optional)
+        blocks.append(data.home)
+    columns = np.asarray(columns, dtype=np.int64)
+    optional = np.asarray(optional, dtype=bool)
+    cost = np.empty((n + n_dummies, columns.size))
+    cost[:n] = np.column_stack(blocks)
+    cost[n:] = np.where(optional, 0.0, math.inf)[None, :]
+    if fix is not None:  # a fixed user takes only its own sinks; a user banned from home
+        for i in np.flatnonzero(fix >= -1):
+            cost[i, columns != fix[i]] = math.inf
+        cost[np.ix_(np.flatnonzero(banned(fix, -1, m)), np.flatnonzero(columns < 0))] = math.inf
     if np.isnan(cost).any():
         raise FloatingPointError("box_bound: NaN in the assignment problem's costs")
-    value, sink = solve_transport(cost, capacity)
+    value, sink = solve_transport(cost, np.asarray(capacity, dtype=np.int64))
     if sink is None:
         return math.inf, None
     if not math.isfinite(value):
         raise FloatingPointError(f"box_bound: assignment problem value {value!r}")
-    return value, np.where(sink == m, -1, sink).astype(np.int64)
+    return value, columns[sink[:n]]
 
 
 def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
@@ -519,7 +537,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                   evaluate_s, improve, *, max_boxes: int | None = None,
                   dual=None, batch: int = 1, workers: int = 1,
-                  user_branch: str = "binary") -> Outcome:
+                  user_branch: str = "binary", user_width: int = 0) -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
@@ -550,7 +568,7 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     """
     with _children_bounder(data, workers) as bound_children:
         return _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-                       bound_children, user_branch)
+                       bound_children, user_branch, user_width)
 
 
 def _bound_child(data: BoxBoundConstants, child: tuple):
@@ -581,7 +599,9 @@ def _children_bounder(data: BoxBoundConstants, workers: int):
         return
     context = multiprocessing.get_context(
         "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+    # this process bounds the first part itself while workers - 1 processes bound the others
+    # (the search's own bookkeeping is light: no core waits idle)
+    with concurrent.futures.ProcessPoolExecutor(workers - 1, mp_context=context,
                                                 initializer=_worker_init,
                                                 initargs=(data,)) as pool:
         def bound_children(children):
@@ -589,14 +609,15 @@ def _children_bounder(data: BoxBoundConstants, workers: int):
                 return [_bound_child(data, child) for child in children]
             parts = np.array_split(np.arange(len(children)), workers)
             futures = [pool.submit(_worker_bound, [children[i] for i in part])
-                       for part in parts]
-            return [result for future in futures for result in future.result()]
+                       for part in parts[1:]]
+            mine = [_bound_child(data, children[i]) for i in parts[0]]
+            return mine + [result for future in futures for result in future.result()]
 
         yield bound_children
 
 
 def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-            bound_children, user_branch="binary") -> Outcome:
+            bound_children, user_branch="binary", user_width=0) -> Outcome:
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)
     lo, hi = data.root()
@@ -654,7 +675,7 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
             taken.append((top[0], *top[2:7]))
         jobs, parents = [], []
         for parent, lo, hi, fix, a, user in taken:
-            children = _split(data, lo, hi, fix, a, user, user_branch)
+            children = _split(data, lo, hi, fix, a, user, user_branch, user_width)
             if not children:  # every user fixed: the bound is T of that one assignment
                 offer(fix.copy())
             jobs += children
@@ -700,8 +721,6 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
     (``hi_j rho_ij``) and 2.5 % (seed 1000) with the user nearest the cell edge (the smallest
     ratio of its own signal to its strongest other one).
     """
-    if not np.array_equal(lo, hi):
-        return None
     unfixed = np.flatnonzero(is_free(fix))
     if unfixed.size == 0:
         return None
@@ -719,12 +738,13 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
     return int(on[np.argmax(weight)])
 
 
-def _split(data: BoxBoundConstants, lo, hi, fix, a, user, user_branch: str = "binary"):
+def _split(data: BoxBoundConstants, lo, hi, fix, a, user, user_branch: str = "binary",
+           user_width: int = 0):
     """The children of a box: while some load range is open, its widest range in two (next to
     the assignment problem's own load when the range is short); then ``user`` (chosen by
     :func:`_branch_user` when the box was bounded) fixed to each of its options (home if free,
     each server). No children when every user is fixed."""
-    if not np.array_equal(lo, hi):
+    if not np.array_equal(lo, hi) and (user is None or int((hi - lo).sum()) > user_width):
         j = int(np.argmax(hi - lo))
         if a is not None and hi[j] - lo[j] <= 8:
             mid = min(max(int(np.count_nonzero(a == j)), int(lo[j])), int(hi[j]) - 1)

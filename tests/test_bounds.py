@@ -194,11 +194,12 @@ def test_bounds_with_banned_options_are_below_the_best_consistent_assignment(cas
 
 
 @pytest.mark.parametrize("case", CASES[1::4], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
-def test_single_vectors_as_transportation_problems_equal_the_assignment_problem(case):
-    """At a single load vector the box's assignment problem is solved as a transportation
-    problem (M + 1 sinks); with random fixings and bans it has the value of the N x N
-    assignment problem (the reference path, ``use_transport = False``) to 1e-12, and its
-    assignment has the vector's loads."""
+def test_boxes_as_transportation_problems_equal_the_assignment_problem(case):
+    """A box's assignment problem solved as a transportation problem (a sink per server's
+    mandatory slots, per optional slot and two for home) has the value of the N' x N'
+    assignment problem (the reference path, ``use_transport = False``) to 1e-12, at single
+    load vectors, boxes around them and the root, with random fixings and bans; its assignment
+    has loads in the box and keeps the fixed users."""
     family, n, m, seed, tau = case
     inst = drop(family, n, m, seed)
     data = boxes(inst, tau)
@@ -216,14 +217,18 @@ def test_single_vectors_as_transportation_problems_equal_the_assignment_problem(
         for i in np.flatnonzero(fix == loadbox.FREE):
             if rng.random() < 0.3:
                 fix[i] = loadbox.FREE - (1 << int(rng.integers(m + 1)))
-        for f in (None, fix):
-            fast, fast_a = loadbox.box_bound(data, loads, loads, f)
-            slow, slow_a = loadbox.box_bound(reference, loads, loads, f)
+        around = (np.maximum(loads - 1, 0), np.minimum(loads + 1, data.root()[1]))
+        for (lo, hi), f in itertools.product(((loads, loads), around, data.root()), (None, fix)):
+            fast, fast_a = loadbox.box_bound(data, lo, hi, f)
+            slow, slow_a = loadbox.box_bound(reference, lo, hi, f)
             assert (fast_a is None) == (slow_a is None)
             if slow_a is None:
                 continue
             assert fast == pytest.approx(slow, rel=1e-12, abs=1e-15)
-            assert np.array_equal(np.bincount(fast_a[fast_a >= 0], minlength=m), loads)
+            got = np.bincount(fast_a[fast_a >= 0], minlength=m)
+            assert np.all(got >= lo) and np.all(got <= hi)
+            if f is not None:
+                assert np.all(fast_a[fix >= -1] == fix[fix >= -1])
             checked += 1
     assert checked >= 2
 
