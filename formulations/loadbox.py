@@ -74,7 +74,7 @@ from instances.result import Status
 
 from .data import InterferenceFreeDelays
 from .outcome import Clock, Outcome
-from .transport import solve_transport
+from .transport import solve_transport, transport_kernel
 
 # Relative safety margin on every bound (rounding in the chord and the assignment sums).
 BOUND_SAFETY = 1e-9
@@ -140,6 +140,15 @@ class BoxBoundConstants:
         self.use_transport = True
         # ... and boxes whose load ranges are at most this wide in all (measured fastest)
         self.transport_max_width = 16
+        # box_cells' loop compiled (False: the readable loop, the reference the tests compare
+        # with); the compute time per FLOP at every load 1..N, and a_ij (0 under "ps")
+        self.compiled_cells = True
+        self.g_table = np.empty((m, n + 1))
+        for j in range(m):
+            self.g_table[j, 1:] = self.g(j, np.arange(1, n + 1))
+        self.g_table[:, 0] = self.g_table[:, 1]
+        self.law_a_or_zero = np.zeros((n, m)) if self.law_a is None \
+            else np.ascontiguousarray(self.law_a, dtype=np.float64)
 
     def g(self, j: int, n) -> np.ndarray:
         """Compute time per FLOP of one user at load n on server j: max(1/C^max_j, n/C_j);
@@ -293,6 +302,7 @@ class BoxCells:
         self.i_high = np.zeros(m)
         self.theta = np.zeros(m)
         self.allowed: list[np.ndarray] = []
+        self.allowed3: np.ndarray | None = None  # (N, M, widest + 1) when compiled
 
 
 def box_cells(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray,
@@ -310,6 +320,8 @@ def box_cells(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray,
             return None
     cells = BoxCells(lo, hi, fix, h_lo, h_hi, n, m)
     branched = fix is not None and not np.all(fix == FREE)
+    if data.compiled_cells:
+        return _compiled_cells(data, cells, branched)
     if branched:  # every server's range in one compiled pass (interference_range's twin)
         lows, highs = _fixed_ranges(data.signal_w, data.forced, fix, lo.astype(np.int64),
                                     hi.astype(np.int64), fixed_on.astype(np.int64))
@@ -359,6 +371,225 @@ def box_cells(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray,
     return cells
 
 
+def _compiled_cells(data: BoxBoundConstants, cells: BoxCells, branched: bool) -> BoxCells | None:
+    """:func:`box_cells`'s loop over the servers in one call of :func:`_cells_kernel`."""
+    n, m = data.n_users, data.n_servers
+    lo, hi = cells.lo.astype(np.int64), cells.hi.astype(np.int64)
+    fix = cells.fix if branched else np.full(n, FREE, dtype=np.int64)
+    ok, i_low, i_high, c_low, rho, allowed, theta = _cells_kernel(
+        data.signal_w, data.noise_w, data.bandwidth_hz, data.prompt_bits, data.work_flop,
+        data.local_s, data.forced, data.nmax, data.g_table, data.law_a_or_zero,
+        data._cum_forced, data._cum_free, data._cum_desc, data.n_forced, data.n_free, lo, hi,
+        fix.astype(np.int64), branched)
+    if not ok:
+        return None
+    cells.i_low, cells.i_high, cells.c_low, cells.rho, cells.theta = i_low, i_high, c_low, rho, \
+        theta
+    cells.allowed = [allowed[:, j, :hi[j] - lo[j] + 1] for j in range(m)]
+    cells.allowed3 = allowed
+    return cells
+
+
+def _compiled_transport_problem(data: BoxBoundConstants, cells: BoxCells, comm: np.ndarray,
+                                mu: np.ndarray):
+    """:func:`box_problem` of a narrow box whose cells are compiled: the costs of
+    :func:`_transport_problem` built and solved in one call of :func:`_box_transport_kernel`."""
+    n_slots = int(cells.hi.sum()) + cells.h_hi
+    n_optional = int((cells.hi - cells.lo).sum()) + cells.h_hi - cells.h_lo
+    if n_slots < data.n_users or n_slots - data.n_users > n_optional:
+        return math.inf, None
+    fix = cells.fix if cells.fix is not None else np.full(data.n_users, FREE, dtype=np.int64)
+    feasible, value, assignment = _box_transport_kernel(
+        np.ascontiguousarray(comm, dtype=np.float64), data.work_flop, data.g_table,
+        data.law_a_or_zero, cells.allowed3, cells.lo.astype(np.int64),
+        cells.hi.astype(np.int64), np.ascontiguousarray(mu, dtype=np.float64), data.signal_w,
+        data.home, fix.astype(np.int64), cells.h_lo, cells.h_hi)
+    if not feasible:
+        return math.inf, None
+    if not math.isfinite(value):
+        raise FloatingPointError(f"box_bound: assignment problem value {value!r}")
+    return float(value), assignment
+
+
+@numba.njit(cache=True)
+def _box_transport_kernel(c, work, g_table, law_a, allowed, lo, hi, mu, signal_w, home, fix,
+                          h_lo, h_hi):
+    """The compiled twin of :func:`box_problem` on the transportation path: the per-user cost
+    at load L_j, the load's growth E_j (point 3: the increments to the optional slots, made
+    nondecreasing by a running minimum from the right), the pollution paid at mu, the sinks of
+    :func:`_transport_problem`; solved by the transport kernel. Returns (feasible, value,
+    assignment)."""
+    n, m = c.shape
+    pollution = signal_w @ mu
+    n_sinks = 2
+    for j in range(m):
+        n_sinks += 1 + hi[j] - lo[j]
+    n_slots = hi.sum() + h_hi
+    rows = n_slots
+    cost = np.full((rows, n_sinks), math.inf)
+    capacity = np.zeros(n_sinks, dtype=np.int64)
+    column = np.empty(n_sinks, dtype=np.int64)
+    optional = np.zeros(n_sinks, dtype=np.bool_)
+    sink = 0
+    for j in range(m):
+        ell = max(lo[j], 1)
+        width = hi[j] - lo[j]
+        energy = np.zeros(width + 1)
+        pick = np.empty(n)
+        pick_w = np.empty(n)
+        for t in range(1, width + 1):
+            load = lo[j] + t
+            if load <= ell:
+                continue
+            size = 0
+            for i in range(n):
+                if allowed[i, j, t]:
+                    pick[size] = c[i, j]
+                    pick_w[size] = work[i]
+                    size += 1
+            if size < load:  # no assignment has this load: the growth stops here
+                for r in range(t, width + 1):
+                    energy[r] = energy[t - 1]
+                break
+            c_sorted = np.sort(pick[:size])
+            w_sorted = np.sort(pick_w[:size])
+            c_small = 0.0
+            w_small = 0.0
+            for k in range(load):
+                c_small += c_sorted[k]
+                w_small += w_sorted[k]
+            energy[t] = (load - ell) * c_small + (g_table[j, load] - g_table[j, ell]) * w_small
+        steps = np.empty(width)
+        for t in range(width):
+            steps[t] = energy[t + 1] - energy[t]
+        for t in range(width - 2, -1, -1):
+            steps[t] = min(steps[t], steps[t + 1])
+        column[sink] = j
+        capacity[sink] = lo[j]
+        for i in range(n):
+            if allowed[i, j, 0]:
+                cost[i, sink] = ell * c[i, j] + work[i] * g_table[j, ell] + law_a[i, j] \
+                    + pollution[i] - signal_w[i, j] * mu[j]
+        for t in range(1, width + 1):
+            column[sink + t] = j
+            capacity[sink + t] = 1
+            optional[sink + t] = True
+            for i in range(n):
+                if allowed[i, j, t]:
+                    cost[i, sink + t] = ell * c[i, j] + work[i] * g_table[j, ell] \
+                        + law_a[i, j] + pollution[i] - signal_w[i, j] * mu[j] + steps[t - 1]
+        sink += 1 + width
+    column[sink] = -1
+    capacity[sink] = h_lo
+    column[sink + 1] = -1
+    capacity[sink + 1] = h_hi - h_lo
+    optional[sink + 1] = True
+    for i in range(n):
+        cost[i, sink] = home[i]
+        cost[i, sink + 1] = home[i]
+    for i in range(n, rows):  # dummies take optional slots at no cost
+        for b in range(n_sinks):
+            if optional[b]:
+                cost[i, b] = 0.0
+    for i in range(n):
+        f = fix[i]
+        if f >= -1:  # a fixed user takes only its own sinks
+            for b in range(n_sinks):
+                if column[b] != f:
+                    cost[i, b] = math.inf
+        elif f < FREE and ((FREE - f) >> m) & 1 == 1:  # banned from home
+            cost[i, sink] = math.inf
+            cost[i, sink + 1] = math.inf
+    for i in range(rows):
+        for b in range(n_sinks):
+            if math.isnan(cost[i, b]):
+                raise FloatingPointError("box_bound: NaN in the assignment problem's costs")
+    feasible, value, placed = transport_kernel(cost, capacity)
+    assignment = np.full(n, -1, dtype=np.int64)
+    if feasible:
+        for i in range(n):
+            assignment[i] = column[placed[i]]
+    return feasible, value, assignment
+
+
+@numba.njit(cache=True)
+def _cells_kernel(signal_w, noise_w, bandwidth_hz, prompt_bits, work, local_s, forced, nmax,
+                  g_table, law_a, cum_forced, cum_free, cum_desc, n_forced, n_free, lo, hi, fix,
+                  branched):
+    """The compiled twin of :func:`box_cells`'s loop (points 1-5 of the module docstring, the
+    same rules; sums taken in row order, so equal to it to rounding: ``tests/test_bounds.py``
+    compares them): (ok, Ilb, Iub, c_ij(Ilb_j), rho, allowed (N, M, widest range + 1),
+    theta); ok is False when a range or theta proves the box empty."""
+    n, m = signal_w.shape
+    fixed_on = np.zeros(m, dtype=np.int64)
+    for i in range(n):
+        if fix[i] >= 0:
+            fixed_on[fix[i]] += 1
+    sum_lo, sum_hi = lo.sum(), hi.sum()
+    if branched:
+        lows, highs = _fixed_ranges(signal_w, forced, fix, lo, hi, fixed_on)
+    else:
+        lows = np.empty(m)
+        highs = np.empty(m)
+        for j in range(m):
+            forced_others = max(0, n_forced - hi[j])
+            others = max(sum_lo - lo[j], forced_others)
+            low = math.inf
+            for t in range(forced_others, min(n_forced, others) + 1):
+                if others - t <= n_free:
+                    low = min(low, cum_forced[t, j] + cum_free[others - t, j])
+            lows[j] = low
+            highs[j] = max(cum_desc[min(sum_hi - hi[j], n), j], low)
+    width = 1
+    for j in range(m):
+        width = max(width, hi[j] - lo[j] + 1)
+    c_low = np.zeros((n, m))
+    rho = np.zeros((n, m))
+    allowed = np.zeros((n, m, width), dtype=np.bool_)
+    theta = np.zeros(m)
+    for j in range(m):
+        low, high = lows[j], highs[j]
+        if not math.isfinite(low):
+            return False, lows, highs, c_low, rho, allowed, theta
+        for i in range(n):
+            c_low[i, j] = prompt_bits[i] / (bandwidth_hz[j] * math.log2(
+                1.0 + signal_w[i, j] / (noise_w[j] + low)))
+            if high > low:
+                c_high = prompt_bits[i] / (bandwidth_hz[j] * math.log2(
+                    1.0 + signal_w[i, j] / (noise_w[j] + high)))
+                rho[i, j] = max((c_high - c_low[i, j]) / (high - low), 0.0)
+            f = fix[i]
+            if f == j:
+                for t in range(hi[j] - lo[j] + 1):
+                    allowed[i, j, t] = True
+                continue
+            if f >= -1 or (f < FREE and ((FREE - f) >> j) & 1 == 1):
+                continue  # fixed elsewhere (or at home), or banned from j
+            for t in range(hi[j] - lo[j] + 1):
+                load = max(lo[j] + t, 1)
+                own = load * c_low[i, j] + work[i] * g_table[j, load] + law_a[i, j]
+                allowed[i, j, t] = nmax[i, j] >= load and (forced[i] or own <= local_s[i])
+        if lo[j] >= 1 or fixed_on[j] >= 1:
+            mine = 0.0
+            pool = np.empty(n)
+            size = 0
+            for i in range(n):
+                if fix[i] == j:
+                    mine += rho[i, j]
+                elif allowed[i, j, 0]:
+                    pool[size] = rho[i, j]
+                    size += 1
+            rest = max(lo[j] - fixed_on[j], 0)
+            if size < rest:
+                return False, lows, highs, c_low, rho, allowed, theta
+            smallest = np.sort(pool[:size])
+            total = mine
+            for k in range(rest):
+                total += smallest[k]
+            theta[j] = max(lo[j], fixed_on[j]) * total
+    return True, lows, highs, c_low, rho, allowed, theta
+
+
 def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
                 comm: np.ndarray | None = None):
     """Solve one assignment problem of a box: a user on j pays its delay there with the comm
@@ -371,6 +602,9 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     n, m = data.n_users, data.n_servers
     lo, hi, fix = cells.lo, cells.hi, cells.fix
     c_all = cells.c_low if comm is None else comm
+    if cells.allowed3 is not None and data.use_transport \
+            and int((hi - lo).sum()) <= data.transport_max_width:
+        return _compiled_transport_problem(data, cells, c_all, mu)
     base = np.empty((n, m))
     extras = []
     for j in range(m):
@@ -537,7 +771,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                   evaluate_s, improve, *, max_boxes: int | None = None,
                   dual=None, batch: int = 1, workers: int = 1,
-                  user_branch: str = "binary", user_width: int = 0) -> Outcome:
+                  user_branch: str = "binary") -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
@@ -568,7 +802,7 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     """
     with _children_bounder(data, workers) as bound_children:
         return _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-                       bound_children, user_branch, user_width)
+                       bound_children, user_branch)
 
 
 def _bound_child(data: BoxBoundConstants, child: tuple):
@@ -617,7 +851,7 @@ def _children_bounder(data: BoxBoundConstants, workers: int):
 
 
 def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-            bound_children, user_branch="binary", user_width=0) -> Outcome:
+            bound_children, user_branch="binary") -> Outcome:
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)
     lo, hi = data.root()
@@ -675,7 +909,7 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
             taken.append((top[0], *top[2:7]))
         jobs, parents = [], []
         for parent, lo, hi, fix, a, user in taken:
-            children = _split(data, lo, hi, fix, a, user, user_branch, user_width)
+            children = _split(data, lo, hi, fix, a, user, user_branch)
             if not children:  # every user fixed: the bound is T of that one assignment
                 offer(fix.copy())
             jobs += children
@@ -721,6 +955,8 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
     (``hi_j rho_ij``) and 2.5 % (seed 1000) with the user nearest the cell edge (the smallest
     ratio of its own signal to its strongest other one).
     """
+    if not np.array_equal(lo, hi):
+        return None
     unfixed = np.flatnonzero(is_free(fix))
     if unfixed.size == 0:
         return None
@@ -738,13 +974,12 @@ def _branch_user(data: BoxBoundConstants, lo, hi, fix, a, details) -> int | None
     return int(on[np.argmax(weight)])
 
 
-def _split(data: BoxBoundConstants, lo, hi, fix, a, user, user_branch: str = "binary",
-           user_width: int = 0):
+def _split(data: BoxBoundConstants, lo, hi, fix, a, user, user_branch: str = "binary"):
     """The children of a box: while some load range is open, its widest range in two (next to
     the assignment problem's own load when the range is short); then ``user`` (chosen by
     :func:`_branch_user` when the box was bounded) fixed to each of its options (home if free,
     each server). No children when every user is fixed."""
-    if not np.array_equal(lo, hi) and (user is None or int((hi - lo).sum()) > user_width):
+    if not np.array_equal(lo, hi):
         j = int(np.argmax(hi - lo))
         if a is not None and hi[j] - lo[j] <= 8:
             mid = min(max(int(np.count_nonzero(a == j)), int(lo[j])), int(hi[j]) - 1)

@@ -197,7 +197,8 @@ def test_bounds_with_banned_options_are_below_the_best_consistent_assignment(cas
 def test_boxes_as_transportation_problems_equal_the_assignment_problem(case):
     """A box's assignment problem solved as a transportation problem (a sink per server's
     mandatory slots, per optional slot and two for home) has the value of the N' x N'
-    assignment problem (the reference path, ``use_transport = False``) to 1e-12, at single
+    assignment problem (the readable reference path: ``use_transport = False``,
+    ``compiled_cells = False``) to 1e-12, at single
     load vectors, boxes around them and the root, with random fixings and bans; its assignment
     has loads in the box and keeps the fixed users."""
     family, n, m, seed, tau = case
@@ -205,6 +206,7 @@ def test_boxes_as_transportation_problems_equal_the_assignment_problem(case):
     data = boxes(inst, tau)
     reference = boxes(inst, tau)
     reference.use_transport = False
+    reference.compiled_cells = False
     rng = np.random.default_rng(200 + seed)
     checked = 0
     pool = candidates(inst, tau)
@@ -267,6 +269,50 @@ def test_compiled_interference_ranges_equal_the_reference(family):
                 assert highs[j] == pytest.approx(high, rel=1e-12, abs=1e-30)
                 checked += 1
     assert checked >= 100
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("law", ["ps", "table"])
+def test_compiled_cells_equal_the_readable_loop(family, law):
+    """``box_cells`` compiled (``_cells_kernel``) equals its readable loop (``compiled_cells =
+    False``) on random boxes with random fixings and bans: the same boxes proved empty, and
+    interference ranges, c_ij(Ilb_j), chord slopes and theta to 1e-12, the allowed slots
+    exactly; under "ps" and a random nondecreasing table law (a_ij > 0)."""
+    n, m = 30, 4
+    rng = np.random.default_rng(11)
+    checked = empty = 0
+    for seed, tau in ((0, 0.0), (1, 0.6), (2, 1.0)):
+        inst = instances.generate(n, m, seed=seed, interference="full", **FAMILIES[family])
+        if law == "table":
+            h = np.cumsum(rng.uniform(0.0, 0.02, (m, n)), axis=1) + 0.01
+            inst = inst.with_law(instances.Law("table", a=rng.uniform(0.0, 0.05, (n, m)),
+                                               b=rng.uniform(0.5, 2.0, n), h=h))
+        fast = boxes(inst, tau)
+        slow = boxes(inst, tau)
+        slow.compiled_cells = False
+        hi_root = fast.root()[1]
+        for k in range(25):
+            lo = np.minimum(rng.integers(0, 8, m), hi_root)
+            hi = np.minimum(lo + rng.integers(0, 4, m), hi_root)
+            fix = None
+            if k % 3:
+                fix = rng.integers(-1, m, n)
+                free = rng.random(n) < 0.6
+                fix[free] = loadbox.FREE - rng.integers(0, 1 << (m + 1), int(free.sum())) \
+                    * (rng.random(int(free.sum())) < 0.5)
+                fix[fast.forced & (fix == -1)] = loadbox.FREE
+            a, b = loadbox.box_cells(fast, lo, hi, fix), loadbox.box_cells(slow, lo, hi, fix)
+            assert (a is None) == (b is None)
+            if a is None:
+                empty += 1
+                continue
+            for name in ("i_low", "i_high", "c_low", "rho", "theta"):
+                assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-12, atol=0,
+                                err_msg=name)
+            for j in range(m):
+                assert np.array_equal(a.allowed[j], b.allowed[j])
+            checked += 1
+    assert checked >= 8 and empty >= 1
 
 
 @pytest.mark.parametrize("case", CASES[::7], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
