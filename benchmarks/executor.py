@@ -270,6 +270,10 @@ def _run_pending(function, tasks, pending, version, threads, args, desc, chunk_s
                 _run_dask(run_chunk, make_chunks, args, on_done)
 
 
+# formulations.loadbox.WORKERS_ENV (a test checks they agree)
+SOLVER_WORKERS_ENV = "LLM_OFFLOADING_SOLVER_WORKERS"
+
+
 def _run_chunk(function: Callable, version: str, threads: int | None,
                chunk: list) -> tuple[str, str, str, list]:
     """On a worker: run a chunk of (index, task); (task version, code version, worker,
@@ -282,11 +286,21 @@ def _run_chunk(function: Callable, version: str, threads: int | None,
     if threads is not None:
         set_numba_threads(threads)
     done = []
-    for index, task in chunk:
-        started = time.perf_counter()
-        result = function(task)
-        done.append((index, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
-                     time.perf_counter() - started))
+    # an exact search in a task uses the task's cores (1 unless --threads), not every core of
+    # the machine: tasks run side by side (formulations.loadbox.default_workers)
+    before = os.environ.get(SOLVER_WORKERS_ENV)
+    os.environ[SOLVER_WORKERS_ENV] = str(threads or 1)
+    try:
+        for index, task in chunk:
+            started = time.perf_counter()
+            result = function(task)
+            done.append((index, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
+                         time.perf_counter() - started))
+    finally:
+        if before is None:
+            del os.environ[SOLVER_WORKERS_ENV]
+        else:
+            os.environ[SOLVER_WORKERS_ENV] = before
     return mine, code_version(), worker, done
 
 

@@ -44,8 +44,8 @@ def build_parser() -> Parser:
     parser.add_argument("--max-boxes", type=positive_int, default=None, metavar="K",
                         help="work budget of each solve in boxes (default: none, the time "
                              "limit alone)")
-    parser.add_argument("--batch", type=positive_int, default=16,
-                        help="boxes split per step (16)")
+    parser.add_argument("--batch", type=positive_int, default=64,
+                        help="boxes split per step (64, formulations.solve's default)")
     parser.add_argument("--workers", type=positive_int, default=2,
                         help="processes bounding each step's children (2)")
     parser.add_argument("--out", default="results/proofs", help="output folder (results/proofs)")

@@ -116,8 +116,11 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         ``max_deterministic_time`` ("cpsat": CP-SAT's deterministic seconds, > 0);
         ``dual_rounds`` ("loadbox", default 0: off; rounds of the Lagrangian dual of
         :mod:`formulations.loaddual` on each single-load-vector box, M <= 6), ``batch``
-        ("loadbox", default 1: the open boxes split per step) and ``workers`` ("loadbox",
-        default 1: processes that bound a step's children; results depend on ``batch`` only);
+        ("loadbox", default 64: the open boxes split per step after the first 20000 boxes, one a
+        step before) and ``workers`` ("loadbox",
+        default: the environment variable ``LLM_OFFLOADING_SOLVER_WORKERS`` if set, else the
+        cores this process may use; processes that bound a step's children, started once
+        20000 boxes are bounded; results depend on ``batch`` only, never on ``workers``);
         ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
@@ -248,6 +251,9 @@ def _run(instance, tau, backend, clock, warm_a, options) -> Outcome:
 
             options["dual"] = functools.partial(dual_bound, rounds=rounds)
         arrays = kernel_arrays(instance, tau)
+        options.setdefault("batch", loadbox.DEFAULT_BATCH)
+        if "workers" not in options:
+            options["workers"] = loadbox.default_workers()
         return loadbox.solve_loadbox(
             loadbox.BoxBoundConstants(arrays, data), clock,
             _best_start(instance, tau, warm_a, clock),

@@ -13,3 +13,10 @@ def numba_threads(task):
     import numba
 
     return numba.get_num_threads()
+
+
+def solver_workers(task):
+    """A test task: the exact search's default worker processes in its worker."""
+    import os
+
+    return os.environ.get("LLM_OFFLOADING_SOLVER_WORKERS")

@@ -632,9 +632,11 @@ def test_bad_dual_options_are_named():
 
 # --- batches of boxes, bounded by one or several processes ----------------------------------------
 
-def test_batched_search_gives_the_same_results_on_one_or_two_workers():
+def test_batched_search_gives_the_same_results_on_one_or_two_workers(monkeypatch):
     """With batch = 8 the search bounds the same boxes in the same order whether one process or
-    two bound them: status, plan, bound and box count are identical."""
+    two bound them (the worker process started after 100 boxes): status, plan, bound and box
+    count are identical."""
+    monkeypatch.setattr(loadbox, "WORKER_START_BOXES", 100)
     inst = instances.generate(40, 4, seed=1, interference="full")
     runs = [formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=400, batch=8,
                                workers=workers) for workers in (1, 2)]
@@ -661,6 +663,34 @@ def test_batched_search_bounds_and_proves_the_optimum(case):
     proof = formulations.solve(inst, tau=tau, backend="loadbox", batch=4)
     assert proof.status == Status.OPTIMAL
     assert_allclose(proof.objective_ms, optimum, rtol=1e-9)
+
+
+def test_default_search_splits_64_boxes_a_step_on_the_cores_it_may_use(monkeypatch):
+    """formulations.solve's "loadbox" defaults to batch 64 and to the workers of
+    LLM_OFFLOADING_SOLVER_WORKERS (else the cores): its result equals an explicit batch of 64
+    on one worker and on two (batches and workers start after 100 boxes here, 20000 by
+    default); a bad value of the variable is named."""
+    monkeypatch.setattr(loadbox, "WORKER_START_BOXES", 100)
+    inst = instances.generate(40, 4, seed=2, interference="full")
+    explicit = formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=300, batch=64,
+                                  workers=1)
+    for workers in ("2", None):
+        if workers is None:
+            monkeypatch.delenv(loadbox.WORKERS_ENV, raising=False)
+            assert loadbox.default_workers() >= 1
+        else:
+            monkeypatch.setenv(loadbox.WORKERS_ENV, workers)
+            assert loadbox.default_workers() == 2
+        default = formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=300)
+        assert default.bound_ms == explicit.bound_ms
+        assert default.info["boxes"] == explicit.info["boxes"]
+        assert np.array_equal(default.assignment, explicit.assignment)
+    single = formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=300, batch=1)
+    assert single.info["boxes"] != explicit.info["boxes"] or single.bound_ms != explicit.bound_ms
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(loadbox.WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match=loadbox.WORKERS_ENV):
+            formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=10)
 
 
 def test_bad_batch_options_are_named():

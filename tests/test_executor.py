@@ -400,6 +400,24 @@ def test_one_numba_thread_per_worker_process(tmp_path):
                      args=_args(jobs=2, threads=2), desc="t") == [2, 2, 2]
 
 
+def test_exact_searches_in_tasks_use_the_tasks_cores(tmp_path, monkeypatch):
+    """A task's exact search uses the task's cores, not every core of the machine: the
+    executor sets LLM_OFFLOADING_SOLVER_WORKERS (the variable formulations.loadbox reads) to 1,
+    or to --threads, in every worker, and restores it in this process afterwards."""
+    from benchmarks import executor
+    from formulations import loadbox
+
+    assert executor.SOLVER_WORKERS_ENV == loadbox.WORKERS_ENV
+    monkeypatch.delenv(loadbox.WORKERS_ENV, raising=False)
+    assert run_tasks(executor_tasks.solver_workers, [0, 1, 2], out=tmp_path / "a",
+                     args=_args(jobs=2), desc="t") == ["1", "1", "1"]
+    assert run_tasks(executor_tasks.solver_workers, [0, 1, 2], out=tmp_path / "b",
+                     args=_args(jobs=2, threads=2), desc="t") == ["2", "2", "2"]
+    assert run_tasks(executor_tasks.solver_workers, [0], out=tmp_path / "c",
+                     args=_args(), desc="t") == ["1"]
+    assert loadbox.WORKERS_ENV not in os.environ
+
+
 def test_chunk_size_from_the_task_duration():
     """60 s tasks go one per chunk; millisecond tasks in chunks of at most MAX_CHUNK, with
     CHUNKS_PER_SLOT chunks per worker at least; an explicit chunk size wins."""
