@@ -158,7 +158,8 @@ class BoxBoundConstants:
         # single load vectors solved as transportation problems (False: the N x N assignment
         # problem of every box, the reference the tests compare with)
         self.use_transport = True
-        # ... and boxes whose load ranges are at most this wide in all (measured fastest)
+        # ... and boxes whose load ranges are at most this wide in all (a sink per optional
+        # slot: wider boxes go to scipy on the slots; 16 was chosen, not tuned)
         self.transport_max_width = 16
         # box_cells' loop compiled (False: the readable loop, the reference the tests compare
         # with); the compute time per FLOP at every load 1..N, and a_ij (0 under "ps")
