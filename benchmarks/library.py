@@ -539,7 +539,18 @@ def _build(args) -> int:
               args.dual_rounds, args.time_limit)
              for s, interference, n, m, seed, taus in sources for tau in taus]
     out = Path(args.out)
+    if args.open_only and args.fresh:
+        raise BenchmarkError("--open-only: needs the table's statuses; --fresh replaces it")
     old = load_library(out) if (out / TABLE_NAME).exists() and not args.fresh else {}
+    if args.open_only:  # a longer budget for the rows not yet proven
+        tasks = [t for t in tasks if getattr(old.get(entry_id(instance_name(*t[:3], t[4]), t[5])),
+                                             "status", None) != "optimal"]
+        sources = [src for src in sources
+                   if any(t[:5] == src[:5] for t in tasks)]
+        if not tasks:
+            print(f"{PROG} build: every selected row is proven optimal already; nothing to do",
+                  file=sys.stderr)
+            return 0
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     commit = git_commit()  # the code that computes the rows
@@ -629,6 +640,9 @@ def build_parser() -> Parser:
                        help=f"only these sets ({', '.join(SETS)}; default all)")
     build.add_argument("--sizes", nargs="+", type=positive_int, metavar="N",
                        help="only drops of these N")
+    build.add_argument("--open-only", action="store_true",
+                       help="only the rows of the table not yet proven optimal (to give them a "
+                            "longer budget)")
     build.add_argument("--fresh", action="store_true",
                        help="replace the table instead of keeping, per row, the better plan "
                             "and the higher bound")

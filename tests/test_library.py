@@ -135,6 +135,40 @@ def test_tiny_build_is_proven_and_consistent(tiny):
         assert ev.feasible and abs(ev.total_delay_ms - e.best_ms) <= 1e-9 * e.best_ms
 
 
+def test_open_only_rebuilds_just_the_rows_not_proven(tiny, tmp_path, capsys):
+    """``build --open-only`` runs only the rows whose status is not optimal (here two rows
+    made open, with a lower bound), proves them again, and keeps every other row as it was;
+    with every row proven it does nothing; with --fresh it is refused (exit 2)."""
+    folder = _copy(tiny, tmp_path)
+    table = folder / lib.TABLE_NAME
+    with open(table, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    opened = {rows[1]["id"], rows[4]["id"]}
+    for r in rows:
+        if r["id"] in opened:
+            r["status"], r["exact_status"] = "open", "work_limit"
+            r["bound_ms"] = repr(float(r["best_ms"]) * 0.9)
+            r["gap_pct"] = repr((float(r["best_ms"]) - float(r["bound_ms"]))
+                                / float(r["bound_ms"]) * 100)
+    _write(table, rows, lib.COLUMNS)
+    before = {r["id"]: r for r in rows}
+    capsys.readouterr()
+    assert lib.main(["build", "--sets", "congested", "--sizes", "8", "--open-only", "--out",
+                     str(folder), "--work", str(tmp_path / "work")]) == 0
+    assert " 2 (instance, tau) tasks" in capsys.readouterr().err
+    after = lib.load_library(folder)
+    for key, e in after.items():
+        assert e.status == "optimal", key
+        if key not in opened:
+            assert e.row() == before[key] or float(e.row()["best_ms"]) == float(
+                before[key]["best_ms"]), key
+    assert lib.main(["build", "--sets", "congested", "--sizes", "8", "--open-only", "--out",
+                     str(folder), "--work", str(tmp_path / "work2")]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert lib.main(["build", "--open-only", "--fresh", "--out", str(folder)]) == 2
+    assert "--open-only" in capsys.readouterr().err
+
+
 def test_check_good_file(tiny, tmp_path, capsys):
     """The library's own plans: exit 0, every gap 0, no new best-known, no bound error."""
     path = _write(tmp_path / "good.csv", _plans(tiny))
