@@ -60,7 +60,7 @@ I_j = sum over offloaded users k not on j of s_kj (s_kj = P_k g_kj):
 *Solving the assignment problem.* The mandatory slots of a server all cost the same, and so do
 home's: the assignment problem is a balanced transportation problem with a sink per server's
 mandatory slots, one per optional slot and two for home (M + 1 sinks at a single load vector),
-which :func:`formulations.transport.solve_transport` solves in microseconds; boxes wider than
+which :func:`formulations.transport.transport_kernel` solves in microseconds; boxes wider than
 ``transport_max_width`` in all go to scipy's ``linear_sum_assignment`` on the slots. The loop of
 :func:`box_cells` and the narrow boxes' costs are compiled (``_cells_kernel``,
 ``_box_transport_kernel``); the readable loops stay (``compiled_cells = False``,
@@ -88,7 +88,7 @@ from instances.result import Status
 
 from .data import InterferenceFreeDelays
 from .outcome import Clock, Outcome
-from .transport import solve_transport, transport_kernel
+from .transport import transport_kernel
 
 # Relative safety margin on every bound (rounding in the chord and the assignment sums).
 BOUND_SAFETY = 1e-9
@@ -413,8 +413,10 @@ def _compiled_cells(data: BoxBoundConstants, cells: BoxCells, branched: bool) ->
 
 def _compiled_transport_problem(data: BoxBoundConstants, cells: BoxCells, comm: np.ndarray,
                                 mu: np.ndarray):
-    """:func:`box_problem` of a narrow box whose cells are compiled: the costs of
-    :func:`_transport_problem` built and solved in one call of :func:`_box_transport_kernel`."""
+    """:func:`box_problem` of a narrow box whose cells are compiled, as a balanced
+    transportation problem (a sink per server's mandatory slots, one per optional slot, two
+    for home; dummy rows take optional slots at no cost): the same problem as the assignment
+    problem on the slots, built and solved in one call of :func:`_box_transport_kernel`."""
     n_slots = int(cells.hi.sum()) + cells.h_hi
     n_optional = int((cells.hi - cells.lo).sum()) + cells.h_hi - cells.h_lo
     if n_slots < data.n_users or n_slots - data.n_users > n_optional:
@@ -438,7 +440,7 @@ def _box_transport_kernel(c, work, g_table, law_a, allowed, lo, hi, mu, signal_w
     """The compiled twin of :func:`box_problem` on the transportation path: the per-user cost
     at load L_j, the load's growth E_j (point 3: the increments to the optional slots, made
     nondecreasing by a running minimum from the right), the pollution paid at mu, the sinks of
-    :func:`_transport_problem`; solved by the transport kernel. Returns (feasible, value,
+    :func:`_compiled_transport_problem`; solved by the transport kernel. Returns (feasible, value,
     assignment)."""
     n, m = c.shape
     pollution = signal_w @ mu
@@ -656,8 +658,6 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     pollution = data.signal_w @ mu
     cost_on = base + pollution[:, None] - data.signal_w * mu[None, :]
 
-    if data.use_transport and int((hi - lo).sum()) <= data.transport_max_width:
-        return _transport_problem(data, cells, cost_on, extras)
     # columns: per server lo_j mandatory + (hi_j - lo_j) optional slots, then home slots
     columns, mandatory, slot_extra = [], [], []
     for j in range(m):
@@ -711,54 +711,6 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
     users = rows < n
     assignment[rows[users]] = columns[cols[users]]
     return value, assignment
-
-
-def _transport_problem(data: BoxBoundConstants, cells: BoxCells, cost_on: np.ndarray,
-                       extras: list):
-    """:func:`box_problem` as a balanced transportation problem: the lo_j mandatory slots of a
-    server cost alike (one sink of capacity lo_j), each optional slot is a sink of capacity 1
-    (its load's growth added, forbidden to users not allowed at its load), home's mandatory
-    and optional slots are two sinks, and the dummy rows take optional slots at no cost. The
-    same problem as the N' x N' assignment problem, with far fewer columns when the box is
-    narrow (a single load vector: M + 1 sinks), solved by
-    :func:`formulations.transport.solve_transport`: the same optimal value."""
-    n, m = data.n_users, data.n_servers
-    lo, hi, fix = cells.lo, cells.hi, cells.fix
-    n_slots = int(hi.sum()) + cells.h_hi
-    n_dummies = n_slots - n
-    n_optional = int((hi - lo).sum()) + cells.h_hi - cells.h_lo
-    if n_dummies < 0 or n_dummies > n_optional:
-        return math.inf, None
-    columns, capacity, optional = [], [], []
-    blocks = []
-    for j in range(m):
-        on_j = np.where(cells.allowed[j][:, 0], cost_on[:, j], math.inf)
-        columns.append(j), capacity.append(int(lo[j])), optional.append(False)
-        blocks.append(on_j)
-        for t in range(1, int(hi[j] - lo[j]) + 1):
-            columns.append(j), capacity.append(1), optional.append(True)
-            blocks.append(np.where(cells.allowed[j][:, t], cost_on[:, j] + extras[j][t - 1],
-                                   math.inf))
-    for cap, is_optional in ((cells.h_lo, False), (cells.h_hi - cells.h_lo, True)):
-        columns.append(-1), capacity.append(cap), optional.append(is_optional)
-        blocks.append(data.home)
-    columns = np.asarray(columns, dtype=np.int64)
-    optional = np.asarray(optional, dtype=bool)
-    cost = np.empty((n + n_dummies, columns.size))
-    cost[:n] = np.column_stack(blocks)
-    cost[n:] = np.where(optional, 0.0, math.inf)[None, :]
-    if fix is not None:  # a fixed user takes only its own sinks; a user banned from home
-        for i in np.flatnonzero(fix >= -1):
-            cost[i, columns != fix[i]] = math.inf
-        cost[np.ix_(np.flatnonzero(banned(fix, -1, m)), np.flatnonzero(columns < 0))] = math.inf
-    if np.isnan(cost).any():
-        raise FloatingPointError("box_bound: NaN in the assignment problem's costs")
-    value, sink = solve_transport(cost, np.asarray(capacity, dtype=np.int64))
-    if sink is None:
-        return math.inf, None
-    if not math.isfinite(value):
-        raise FloatingPointError(f"box_bound: assignment problem value {value!r}")
-    return value, columns[sink[:n]]
 
 
 def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
