@@ -56,6 +56,15 @@ I_j = sum over offloaded users k not on j of s_kj (s_kj = P_k g_kj):
    A free user *banned* from some options (binary branching) may not take their columns (nor
    count among the slopes theta_j draws from); banned from home it is offloaded, so it counts
    with the forced users in point 1, and banned from home and from j it always interferes at j.
+6. *Reduced-cost fixing.* The transportation problem below is a linear program with integral
+   optima; its dual (the sinks' potentials pi, the rows' u_i = min_b cost_ib - pi_b) gives every
+   plan of the box the value D + sum of its cells' reduced costs cost_ib - u_i - pi_b >= 0, with
+   D = sum u + capacity . pi <= the optimum. So every assignment of the box putting user i on
+   option o has T >= D + (i's smallest reduced cost on o's sinks) + const; where that reaches
+   the incumbent's T, no better assignment has i on o, and the search bans i from o in the
+   box's children (a user left with one option is fixed on it). The box's own bound does not
+   change; its children's do, through points 1, 3 and 5. Only boxes solved on the
+   transportation path are fixed (``reduced_cost_fixing``; scipy gives no duals).
 
 *Solving the assignment problem.* The mandatory slots of a server all cost the same, and so do
 home's: the assignment problem is a balanced transportation problem with a sink per server's
@@ -161,6 +170,8 @@ class BoxBoundConstants:
         # ... and boxes whose load ranges are at most this wide in all (a sink per optional
         # slot: wider boxes go to scipy on the slots; 16 was chosen, not tuned)
         self.transport_max_width = 16
+        # reduced-cost fixing (point 6) in the search's boxes on the transportation path
+        self.reduced_cost_fixing = True
         # box_cells' loop compiled (False: the readable loop, the reference the tests compare
         # with); the compute time per FLOP at every load 1..N, and a_ij (0 under "ps")
         self.compiled_cells = True
@@ -412,7 +423,7 @@ def _compiled_cells(data: BoxBoundConstants, cells: BoxCells, branched: bool) ->
 
 
 def _compiled_transport_problem(data: BoxBoundConstants, cells: BoxCells, comm: np.ndarray,
-                                mu: np.ndarray):
+                                mu: np.ndarray, ap_cutoff: float = math.inf, out: dict | None = None):
     """:func:`box_problem` of a narrow box whose cells are compiled, as a balanced
     transportation problem (a sink per server's mandatory slots, one per optional slot, two
     for home; dummy rows take optional slots at no cost): the same problem as the assignment
@@ -422,26 +433,29 @@ def _compiled_transport_problem(data: BoxBoundConstants, cells: BoxCells, comm: 
     if n_slots < data.n_users or n_slots - data.n_users > n_optional:
         return math.inf, None
     fix = cells.fix if cells.fix is not None else np.full(data.n_users, FREE, dtype=np.int64)
-    feasible, value, assignment = _box_transport_kernel(
+    feasible, value, assignment, new_fix = _box_transport_kernel(
         np.ascontiguousarray(comm, dtype=np.float64), data.work_flop, data.g_table,
         data.law_a_or_zero, cells.allowed3, cells.lo.astype(np.int64),
         cells.hi.astype(np.int64), np.ascontiguousarray(mu, dtype=np.float64), data.signal_w,
-        data.home, fix.astype(np.int64), cells.h_lo, cells.h_hi)
+        data.home, fix.astype(np.int64), cells.h_lo, cells.h_hi, data.forced,
+        float(ap_cutoff))
     if not feasible:
         return math.inf, None
     if not math.isfinite(value):
         raise FloatingPointError(f"box_bound: assignment problem value {value!r}")
+    if out is not None and ap_cutoff < math.inf:
+        out["fix"] = new_fix
     return float(value), assignment
 
 
 @numba.njit(cache=True)
 def _box_transport_kernel(c, work, g_table, law_a, allowed, lo, hi, mu, signal_w, home, fix,
-                          h_lo, h_hi):
+                          h_lo, h_hi, forced, ap_cutoff):
     """The compiled twin of :func:`box_problem` on the transportation path: the per-user cost
     at load L_j, the load's growth E_j (point 3: the increments to the optional slots, made
     nondecreasing by a running minimum from the right), the pollution paid at mu, the sinks of
     :func:`_compiled_transport_problem`; solved by the transport kernel. Returns (feasible, value,
-    assignment)."""
+    assignment, fix with the bans of :func:`_reduced_cost_bans` when ``ap_cutoff`` is finite)."""
     n, m = c.shape
     pollution = signal_w @ mu
     n_sinks = 2
@@ -527,12 +541,69 @@ def _box_transport_kernel(c, work, g_table, law_a, allowed, lo, hi, mu, signal_w
         for b in range(n_sinks):
             if math.isnan(cost[i, b]):
                 raise FloatingPointError("box_bound: NaN in the assignment problem's costs")
-    feasible, value, placed = transport_kernel(cost, capacity)
+    feasible, value, placed, pi = transport_kernel(cost, capacity)
     assignment = np.full(n, -1, dtype=np.int64)
+    new_fix = fix.copy()
     if feasible:
         for i in range(n):
             assignment[i] = column[placed[i]]
-    return feasible, value, assignment
+        if ap_cutoff < math.inf:
+            _reduced_cost_bans(cost, capacity, column, pi, n, m, fix, forced, ap_cutoff, new_fix)
+    return feasible, value, assignment, new_fix
+
+
+@numba.njit(cache=True)
+def _reduced_cost_bans(cost, capacity, column, pi, n, m, fix, forced, ap_cutoff, new_fix):
+    """Reduced-cost fixing (module docstring, point 6) on a solved transportation problem: with
+    the sinks' duals ``pi`` and the rows' ``u_i = min_b cost[i, b] - pi[b]`` (dual feasible by
+    construction, whatever ``pi`` is), ``D = sum u + capacity . pi`` is at most the value of
+    every transportation plan, and a plan putting user i on option o costs at least ``D`` plus
+    i's smallest reduced cost ``cost[i, b] - u_i - pi[b]`` over o's sinks. Where that reaches
+    ``ap_cutoff``, ``new_fix`` bans i from o; a user left with one option is fixed on it."""
+    rows, n_sinks = cost.shape
+    u = np.empty(rows)
+    dual = 0.0
+    for b in range(n_sinks):
+        dual += capacity[b] * pi[b]
+    for i in range(rows):
+        best = math.inf
+        for b in range(n_sinks):
+            if cost[i, b] < math.inf and cost[i, b] - pi[b] < best:
+                best = cost[i, b] - pi[b]
+        u[i] = best
+        dual += best
+    if not dual < math.inf:
+        return
+    # a margin for rounding in the sums: a ban needs the cutoff cleared by it
+    margin = 1e-9 * (abs(dual) + abs(ap_cutoff))
+    rc = np.empty(m + 1)  # per option: servers 0..m-1, home at m
+    for i in range(n):
+        f = fix[i]
+        if f > FREE:  # fixed by a branch
+            continue
+        for o in range(m + 1):
+            rc[o] = math.inf
+        for b in range(n_sinks):
+            o = column[b] if column[b] >= 0 else m
+            r = cost[i, b] - u[i] - pi[b]
+            if r < rc[o]:
+                rc[o] = r
+        mask = FREE - f
+        for o in range(m + 1):
+            if o == m and forced[i]:
+                continue
+            if dual + rc[o] - margin >= ap_cutoff:
+                mask |= 1 << o
+        left = -3
+        count = 0
+        for o in range(m + 1):
+            if not (o == m and forced[i]) and (mask >> o) & 1 == 0:
+                count += 1
+                left = o
+        if count == 1:
+            new_fix[i] = -1 if left == m else left
+        elif count > 1:
+            new_fix[i] = FREE - mask
 
 
 @numba.njit(cache=True)
@@ -614,20 +685,24 @@ def _cells_kernel(signal_w, noise_w, bandwidth_hz, prompt_bits, work, local_s, f
 
 
 def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
-                comm: np.ndarray | None = None):
+                comm: np.ndarray | None = None, ap_cutoff: float = math.inf,
+                out: dict | None = None):
     """Solve one assignment problem of a box: a user on j pays its delay there with the comm
     delay per unit of load ``comm[:, j]`` (c_ij(Ilb_j) of point 3 when ``None``; c_ij at
     another point of [Ilb_j, Iub_j] for :mod:`formulations.loaddual`) plus the load's growth,
     and a user on p pays ``sum_{j != p} mu_j s_kj`` as a polluter; home costs t^L_i. Returns
     (its value, the assignment), or ``(inf, None)`` if no assignment avoids every forbidden
     cell. The caller subtracts the constant ``sum_j mu_j I_j`` at the interference it chose
-    (with ``mu = theta`` and Ilb_j: :func:`box_bound`)."""
+    (with ``mu = theta`` and Ilb_j: :func:`box_bound`).
+
+    ``ap_cutoff`` finite (on the transportation path only): ``out["fix"]`` receives the box's
+    fix with the bans of reduced-cost fixing against that value of the problem (point 6)."""
     n, m = data.n_users, data.n_servers
     lo, hi, fix = cells.lo, cells.hi, cells.fix
     c_all = cells.c_low if comm is None else comm
     if cells.allowed3 is not None and data.use_transport \
             and int((hi - lo).sum()) <= data.transport_max_width:
-        return _compiled_transport_problem(data, cells, c_all, mu)
+        return _compiled_transport_problem(data, cells, c_all, mu, ap_cutoff, out)
     base = np.empty((n, m))
     extras = []
     for j in range(m):
@@ -714,7 +789,7 @@ def box_problem(data: BoxBoundConstants, cells: BoxCells, mu: np.ndarray,
 
 
 def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.ndarray | None = None,
-              details: dict | None = None):
+              details: dict | None = None, cutoff: float = math.inf):
     """A lower bound (seconds) on T over all assignments with loads in the box (and, if given,
     the users fixed as ``fix`` says: -2 free, -1 home, else the server), and the assignment
     solving the box's assignment problem; ``(inf, None)`` only when the box holds no
@@ -726,19 +801,30 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
     value crosses a threshold that real costs could reach. Raises FloatingPointError on a NaN
     cost or a non-finite value (a bug, never pruned silently).
 
+    ``cutoff`` finite (seconds; the search passes its incumbent's T): reduced-cost fixing
+    (point 6) on boxes solved on the transportation path; ``details["fix"]`` then receives
+    ``fix`` with the users banned from the options where no assignment of the box gets below
+    the cutoff (the box's own bound is unchanged: its children are bounded with the bans).
+
     See the module docstring for the argument.
     """
     cells = box_cells(data, lo, hi, fix)
     if cells is None:
         return math.inf, None
-    value, assignment = box_problem(data, cells, cells.theta)
+    constant = float(cells.theta @ cells.i_low)
+    out: dict = {}
+    value, assignment = box_problem(data, cells, cells.theta,
+                                    ap_cutoff=cutoff + constant if cutoff < math.inf else math.inf,
+                                    out=out)
     if assignment is None:
         return math.inf, None
     if details is not None:
         details["rho"] = cells.rho
         details["i_low"] = cells.i_low
         details["cells"] = cells
-    return value - float(cells.theta @ cells.i_low), assignment
+        if "fix" in out:
+            details["fix"] = out["fix"]
+    return value - constant, assignment
 
 
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
@@ -786,11 +872,19 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                        bound_children, user_branch)
 
 
-def _bound_child(data: BoxBoundConstants, child: tuple):
-    """(bound, assignment, the user it will branch on) of one child box."""
+def _bound_child(data: BoxBoundConstants, child: tuple, cutoff: float = math.inf):
+    """(bound, assignment, the user it will branch on, its fix) of one child box: the fix with
+    the bans of reduced-cost fixing against ``cutoff`` (:func:`box_bound`) where it applies, else
+    the child's own."""
     details: dict = {}
-    bound, a = box_bound(data, *child, details)
-    return bound, a, (None if a is None else _branch_user(data, *child, a, details))
+    bound, a = box_bound(data, *child, details, cutoff=cutoff if data.reduced_cost_fixing
+                         else math.inf)
+    lo, hi, fix = child
+    if a is None:
+        return bound, a, None, fix
+    if bound < cutoff and "fix" in details:
+        fix = details["fix"]
+    return bound, a, _branch_user(data, lo, hi, fix, a, details), fix
 
 
 _WORKER_DATA: BoxBoundConstants | None = None
@@ -801,8 +895,8 @@ def _worker_init(data: BoxBoundConstants) -> None:
     _WORKER_DATA = data
 
 
-def _worker_bound(children: list) -> list:
-    return [_bound_child(_WORKER_DATA, child) for child in children]
+def _worker_bound(children: list, cutoff: float) -> list:
+    return [_bound_child(_WORKER_DATA, child, cutoff) for child in children]
 
 
 def default_workers() -> int:
@@ -832,24 +926,25 @@ def _children_bounder(data: BoxBoundConstants, workers: int):
     once the search has bounded ``WORKER_START_BOXES`` boxes, so a short search never pays for
     starting them."""
     if workers <= 1:
-        yield lambda children, boxes: [_bound_child(data, child) for child in children]
+        yield lambda children, boxes, cutoff: [_bound_child(data, child, cutoff)
+                                               for child in children]
         return
     context = multiprocessing.get_context(
         "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     with contextlib.ExitStack() as stack:
         pools = []
 
-        def bound_children(children, boxes):
+        def bound_children(children, boxes, cutoff):
             if len(children) < 2 * workers or boxes < WORKER_START_BOXES:
-                return [_bound_child(data, child) for child in children]
+                return [_bound_child(data, child, cutoff) for child in children]
             if not pools:
                 pools.append(stack.enter_context(concurrent.futures.ProcessPoolExecutor(
                     workers - 1, mp_context=context, initializer=_worker_init,
                     initargs=(data,))))
             parts = np.array_split(np.arange(len(children)), workers)
-            futures = [pools[0].submit(_worker_bound, [children[i] for i in part])
+            futures = [pools[0].submit(_worker_bound, [children[i] for i in part], cutoff)
                        for part in parts[1:]]
-            mine = [_bound_child(data, children[i]) for i in parts[0]]
+            mine = [_bound_child(data, children[i], cutoff) for i in parts[0]]
             return mine + [result for future in futures for result in future.result()]
 
         yield bound_children
@@ -919,15 +1014,18 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
                 offer(fix.copy())
             jobs += children
             parents += [parent] * len(children)
-        results = bound_children(jobs, boxes)
-        for parent, child, (child_bound, child_a, child_user) in zip(parents, jobs, results):
+        # the cutoff of reduced-cost fixing: the incumbent when the batch starts (the same
+        # whatever the number of workers)
+        results = bound_children(jobs, boxes, best * (1.0 - PRUNE_RTOL))
+        for parent, child, (child_bound, child_a, child_user, child_fix) in zip(parents, jobs,
+                                                                                results):
             boxes += 1
             if child_a is None:  # box_bound proved the child empty (its bound is inf)
                 continue
             offer(child_a)
             if child_bound < best * (1.0 - PRUNE_RTOL):
-                heapq.heappush(heap, (max(child_bound, parent), counter, *child, child_a,
-                                      child_user, False))
+                heapq.heappush(heap, (max(child_bound, parent), counter, child[0], child[1],
+                                      child_fix, child_a, child_user, False))
                 counter += 1
     if not heap and status == Status.TIME_LIMIT:
         status = Status.OPTIMAL

@@ -93,7 +93,10 @@ def _remove(members, pos, count, k, b):
 @nb.njit(cache=True)
 def transport_kernel(cost, capacity):
     """Successive shortest paths (module docstring). ``cost`` (N, S) float64 without NaN or
-    -inf, ``capacity`` (S,) int64 >= 0 summing to N. Returns (feasible, value, sink)."""
+    -inf, ``capacity`` (S,) int64 >= 0 summing to N. Returns (feasible, value, sink, pi): ``pi``
+    (S,) the sinks' final potentials, an optimal dual of the sinks' constraints (with the rows'
+    duals ``u_i = min_b cost[i, b] - pi[b]``, ``sum u + capacity . pi`` equals the value, and
+    ``cost[i, b] - u_i - pi[b] >= 0`` is the reduced cost of row i on sink b)."""
     n, s = cost.shape
     top = s  # the super-sink T
     sink = np.full(n, -1, dtype=np.int64)
@@ -142,7 +145,7 @@ def transport_kernel(cost, capacity):
                             dist[v] = alt
                             pred[v] = u
         if dist[top] == np.inf:
-            return False, np.inf, sink
+            return False, np.inf, sink, pi[:s]
         # potentials: finalised nodes by their distance, the rest by T's (>= T's distance)
         reach = dist[top]
         for v in range(s):
@@ -174,7 +177,7 @@ def transport_kernel(cost, capacity):
     value = 0.0
     for i in range(n):
         value += cost[i, sink[i]]
-    return True, value, sink
+    return True, value, sink, pi[:s]
 
 
 def solve_transport(cost: np.ndarray, capacity: np.ndarray) -> tuple[float, np.ndarray | None]:
@@ -225,7 +228,7 @@ def solve_transport(cost: np.ndarray, capacity: np.ndarray) -> tuple[float, np.n
         raise ValueError("capacity: contains a negative entry")
     if int(capacity.sum()) != cost.shape[0]:
         return math.inf, None
-    feasible, value, sink = transport_kernel(cost, capacity)
+    feasible, value, sink, _ = transport_kernel(cost, capacity)
     if not feasible:
         return math.inf, None
     return float(value), sink

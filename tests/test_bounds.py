@@ -235,6 +235,54 @@ def test_boxes_as_transportation_problems_equal_the_assignment_problem(case):
     assert checked >= 2
 
 
+@pytest.mark.parametrize("case", CASES[0::4], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+def test_reduced_cost_bans_keep_every_assignment_below_the_cutoff(case):
+    """Reduced-cost fixing (``box_bound(..., cutoff=c)``): at single load vectors and boxes
+    around them, with random fixings and bans, every assignment of the box below the cutoff
+    (among those where no free user is slower on its server than at home) agrees with the fix
+    it returns, which keeps every fixing and ban of the box's own; and the bans do bite (some
+    option is banned over the cases)."""
+    family, n, m, seed, tau = case
+    inst = drop(family, n, m, seed)
+    data = boxes(inst, tau)
+    rng = np.random.default_rng(300 + seed)
+    pool = candidates(inst, tau)
+    hi_root = data.root()[1]
+    new_bans = 0
+    for pick in rng.permutation(len(pool))[:12]:
+        a = pool[pick][1]
+        loads = np.bincount(a[a >= 0], minlength=m)
+        if np.any(loads > hi_root):
+            continue
+        fix = np.where(rng.random(n) < 0.2, a, loadbox.FREE)
+        for i in np.flatnonzero(fix == loadbox.FREE):
+            if rng.random() < 0.2:
+                fix[i] = loadbox.FREE - (1 << int(rng.integers(m + 1)))
+        for lo, hi in ((loads, loads), (np.maximum(loads - 1, 0), np.minimum(loads + 1, hi_root))):
+            inside = sorted(v for v, b in pool if _consistent(fix, b, m) and np.all(
+                np.bincount(b[b >= 0], minlength=m) >= lo) and np.all(
+                np.bincount(b[b >= 0], minlength=m) <= hi))
+            if not inside:
+                continue
+            for cutoff in (inside[0] * 1.0001, inside[len(inside) // 3], inside[-1]):
+                details: dict = {}
+                bound, _ = loadbox.box_bound(data, lo, hi, fix, details, cutoff=cutoff)
+                if bound >= cutoff or "fix" not in details:
+                    continue
+                new = details["fix"]
+                kept = [b for v, b in pool if _consistent(fix, b, m) and v < cutoff]
+                assert all(_consistent(new, b, m) for b in kept if np.all(
+                    np.bincount(b[b >= 0], minlength=m) >= lo) and np.all(
+                    np.bincount(b[b >= 0], minlength=m) <= hi))
+                assert np.all(new[fix >= -1] == fix[fix >= -1])
+                for o in range(-1, m):
+                    was = loadbox.banned(fix, o, m) | ((fix >= -1) & (fix != o))
+                    now = loadbox.banned(new, o, m) | ((new >= -1) & (new != o))
+                    assert np.all(now[was])
+                    new_bans += int(np.count_nonzero(now & ~was))
+    assert new_bans > 0
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_compiled_interference_ranges_equal_the_reference(family):
     """The compiled ranges of a branched box (``_fixed_ranges``) equal the readable

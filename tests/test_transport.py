@@ -136,6 +136,27 @@ def test_jitted_kernel_agrees_with_its_python_run():
             assert_array_equal(fast[2], slow[2])
 
 
+def test_the_sinks_potentials_are_an_optimal_dual():
+    """The potentials the kernel returns, with each row's dual ``u_i = min_b cost[i, b] -
+    pi[b]``, give the dual value ``sum u + capacity . pi`` equal to the optimum (to rounding):
+    reduced-cost fixing (formulations.loadbox) is as strong as the LP duals allow."""
+    rng = np.random.default_rng(12)
+    checked = 0
+    for t in range(200):
+        cost, capacity = _instance(rng, KINDS[t % len(KINDS)])
+        if capacity.sum() != cost.shape[0]:
+            continue
+        feasible, value, sink, pi = transport_kernel(cost, capacity)
+        if not feasible:
+            continue
+        shifted = np.where(np.isfinite(cost), cost - pi[None, :], math.inf)
+        dual = shifted.min(axis=1).sum() + float(capacity @ pi)
+        scale = np.abs(cost[np.arange(cost.shape[0]), sink]).sum() + 1.0
+        assert dual == pytest.approx(value, rel=1e-9, abs=1e-9 * scale)
+        checked += 1
+    assert checked >= 50
+
+
 def test_infeasible_cases_return_inf_and_none():
     """A row with every cell forbidden, too many rows allowed only on a small sink (Hall's
     condition fails), and capacities that do not sum to N: (inf, None)."""
