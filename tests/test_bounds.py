@@ -235,7 +235,7 @@ def test_boxes_as_transportation_problems_equal_the_assignment_problem(case):
     assert checked >= 2
 
 
-@pytest.mark.parametrize("case", CASES[0::4], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
+@pytest.mark.parametrize("case", CASES[3::7], ids=lambda c: "{}_N{}_M{}_s{}_tau{}".format(*c))
 def test_reduced_cost_bans_keep_every_assignment_below_the_cutoff(case):
     """Reduced-cost fixing (``box_bound(..., cutoff=c)``): at single load vectors and boxes
     around them, with random fixings and bans, every assignment of the box below the cutoff
