@@ -541,10 +541,20 @@ def _build(args) -> int:
     out = Path(args.out)
     if args.open_only and args.fresh:
         raise BenchmarkError("--open-only: needs the table's statuses; --fresh replaces it")
+    if args.min_gap is not None and not args.open_only:
+        raise BenchmarkError("--min-gap: selects among the open rows; add --open-only")
+    if args.min_gap is not None and not (math.isfinite(args.min_gap) and args.min_gap >= 0):
+        raise BenchmarkError(f"--min-gap: must be a finite number >= 0 (a gap in %), got "
+                             f"{args.min_gap!r}")
     old = load_library(out) if (out / TABLE_NAME).exists() and not args.fresh else {}
-    if args.open_only:  # a longer budget for the rows not yet proven
-        tasks = [t for t in tasks if getattr(old.get(entry_id(instance_name(*t[:3], t[4]), t[5])),
-                                             "status", None) != "optimal"]
+    if args.open_only:  # a longer budget for the rows not yet proven (above --min-gap)
+        def wanted(t):
+            entry = old.get(entry_id(instance_name(*t[:3], t[4]), t[5]))
+            if entry is None:
+                return True
+            return entry.status != "optimal" and (args.min_gap is None
+                                                  or entry.gap_pct > args.min_gap)
+        tasks = [t for t in tasks if wanted(t)]
         sources = [src for src in sources
                    if any(t[:5] == src[:5] for t in tasks)]
         if not tasks:
@@ -643,6 +653,9 @@ def build_parser() -> Parser:
     build.add_argument("--open-only", action="store_true",
                        help="only the rows of the table not yet proven optimal (to give them a "
                             "longer budget)")
+    build.add_argument("--min-gap", type=float, metavar="PCT",
+                       help="with --open-only: only the open rows whose certified gap is above "
+                            "PCT %% (to spend a budget where the gap is largest)")
     build.add_argument("--fresh", action="store_true",
                        help="replace the table instead of keeping, per row, the better plan "
                             "and the higher bound")

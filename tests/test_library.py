@@ -169,6 +169,34 @@ def test_open_only_rebuilds_just_the_rows_not_proven(tiny, tmp_path, capsys):
     assert "--open-only" in capsys.readouterr().err
 
 
+def test_min_gap_selects_the_open_rows_above_it(tiny, tmp_path, capsys):
+    """``build --open-only --min-gap PCT`` runs only the open rows whose certified gap is above
+    PCT (here one row at 11 % and one at 2 %, --min-gap 5: one task); without --open-only, or
+    negative, it is refused with one line naming the option (exit 2)."""
+    folder = _copy(tiny, tmp_path)
+    table = folder / lib.TABLE_NAME
+    with open(table, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for r, factor in ((rows[1], 0.9), (rows[4], 0.98)):
+        r["status"], r["exact_status"] = "open", "work_limit"
+        r["bound_ms"] = repr(float(r["best_ms"]) * factor)
+        r["gap_pct"] = repr((float(r["best_ms"]) - float(r["bound_ms"])) / float(r["bound_ms"])
+                            * 100)
+    _write(table, rows, lib.COLUMNS)
+    capsys.readouterr()
+    assert lib.main(["build", "--sets", "congested", "--sizes", "8", "--open-only", "--min-gap",
+                     "5", "--out", str(folder), "--work", str(tmp_path / "work")]) == 0
+    assert " 1 (instance, tau) tasks" in capsys.readouterr().err
+    after = lib.load_library(folder)
+    assert after[rows[1]["id"]].status == "optimal"
+    assert after[rows[4]["id"]].status == "open"
+    for argv, word in ((["--min-gap", "5"], "--open-only"),
+                       (["--open-only", "--min-gap", "-1"], "--min-gap")):
+        assert lib.main(["build", *argv, "--out", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert word in err and "Traceback" not in err
+
+
 def test_check_good_file(tiny, tmp_path, capsys):
     """The library's own plans: exit 0, every gap 0, no new best-known, no bound error."""
     path = _write(tmp_path / "good.csv", _plans(tiny))
