@@ -558,8 +558,9 @@ def _build(args) -> int:
         sources = [src for src in sources
                    if any(t[:5] == src[:5] for t in tasks)]
         if not tasks:
-            print(f"{PROG} build: every selected row is proven optimal already; nothing to do",
-                  file=sys.stderr)
+            within = "" if args.min_gap is None else f" or within {args.min_gap:g} %"
+            print(f"{PROG} build: every selected row is proven optimal already{within}; "
+                  f"nothing to do", file=sys.stderr)
             return 0
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()

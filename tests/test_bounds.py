@@ -148,6 +148,17 @@ def test_bounds_with_fixed_users_are_below_the_best_consistent_assignment(case):
         assert exact == pytest.approx(value, rel=1e-9)
 
 
+def _in_box(b, lo, hi, m):
+    """Whether assignment b has its loads within [lo, hi]."""
+    loads = np.bincount(b[b >= 0], minlength=m)
+    return bool(np.all(loads >= lo) and np.all(loads <= hi))
+
+
+def _vector_and_box_around(loads, hi_root):
+    """A single load vector and the box one unit around it (within the root)."""
+    return ((loads, loads), (np.maximum(loads - 1, 0), np.minimum(loads + 1, hi_root)))
+
+
 def _consistent(fix, b, m):
     """Whether assignment b agrees with a branch's ``fix`` (fixed users, and bans)."""
     fixed = fix >= -1
@@ -182,11 +193,9 @@ def test_bounds_with_banned_options_are_below_the_best_consistent_assignment(cas
             mask = sum(1 << (m if o < 0 else o) for o in options)
             fix[i] = loadbox.FREE - mask
         assert _consistent(fix, a, m)
-        for lo, hi in ((loads, loads), (np.maximum(loads - 1, 0), np.minimum(loads + 1, hi_root))):
+        for lo, hi in _vector_and_box_around(loads, hi_root):
             bound, _ = loadbox.box_bound(data, lo, hi, fix)
-            inside = [v for v, b in pool if _consistent(fix, b, m) and np.all(
-                np.bincount(b[b >= 0], minlength=m) >= lo) and np.all(
-                np.bincount(b[b >= 0], minlength=m) <= hi)]
+            inside = [v for v, b in pool if _consistent(fix, b, m) and _in_box(b, lo, hi, m)]
             assert math.isfinite(bound)
             assert bound <= min(inside) * (1 + SLACK)
         checked += 1
@@ -258,10 +267,8 @@ def test_reduced_cost_bans_keep_every_assignment_below_the_cutoff(case):
         for i in np.flatnonzero(fix == loadbox.FREE):
             if rng.random() < 0.2:
                 fix[i] = loadbox.FREE - (1 << int(rng.integers(m + 1)))
-        for lo, hi in ((loads, loads), (np.maximum(loads - 1, 0), np.minimum(loads + 1, hi_root))):
-            inside = sorted(v for v, b in pool if _consistent(fix, b, m) and np.all(
-                np.bincount(b[b >= 0], minlength=m) >= lo) and np.all(
-                np.bincount(b[b >= 0], minlength=m) <= hi))
+        for lo, hi in _vector_and_box_around(loads, hi_root):
+            inside = sorted(v for v, b in pool if _consistent(fix, b, m) and _in_box(b, lo, hi, m))
             if not inside:
                 continue
             for cutoff in (inside[0] * 1.0001, inside[len(inside) // 3], inside[-1]):
@@ -271,9 +278,7 @@ def test_reduced_cost_bans_keep_every_assignment_below_the_cutoff(case):
                     continue
                 new = details["fix"]
                 kept = [b for v, b in pool if _consistent(fix, b, m) and v < cutoff]
-                assert all(_consistent(new, b, m) for b in kept if np.all(
-                    np.bincount(b[b >= 0], minlength=m) >= lo) and np.all(
-                    np.bincount(b[b >= 0], minlength=m) <= hi))
+                assert all(_consistent(new, b, m) for b in kept if _in_box(b, lo, hi, m))
                 assert np.all(new[fix >= -1] == fix[fix >= -1])
                 for o in range(-1, m):
                     was = loadbox.banned(fix, o, m) | ((fix >= -1) & (fix != o))
