@@ -574,9 +574,12 @@ def _build(args) -> int:
     for s, interference, n, m, seed, _ in sources:
         path = out / INSTANCE_FOLDER / f"{instance_name(s, interference, n, seed)}.json"
         instances.save(make_instance(s, interference, n, m, seed), path)
-    merged = {entry.id: entry.row() for entry in old.values()}
+    # the table as it is now, not as it was at the start: another build into the same folder
+    # may have written its rows meanwhile (long builds run side by side, one per N)
+    current = load_library(out) if (out / TABLE_NAME).exists() and not args.fresh else {}
+    merged = {entry.id: entry.row() for entry in current.values()}
     for result in results:
-        merged[result["id"]] = merge(old.get(result["id"]), result, date, commit)
+        merged[result["id"]] = merge(current.get(result["id"]), result, date, commit)
     rows = [merged[k] for k in _ordered(merged)]
     with staged_output(out) as stage:
         write_csv(stage / TABLE_NAME, rows, COLUMNS)

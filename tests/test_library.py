@@ -169,6 +169,33 @@ def test_open_only_rebuilds_just_the_rows_not_proven(tiny, tmp_path, capsys):
     assert "--open-only" in capsys.readouterr().err
 
 
+def test_a_build_keeps_rows_another_build_wrote_meanwhile(tiny, tmp_path, monkeypatch):
+    """Two builds into one folder side by side: the rows the other build writes while this one
+    runs are kept (the table is read again at the end, not only at the start)."""
+    folder = _copy(tiny, tmp_path)
+    table = folder / lib.TABLE_NAME
+    with open(table, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[1]["status"], rows[1]["exact_status"] = "open", "work_limit"
+    rows[1]["bound_ms"] = repr(float(rows[1]["best_ms"]) * 0.9)
+    rows[1]["gap_pct"] = repr(100 / 9)
+    _write(table, rows, lib.COLUMNS)
+    real = lib.run_tasks
+
+    def other_build_writes_meanwhile(*args, **kwargs):
+        results = real(*args, **kwargs)
+        rows[7]["date"] = "2099-01-01"  # the other build's row
+        _write(table, rows, lib.COLUMNS)
+        return results
+
+    monkeypatch.setattr(lib, "run_tasks", other_build_writes_meanwhile)
+    assert lib.main(["build", "--sets", "congested", "--sizes", "8", "--open-only", "--out",
+                     str(folder), "--work", str(tmp_path / "work")]) == 0
+    after = lib.load_library(folder)
+    assert after[rows[1]["id"]].status == "optimal"
+    assert after[rows[7]["id"]].date == "2099-01-01"
+
+
 def test_min_gap_selects_the_open_rows_above_it(tiny, tmp_path, capsys):
     """``build --open-only --min-gap PCT`` runs only the open rows whose certified gap is above
     PCT (here one row at 11 % and one at 2 %, --min-gap 5: one task); without --open-only, or
