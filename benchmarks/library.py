@@ -437,11 +437,14 @@ def build_task(task: tuple) -> dict:
     import instances
     from benchmarks.common import warm_up
 
-    set_name, interference, n, m, seed, tau, max_boxes, max_nodes, dual_rounds, time_limit = task
+    (set_name, interference, n, m, seed, tau, max_boxes, max_nodes, dual_rounds, time_limit,
+     target_gap) = task
     warm_up(exact=True)
     inst = make_instance(set_name, interference, n, m, seed)
     heuristic = goa.solve(inst, tau=tau, method="goa_ls", seed=seed)
     options = budget_options(inst, max_boxes, max_nodes, dual_rounds)
+    if target_gap and formulations.auto_backend(inst) == "loadbox":
+        options["target_gap"] = target_gap / 100.0
     exact = formulations.solve(inst, tau=tau, time_limit=time_limit,
                                warm_start=heuristic.assignment, **options)
     if exact.bound_ms is None:
@@ -535,8 +538,12 @@ def _build(args) -> int:
     sources = make_sources(sets, args.sizes)
     if not sources:
         raise BenchmarkError("--sizes: no library instance has these sizes")
+    if args.target_gap is not None and not (math.isfinite(args.target_gap)
+                                            and 0 < args.target_gap < 100):
+        raise BenchmarkError(f"--target-gap: must be a number in (0, 100) (a gap in %), got "
+                             f"{args.target_gap!r}")
     tasks = [(s, interference, n, m, seed, float(tau), args.max_boxes, args.max_nodes,
-              args.dual_rounds, args.time_limit)
+              args.dual_rounds, args.time_limit, args.target_gap)
              for s, interference, n, m, seed, taus in sources for tau in taus]
     out = Path(args.out)
     if args.open_only and args.fresh:
@@ -660,6 +667,10 @@ def build_parser() -> Parser:
     build.add_argument("--min-gap", type=float, metavar="PCT",
                        help="with --open-only: only the open rows whose certified gap is above "
                             "PCT %% (to spend a budget where the gap is largest)")
+    build.add_argument("--target-gap", type=float, metavar="PCT",
+                       help="'loadbox': stop each search once its certified gap is at most PCT "
+                            "%% (a target, not a proof: the row stays open; to bring many rows "
+                            "within a gap on one budget)")
     build.add_argument("--fresh", action="store_true",
                        help="replace the table instead of keeping, per row, the better plan "
                             "and the higher bound")

@@ -830,7 +830,7 @@ def box_bound(data: BoxBoundConstants, lo: np.ndarray, hi: np.ndarray, fix: np.n
 def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
                   evaluate_s, improve, *, max_boxes: int | None = None,
                   dual=None, batch: int = 1, workers: int = 1,
-                  user_branch: str = "binary") -> Outcome:
+                  user_branch: str = "binary", target_gap: float = 0.0) -> Outcome:
     """Best-first search over load-vector boxes (module docstring) from a feasible incumbent.
 
     ``evaluate_s(assignment)`` is T in seconds; ``improve(assignment)`` a local search returning
@@ -858,6 +858,11 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     ``user_branch``: how a single load vector branches on a user (:func:`_split`): "binary"
     (the default) or "all" (one child per option, the rule before 2026-12-06).
 
+    ``target_gap`` > 0: stop as soon as the certified gap, (incumbent - bound) / bound, is at
+    most ``target_gap`` (a fraction: 0.01 is 1 %), with status WORK_LIMIT and
+    ``info["stop"] = "target_gap"`` (a target reached, not a proof). It depends only on the
+    boxes bounded, so it is as deterministic as ``max_boxes``. 0 (the default): off.
+
     Raises
     ------
     FloatingPointError
@@ -867,9 +872,11 @@ def solve_loadbox(data: BoxBoundConstants, clock: Clock, incumbent: np.ndarray,
     """
     if user_branch not in ("binary", "all"):
         raise ValueError(f"user_branch: must be 'binary' or 'all', got {user_branch!r}")
+    if not 0.0 <= target_gap < 1.0:
+        raise ValueError(f"target_gap: must be a number in [0, 1), got {target_gap!r}")
     with _children_bounder(data, workers) as bound_children:
         return _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-                       bound_children, user_branch)
+                       bound_children, user_branch, target_gap)
 
 
 def _bound_child(data: BoxBoundConstants, child: tuple, cutoff: float = math.inf):
@@ -951,7 +958,7 @@ def _children_bounder(data: BoxBoundConstants, workers: int):
 
 
 def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
-            bound_children, user_branch="binary") -> Outcome:
+            bound_children, user_branch="binary", target_gap=0.0) -> Outcome:
     best_a = np.asarray(incumbent, dtype=np.int64)
     best = evaluate_s(best_a)
     lo, hi = data.root()
@@ -980,11 +987,15 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
             best, best_a = value, np.asarray(assignment, dtype=np.int64)
 
     offer(a)
-    status = Status.TIME_LIMIT
+    status, stop = Status.TIME_LIMIT, None
     while heap:
         bound, _, lo, hi, fix, a, user, tightened = heap[0]
         if bound >= best * (1.0 - PRUNE_RTOL):
             status = Status.OPTIMAL
+            break
+        # the gap the returned bound certifies (the same safety margin as below)
+        if target_gap > 0.0 and best <= bound * (1.0 - BOUND_SAFETY) * (1.0 + target_gap):
+            status, stop = Status.WORK_LIMIT, "target_gap"
             break
         if clock.remaining() <= 0.0:
             break
@@ -1033,6 +1044,7 @@ def _search(data, clock, incumbent, evaluate_s, improve, max_boxes, dual, batch,
     lower = min(open_bound, best) * (1.0 - BOUND_SAFETY)
     vectors = {box[2].tobytes() for box in heap if np.array_equal(box[2], box[3])}
     info = {"boxes": boxes, "open_boxes": len(heap),
+            "stop": stop,  # "target_gap" where that stopped it
             "fixed_users": int(np.count_nonzero(heap[0][4] >= -1)) if heap else None,
             # where the search stands: open boxes still spanning several load vectors, and
             # the distinct single load vectors among the others

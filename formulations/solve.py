@@ -35,7 +35,7 @@ OPTIONS = {
     "scip": ("threads", "mip_gap", "vub", "max_nodes"),
     "cpsat": ("threads", "resolution_s", "seed", "vub", "max_deterministic_time"),
     "bnb": ("max_nodes",),
-    "loadbox": ("max_boxes", "dual_rounds", "batch", "workers"),
+    "loadbox": ("max_boxes", "dual_rounds", "batch", "workers", "target_gap"),
     "enumerate": ("max_assignments", "max_chunks"),
 }
 #: Under "full", "auto" takes the user-level B&B up to this many users (it proves the optimum
@@ -121,6 +121,10 @@ def solve(instance: Instance, tau: float | None = 0.8, backend: str = "auto",
         default: the environment variable ``LLM_OFFLOADING_SOLVER_WORKERS`` if set, else the
         cores this process may use; processes that bound a step's children, started once
         20000 boxes are bounded; results depend on ``batch`` only, never on ``workers``);
+        ``target_gap`` ("loadbox", default 0: off; stop, status WORK_LIMIT and
+        ``info["stop"] = "target_gap"``, once the certified gap (objective - bound) / bound is at
+        most this fraction, e.g. 0.01 for 1 %: a target, not a proof; as deterministic as
+        ``max_boxes``);
         ``vub`` (MILPs, default False: add the rows
         z[i, j, n] <= y[j, n]; measured faster at N = 60, M = 4, much slower at M = 16).
 
@@ -372,7 +376,7 @@ def _check_options(backend: str, options: dict) -> dict:
                     or not 0.0 < float(value) < math.inf:
                 raise ValueError(f"{name}: must be a positive number, got {value!r}")
             checked[name] = float(value)
-        else:  # mip_gap, gap_tol, resolution_s
+        else:  # mip_gap, gap_tol, resolution_s, target_gap
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not 0.0 <= float(value) < 1.0 or (name == "resolution_s" and value <= 0):
                 raise ValueError(f"{name}: must be a number in [0, 1), got {value!r}")

@@ -23,8 +23,9 @@ class Status(str, enum.Enum):
     satisfying the accuracy guard, not proven optimal (every heuristic's normal outcome).
     ``TIME_LIMIT``: an exact method stopped at its time limit; the best solution found and a
     valid bound are returned. ``WORK_LIMIT``: an exact method used up its work budget (nodes,
-    boxes, assignment problems, a solver's deterministic work units), a stop that does not
-    depend on the machine; the best solution found and a valid bound are returned.
+    boxes, assignment problems, a solver's deterministic work units) or reached the target
+    gap it was given ("loadbox"'s ``target_gap``), a stop that does not depend on the machine;
+    the best solution found and a valid bound are returned.
     ``UNKNOWN``: an exact method stopped without a proof for another reason (an LP relaxation
     that ended non-optimal, a solver that gave no reason); the best solution found and a valid
     bound are returned. ``GUARD_VIOLATED``: the returned plan

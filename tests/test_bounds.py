@@ -428,6 +428,26 @@ def test_loadbox_certifies_a_small_gap_at_the_papers_scale():
     assert 0.0 < result.gap_pct < 10.0
 
 
+def test_loadbox_target_gap_stops_at_the_first_step_within_it():
+    """``target_gap``: the search stops (WORK_LIMIT, info["stop"] "target_gap") at the first
+    step whose certified gap is within the target: the same plan and bound as a search given
+    exactly that many boxes, while a search stopped a step earlier leaves a gap above it."""
+    inst = instances.generate(50, 4, seed=0, interference="full")
+    target = formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=5000,
+                                target_gap=0.09)
+    assert target.status == Status.WORK_LIMIT and target.info["stop"] == "target_gap"
+    boxes = target.info["boxes"]
+    assert 1 < boxes < 5000 and target.gap_pct <= 9.0
+    same = formulations.solve(inst, tau=0.8, backend="loadbox", max_boxes=boxes)
+    assert same.info["stop"] is None
+    assert (same.bound_ms, same.objective_ms) == (target.bound_ms, target.objective_ms)
+    fewer = boxes - 1  # the largest budget that stops a step earlier (a step bounds 2+ boxes)
+    while (before := formulations.solve(inst, tau=0.8, backend="loadbox",
+                                        max_boxes=fewer)).info["boxes"] >= boxes:
+        fewer -= 1
+    assert before.gap_pct > 9.0
+
+
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
 def test_golden_optimum_is_reproduced(path):
     """The stored optimum of a 20-22-user "full" drop (proven by B&B with two different node

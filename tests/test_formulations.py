@@ -467,6 +467,8 @@ def test_public_api():
     ({"backend": "bnb", "threads": 2}, "threads"),
     ({"backend": "bnb", "max_nodes": 0}, "max_nodes"),
     ({"backend": "loadbox", "max_boxes": -1}, "max_boxes"),
+    ({"backend": "loadbox", "target_gap": 1.5}, "target_gap"),
+    ({"backend": "highs", "target_gap": 0.01}, "target_gap"),
 ])
 def test_bad_arguments(kwargs, name):
     """Each bad argument raises a ValueError that names it."""

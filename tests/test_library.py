@@ -199,7 +199,8 @@ def test_a_build_keeps_rows_another_build_wrote_meanwhile(tiny, tmp_path, monkey
 def test_min_gap_selects_the_open_rows_above_it(tiny, tmp_path, capsys):
     """``build --open-only --min-gap PCT`` runs only the open rows whose certified gap is above
     PCT (here one row at 11 % and one at 2 %, --min-gap 5: one task); without --open-only, or
-    negative, it is refused with one line naming the option (exit 2)."""
+    negative, it is refused with one line naming the option (exit 2), as is a --target-gap
+    outside (0, 100)."""
     folder = _copy(tiny, tmp_path)
     table = folder / lib.TABLE_NAME
     with open(table, newline="", encoding="utf-8") as handle:
@@ -218,10 +219,24 @@ def test_min_gap_selects_the_open_rows_above_it(tiny, tmp_path, capsys):
     assert after[rows[1]["id"]].status == "optimal"
     assert after[rows[4]["id"]].status == "open"
     for argv, word in ((["--min-gap", "5"], "--open-only"),
-                       (["--open-only", "--min-gap", "-1"], "--min-gap")):
+                       (["--open-only", "--min-gap", "-1"], "--min-gap"),
+                       (["--target-gap", "0"], "--target-gap")):
         assert lib.main(["build", *argv, "--out", str(folder)]) == 2
         err = capsys.readouterr().err
         assert word in err and "Traceback" not in err
+
+
+def test_target_gap_stops_a_rows_search_within_it():
+    """A build task with a target gap (here 9 %, on the paper's N = 50 seed-0 drop at tau 0.8)
+    stops its "loadbox" search within it: the row stays open, its gap at most the target and
+    its budget naming the target."""
+    row = lib.build_task(("paper", "full", 50, 4, 0, 0.8, 5000, None, 0, 600.0, 9.0))
+    assert row["status"] == "open" and row["exact_status"] == "work_limit"
+    assert "target_gap=0.09" in row["bound_budget"]
+    boxes = int(row["bound_work"].split()[0])
+    assert boxes < 5000
+    gap = (row["best_ms"] - row["bound_ms"]) / row["bound_ms"] * 100
+    assert 0 < gap <= 9.0
 
 
 def test_check_good_file(tiny, tmp_path, capsys):
