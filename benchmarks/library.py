@@ -553,6 +553,14 @@ def _build(args) -> int:
     if args.min_gap is not None and not (math.isfinite(args.min_gap) and args.min_gap >= 0):
         raise BenchmarkError(f"--min-gap: must be a finite number >= 0 (a gap in %), got "
                              f"{args.min_gap!r}")
+    if args.ids:  # just these rows
+        known = {entry_id(instance_name(*t[:3], t[4]), t[5]) for t in tasks}
+        unknown = [i for i in args.ids if i not in known]
+        if unknown:
+            raise BenchmarkError(f"--ids: {unknown[0]!r} is not a row of the selected sets and "
+                                 f"sizes (an id such as paper_N90_seed2_tau1)")
+        tasks = [t for t in tasks if entry_id(instance_name(*t[:3], t[4]), t[5]) in args.ids]
+        sources = [src for src in sources if any(t[:5] == src[:5] for t in tasks)]
     old = load_library(out) if (out / TABLE_NAME).exists() and not args.fresh else {}
     if args.open_only:  # a longer budget for the rows not yet proven (above --min-gap)
         def wanted(t):
@@ -661,6 +669,8 @@ def build_parser() -> Parser:
                        help=f"only these sets ({', '.join(SETS)}; default all)")
     build.add_argument("--sizes", nargs="+", type=positive_int, metavar="N",
                        help="only drops of these N")
+    build.add_argument("--ids", nargs="+", metavar="ID",
+                       help="only these rows (library ids, e.g. paper_N110_seed3_tau1)")
     build.add_argument("--open-only", action="store_true",
                        help="only the rows of the table not yet proven optimal (to give them a "
                             "longer budget)")

@@ -200,7 +200,7 @@ def test_min_gap_selects_the_open_rows_above_it(tiny, tmp_path, capsys):
     """``build --open-only --min-gap PCT`` runs only the open rows whose certified gap is above
     PCT (here one row at 11 % and one at 2 %, --min-gap 5: one task); without --open-only, or
     negative, it is refused with one line naming the option (exit 2), as is a --target-gap
-    outside (0, 100)."""
+    outside (0, 100) or an unknown id in --ids; --ids runs just the rows it names."""
     folder = _copy(tiny, tmp_path)
     table = folder / lib.TABLE_NAME
     with open(table, newline="", encoding="utf-8") as handle:
@@ -218,9 +218,14 @@ def test_min_gap_selects_the_open_rows_above_it(tiny, tmp_path, capsys):
     after = lib.load_library(folder)
     assert after[rows[1]["id"]].status == "optimal"
     assert after[rows[4]["id"]].status == "open"
+    assert lib.main(["build", "--sets", "congested", "--sizes", "8", "--ids", rows[4]["id"],
+                     "--out", str(folder), "--work", str(tmp_path / "work2")]) == 0
+    assert " 1 (instance, tau) tasks" in capsys.readouterr().err
+    assert lib.load_library(folder)[rows[4]["id"]].status == "optimal"
     for argv, word in ((["--min-gap", "5"], "--open-only"),
                        (["--open-only", "--min-gap", "-1"], "--min-gap"),
-                       (["--target-gap", "0"], "--target-gap")):
+                       (["--target-gap", "0"], "--target-gap"),
+                       (["--ids", "paper_N50_seed9_tau1"], "--ids")):
         assert lib.main(["build", *argv, "--out", str(folder)]) == 2
         err = capsys.readouterr().err
         assert word in err and "Traceback" not in err
