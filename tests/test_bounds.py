@@ -258,7 +258,7 @@ def test_reduced_cost_bans_keep_every_assignment_below_the_cutoff(case):
     pool = candidates(inst, tau)
     hi_root = data.root()[1]
     new_bans = 0
-    for pick in rng.permutation(len(pool))[:12]:
+    for pick in rng.permutation(len(pool))[:6]:
         a = pool[pick][1]
         loads = np.bincount(a[a >= 0], minlength=m)
         if np.any(loads > hi_root):
