@@ -553,30 +553,31 @@ def _build(args) -> int:
     if args.min_gap is not None and not (math.isfinite(args.min_gap) and args.min_gap >= 0):
         raise BenchmarkError(f"--min-gap: must be a finite number >= 0 (a gap in %), got "
                              f"{args.min_gap!r}")
+    def task_id(t):
+        return entry_id(instance_name(*t[:3], t[4]), t[5])
+
     if args.ids:  # just these rows
-        known = {entry_id(instance_name(*t[:3], t[4]), t[5]) for t in tasks}
+        known = {task_id(t) for t in tasks}
         unknown = [i for i in args.ids if i not in known]
         if unknown:
             raise BenchmarkError(f"--ids: {unknown[0]!r} is not a row of the selected sets and "
                                  f"sizes (an id such as paper_N90_seed2_tau1)")
-        tasks = [t for t in tasks if entry_id(instance_name(*t[:3], t[4]), t[5]) in args.ids]
-        sources = [src for src in sources if any(t[:5] == src[:5] for t in tasks)]
-    old = load_library(out) if (out / TABLE_NAME).exists() and not args.fresh else {}
+        tasks = [t for t in tasks if task_id(t) in args.ids]
+    old = _table(out, args.fresh)  # read now too, so that a broken table fails before the run
     if args.open_only:  # a longer budget for the rows not yet proven (above --min-gap)
         def wanted(t):
-            entry = old.get(entry_id(instance_name(*t[:3], t[4]), t[5]))
+            entry = old.get(task_id(t))
             if entry is None:
                 return True
             return entry.status != "optimal" and (args.min_gap is None
                                                   or entry.gap_pct > args.min_gap)
         tasks = [t for t in tasks if wanted(t)]
-        sources = [src for src in sources
-                   if any(t[:5] == src[:5] for t in tasks)]
         if not tasks:
             within = "" if args.min_gap is None else f" or within {args.min_gap:g} %"
             print(f"{PROG} build: every selected row is proven optimal already{within}; "
                   f"nothing to do", file=sys.stderr)
             return 0
+    sources = [src for src in sources if any(t[:5] == src[:5] for t in tasks)]
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     commit = git_commit()  # the code that computes the rows
@@ -591,7 +592,7 @@ def _build(args) -> int:
         instances.save(make_instance(s, interference, n, m, seed), path)
     # the table as it is now, not as it was at the start: another build into the same folder
     # may have written its rows meanwhile (long builds run side by side, one per N)
-    current = load_library(out) if (out / TABLE_NAME).exists() and not args.fresh else {}
+    current = _table(out, args.fresh)
     merged = {entry.id: entry.row() for entry in current.values()}
     for result in results:
         merged[result["id"]] = merge(current.get(result["id"]), result, date, commit)
@@ -605,6 +606,11 @@ def _build(args) -> int:
           f"wall time {elapsed:.1f} s (task time {sum(r['runtime_s'] for r in results):.1f} s "
           f"of exact solves); commit {commit}")
     return 0
+
+
+def _table(out: Path, fresh: bool) -> dict[str, Entry]:
+    """The library's table in ``out`` as it is now (empty without one, or with --fresh)."""
+    return load_library(out) if (out / TABLE_NAME).exists() and not fresh else {}
 
 
 def _ordered(rows: dict) -> list[str]:
